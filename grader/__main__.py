@@ -1,0 +1,5 @@
+"""Allows `python -m grader`."""
+
+from grader.cli import main
+
+raise SystemExit(main())

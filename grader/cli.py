@@ -1,0 +1,73 @@
+"""The `grade` command: parses arguments, shows progress, turns user errors into one-line messages."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from grader import __version__
+from grader.batch import default_cache_dir
+from grader.errors import GraderError
+from grader.pipeline import Options, run
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="grade",
+        description="Grade a folder of MNIST assignment notebooks in a sandbox and write reports.",
+    )
+    p.add_argument("submissions", type=Path, help="folder of .ipynb files (or one notebook)")
+    p.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports)")
+    p.add_argument("--rubric", type=Path, default=Path("rubric.yaml"), help="rubric file (default: rubric.yaml)")
+    p.add_argument("--reference", type=Path, help="reference solution notebook (default: from the rubric)")
+    p.add_argument("--dataset", type=Path, help="MNIST data in Keras mnist.npz format (default: find or build)")
+    p.add_argument("--jobs", type=int, help="notebooks run at once (default: number of cores)")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit per notebook (default: rubric)")
+    p.add_argument("--no-sandbox", action="store_true", help="run student code with your own rights (unsafe)")
+    p.add_argument("--rescore", action="store_true", help="re-score from cached facts only; start no kernel")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--cache", type=Path, help=f"facts cache folder (default: {default_cache_dir()})")
+    p.add_argument("--roster", type=Path, help="roster.csv mapping notebook names to LMS ids")
+    p.add_argument("--feedback-notebooks", action="store_true", help="also write notebooks with feedback cells")
+    p.add_argument("--verbose", action="store_true", help="show per-student timings")
+    p.add_argument("--quiet", action="store_true", help="print only the final summary")
+    p.add_argument("--version", action="version", version=f"mnist-grader {__version__}")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    options = Options(
+        submissions=args.submissions,
+        out=args.out,
+        rubric=args.rubric,
+        reference=args.reference,
+        dataset=args.dataset,
+        jobs=args.jobs,
+        timeout=args.timeout,
+        sandbox=not args.no_sandbox,
+        rescore=args.rescore,
+        scheduler=args.scheduler,
+        roster=args.roster,
+        feedback_notebooks=args.feedback_notebooks,
+        quiet=args.quiet,
+        verbose=args.verbose,
+    )
+    try:
+        outcome = run(options, args.cache or default_cache_dir())
+    except GraderError as exc:
+        print(f"grade: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("grade: interrupted", file=sys.stderr)
+        return 130
+    grades = outcome.grades
+    errors = sum(g.status == "error" for g in grades)
+    flagged = sum(bool(g.integrity_flags) for g in grades)
+    mean = sum(g.total for g in grades) / len(grades)
+    print(
+        f"Graded {len(grades)} notebook(s): mean {mean:.1f}/100, {errors} unreadable, {flagged} flagged for integrity. "
+        f"Reports: {outcome.out / 'index.html'}"
+    )
+    return 0

@@ -1,0 +1,412 @@
+"""Runs one notebook with nbclient inside the sandbox and returns what it left behind as facts.
+
+Student cells run one by one, each with its own time limit inside the notebook's; a cell that raises
+does not stop the next, a cell over its limit is interrupted, and one that ignores the interrupt gets its
+kernel killed. The probe (`grader.kernel.probe`) is loaded before the first cell and asked for facts after
+each, so a kernel that dies keeps what it had collected. The trained model is then re-evaluated in a
+fresh sandboxed process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from queue import Empty
+from typing import Any
+
+import nbformat
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
+
+from grader.dataset import Dataset
+from grader.facts import (
+    CellFacts,
+    DatasetFacts,
+    ExecutionFacts,
+    Facts,
+    KernelFacts,
+    Reevaluation,
+)
+from grader.jsoncodec import DecodeError, from_data
+from grader.sandbox import (
+    KERNEL_PACKAGE,
+    Limits,
+    Placement,
+    ResourceGroup,
+    Watchdog,
+    kernel_environment,
+    prepare_placement,
+    wrap_command,
+)
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_MAX_FACTS_BYTES = 8 << 20
+_MAX_STDOUT = 64 << 10
+_MAX_SOURCE = 20_000
+_HIDDEN_TIMEOUT_S = 120.0
+_GRACE_S = 15.0
+_REEVALUATE_TIMEOUT_S = 180.0
+
+
+class NotebookUnreadable(Exception):
+    """The file cannot be run as a Python notebook at all; the message says why."""
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """The notebook as nbformat v4, or NotebookUnreadable with a message a student can act on."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise NotebookUnreadable(f"the file cannot be read: {exc.strerror}") from None
+    if not raw.strip():
+        raise NotebookUnreadable("the file is empty (0 bytes): was the notebook saved before submitting?")
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NotebookUnreadable(f"the file is not a Jupyter notebook (not valid JSON: {exc})") from None
+    if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
+        raise NotebookUnreadable("the file is JSON but not a Jupyter notebook (it has no cells)")
+    try:
+        nb = nbformat.reads(json.dumps(data), as_version=4)
+        nbformat.validate(nb)
+    except Exception as exc:
+        raise NotebookUnreadable(f"the notebook is malformed: {str(exc).splitlines()[0][:300]}") from None
+    language = nb.metadata.get("kernelspec", {}).get("language") or nb.metadata.get("language_info", {}).get(
+        "name", "python"
+    )
+    if str(language).lower() not in ("python", "python3", "ipython"):
+        raise NotebookUnreadable(f"the notebook's kernel is {language!r}; this assignment must be written in Python")
+    return nb
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel command runs inside the sandbox, talking over ipc sockets."""
+
+    def __init__(self, *, placement: Placement, limits: Limits, env: dict[str, str], group: ResourceGroup, **kw: Any):
+        super().__init__(**kw)
+        self.placement = placement
+        self.limits = limits
+        self.sandbox_env = env
+        self.group = group
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file]
+        return self.group.enter_prefix() + wrap_command(argv, self.placement, self.limits, self.sandbox_env)
+
+
+class BoundedClient(NotebookClient):
+    """nbclient with a cap on how much output it keeps, and a record of which cells timed out."""
+
+    def __init__(self, nb: nbformat.NotebookNode, output_limit: int, **kw: Any):
+        super().__init__(nb, **kw)
+        self.output_limit = output_limit
+        self.output_used = 0
+        self.output_truncated = False
+        self.timed_out: set[int] = set()
+        self.current_index = -1
+
+    def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
+        size = len(json.dumps(msg.get("content", {})))
+        if self.output_used + size > self.output_limit:
+            if not self.output_truncated:
+                self.output_truncated = True
+                notice = f"\n[grader: output beyond {self.output_limit // 1024} KB was discarded]\n"
+                outs.append(nbformat.v4.new_output("stream", name="stderr", text=notice))
+            return None
+        self.output_used += size
+        return super().output(outs, msg, display_id, cell_index)
+
+    async def _async_handle_timeout(self, timeout: int, cell: Any = None) -> Any:
+        self.timed_out.add(self.current_index)
+        return await super()._async_handle_timeout(timeout, cell)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    limits: Limits
+    isolated: bool
+    threads: int
+
+
+def dataset_facts(dataset: Dataset) -> DatasetFacts:
+    import numpy as np
+
+    with np.load(dataset.path) as data:
+        first = [int(v) for v in data["y_train"][:10]]
+    return DatasetFacts(
+        n_train=dataset.n_train,
+        n_test=dataset.n_test,
+        standin=dataset.standin,
+        description=dataset.describe(),
+        sha256=dataset.sha256,
+        first_labels=first,
+    )
+
+
+def grade_run(path: Path, dataset: Dataset, settings: RunSettings) -> Facts:
+    """Executes one notebook in a fresh sandbox and returns its facts; never raises for the notebook's faults."""
+    data = dataset_facts(dataset)
+    started = time.monotonic()
+    try:
+        nb = read_notebook(path)
+    except NotebookUnreadable as exc:
+        execution = ExecutionFacts(
+            status="unreadable", message=str(exc), cells=[], stdout="", limits_hit=[], duration_s=0.0
+        )
+        return Facts(execution, KernelFacts.empty(), Reevaluation(ok=False, message="not run"), data)
+    with tempfile.TemporaryDirectory(prefix="mnist-grader-") as tmp:
+        placement = prepare_placement(Path(tmp), dataset.path, settings.isolated)
+        execution, kernel = asyncio.run(_run(nb, placement, settings))
+        reevaluation = reevaluate(placement, settings) if kernel.model.saved else _no_model(kernel)
+    execution = _with_duration(execution, time.monotonic() - started)
+    return Facts(execution, kernel, reevaluation, data)
+
+
+def _no_model(kernel: KernelFacts) -> Reevaluation:
+    if not kernel.model.present:
+        return Reevaluation(ok=False, message="no `model` variable was left at the end of the notebook")
+    return Reevaluation(ok=False, message="the model could not be saved for re-evaluation (was it built?)")
+
+
+def _with_duration(execution: ExecutionFacts, seconds: float) -> ExecutionFacts:
+    from dataclasses import replace
+
+    return replace(execution, duration_s=round(seconds, 2))
+
+
+async def _run(nb: nbformat.NotebookNode, placement: Placement, settings: RunSettings) -> tuple[ExecutionFacts, KernelFacts]:
+    limits = settings.limits
+    group = ResourceGroup(limits)
+    env = kernel_environment(settings.threads, placement)
+    km = SandboxedKernelManager(
+        placement=placement,
+        limits=limits,
+        env=env,
+        group=group,
+        transport="ipc",
+        connection_file=str(placement.socket_dir / "kernel.json"),
+    )
+    km.kernel_spec.interrupt_mode = "message"
+    client = BoundedClient(
+        nb,
+        output_limit=limits.output_kb * 1024,
+        km=km,
+        allow_errors=True,
+        interrupt_on_timeout=True,
+        startup_timeout=int(limits.startup_timeout_s),
+        iopub_timeout=10,
+        record_timing=False,
+        coalesce_streams=True,
+    )
+    code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    states = {i: "not_run" for i in code_cells}
+    status, message = "completed", ""
+    limits_hit: list[str] = []
+    deadline = time.monotonic() + limits.notebook_timeout_s
+
+    def kill() -> None:
+        proc = getattr(km.provisioner, "process", None)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+
+    watchdog = Watchdog(limits, placement.run_dir, kill)
+    try:
+        async with client.async_setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+            watchdog.start(km.provisioner.process.pid)  # type: ignore[union-attr]
+            lib = json.dumps(placement.lib_path)
+            setup = (
+                f"import sys as _s; _s.path.insert(0, {lib}); import {KERNEL_PACKAGE}.probe as _p; "
+                f"_p.install({json.dumps(placement.data_path)}, {json.dumps(placement.run_path)}); del _s, _p"
+            )
+            if not await _hidden(client, setup):
+                raise RuntimeError("the grader's probe could not be loaded in the kernel")
+            probe = f"__import__('{KERNEL_PACKAGE}.probe').probe"
+            for number, index in enumerate(code_cells, start=1):
+                remaining = deadline - time.monotonic()
+                if remaining <= 1:
+                    status = "notebook_timeout"
+                    limits_hit.append(f"notebook stopped after {limits.notebook_timeout_s:g} s")
+                    break
+                cell_limit = min(limits.cell_timeout_s, remaining)
+                client.timeout = max(1, int(cell_limit))
+                client.current_index = index
+                await _hidden(client, f"{probe}.begin_cell({number})")
+                try:
+                    await asyncio.wait_for(client.async_execute_cell(nb.cells[index], index), cell_limit + _GRACE_S)
+                    states[index] = "ok"
+                except DeadKernelError:
+                    states[index] = "kernel_died"
+                    status = "kernel_died"
+                    break
+                except TimeoutError:
+                    states[index] = "timeout"
+                    status = "notebook_timeout" if remaining < limits.cell_timeout_s else "kernel_died"
+                    limits_hit.append(
+                        f"cell {number} stopped after {cell_limit:g} s and its kernel was killed "
+                        "(it did not respond to an interrupt)"
+                    )
+                    kill()
+                    break
+                if index in client.timed_out:
+                    states[index] = "timeout"
+                    which = "notebook" if remaining < limits.cell_timeout_s else f"cell {number}"
+                    total = limits.notebook_timeout_s if which == "notebook" else limits.cell_timeout_s
+                    limits_hit.append(f"{which} stopped after {total:g} s (interrupted)")
+                if not await _hidden(client, f"{probe}.end_cell({number})"):
+                    if not await _alive(km):
+                        status = "kernel_died"
+                        break
+            else:
+                await _hidden(client, f"{probe}.finish()")
+            if status == "notebook_timeout" and await _alive(km):
+                await _hidden(client, f"{probe}.finish()")
+    except DeadKernelError:
+        status = "kernel_died"
+    except (RuntimeError, TimeoutError, Empty) as exc:
+        if not any(s != "not_run" for s in states.values()):
+            status, message = "failed_to_start", f"the kernel did not start: {exc}"[:300]
+        else:
+            status = "kernel_died"
+    finally:
+        watchdog.stop()
+        oom = group.memory_killed()
+        group.release()
+    if watchdog.reason:
+        limits_hit.append(watchdog.reason)
+        status = "kernel_died"
+    elif oom:
+        limits_hit.append(f"killed at {limits.memory_mb / 1024:g} GiB of memory")
+        status = "kernel_died"
+    if client.output_truncated:
+        limits_hit.append(f"output beyond {limits.output_kb} KB discarded")
+    if status == "kernel_died":
+        message = message or _death_message(code_cells, states, watchdog.reason)
+    kernel = _read_kernel_facts(placement.run_dir)
+    execution = ExecutionFacts(
+        status=status,
+        message=message,
+        cells=[_cell_facts(nb.cells[i], n, states[i]) for n, i in enumerate(code_cells, start=1)],
+        stdout=_stdout(nb, code_cells),
+        limits_hit=limits_hit,
+        duration_s=0.0,
+        images=_images(nb, code_cells),
+    )
+    return execution, kernel
+
+
+def _death_message(code_cells: list[int], states: dict[int, str], reason: str | None) -> str:
+    number = next((n for n, i in enumerate(code_cells, start=1) if states[i] in ("kernel_died", "timeout")), None)
+    where = f" while running cell {number}" if number else ""
+    why = f" ({reason})" if reason else " (the process exited: os._exit, a crash or a signal)"
+    return f"the kernel died{where}{why}; the cells after it did not run"
+
+
+async def _alive(km: AsyncKernelManager) -> bool:
+    try:
+        return bool(await km.is_alive())
+    except Exception:
+        return False
+
+
+async def _hidden(client: BoundedClient, code: str, timeout: float = _HIDDEN_TIMEOUT_S) -> bool:
+    """Runs grader code in the kernel without recording it in the notebook; True if it succeeded."""
+    kc = client.kc
+    if kc is None:
+        return False
+    msg_id = kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+    end = time.monotonic() + timeout
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return False
+        try:
+            msg = await kc.shell_channel.get_msg(timeout=min(left, 1.0))
+        except Empty:
+            if not await _alive(client.km):  # type: ignore[arg-type]
+                return False
+            continue
+        if msg["parent_header"].get("msg_id") == msg_id:
+            return bool(msg["content"].get("status") == "ok")
+
+
+def _read_kernel_facts(run_dir: Path) -> KernelFacts:
+    path = run_dir / "facts.json"
+    try:
+        if path.is_symlink() or path.stat().st_size > _MAX_FACTS_BYTES:
+            return KernelFacts.empty()
+        return from_data(KernelFacts, json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, DecodeError):
+        return KernelFacts.empty()
+
+
+def _cell_facts(cell: Any, number: int, state: str) -> CellFacts:
+    error = next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), None)
+    source = cell.source[:_MAX_SOURCE]
+    if error is None:
+        return CellFacts(index=number, status=state, source=source)
+    traceback = [strip_ansi(line) for line in error.get("traceback", [])]
+    lines = [ln for block in traceback for ln in block.splitlines() if ln.strip()]
+    return CellFacts(
+        index=number,
+        status="timeout" if state == "timeout" else "error" if state == "ok" else state,
+        source=source,
+        error_name=str(error.get("ename", ""))[:200],
+        error_value=strip_ansi(str(error.get("evalue", "")))[:1000],
+        traceback_tail=[ln[:500] for ln in lines[-8:]],
+    )
+
+
+def _stdout(nb: Any, code_cells: list[int]) -> str:
+    parts = []
+    for i in code_cells:
+        for out in nb.cells[i].get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stdout":
+                parts.append(out.get("text", ""))
+    return strip_ansi("".join(parts))[:_MAX_STDOUT]
+
+
+def _images(nb: Any, code_cells: list[int]) -> dict[str, str]:
+    images: dict[str, str] = {}
+    for number, i in enumerate(code_cells, start=1):
+        for out in nb.cells[i].get("outputs", []):
+            png = out.get("data", {}).get("image/png") if out.get("output_type") in ("display_data", "execute_result") else None
+            if isinstance(png, str) and len(png) < (2 << 20):
+                try:
+                    base64.b64decode(png, validate=False)
+                except ValueError:
+                    continue
+                images[str(number)] = png.replace("\n", "")
+    return images
+
+
+def reevaluate(placement: Placement, settings: RunSettings) -> Reevaluation:
+    """Loads the saved model in a fresh sandboxed process and evaluates it on the provisioned test set."""
+    argv = [sys.executable, "-m", f"{KERNEL_PACKAGE}.reevaluate", placement.run_path, placement.data_path]
+    env = kernel_environment(settings.threads, placement)
+    group = ResourceGroup(settings.limits)
+    cmd = group.enter_prefix() + wrap_command(argv, placement, settings.limits, env, writable_run=False)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=_REEVALUATE_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        return Reevaluation(ok=False, message=f"re-evaluation took longer than {_REEVALUATE_TIMEOUT_S:g} s")
+    finally:
+        group.release()
+    lines = proc.stdout.decode("utf-8", "replace").strip().splitlines()
+    try:
+        return from_data(Reevaluation, json.loads(lines[-1]))
+    except (IndexError, ValueError, DecodeError):
+        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+        return Reevaluation(ok=False, message=f"re-evaluation failed: {tail[0][:300]}")

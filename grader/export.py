@@ -1,0 +1,336 @@
+"""Grades in the formats other tools read: JSON, CSV, a Canvas gradebook, Gradescope results, feedback notebooks."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from grader.errors import GraderError
+from grader.score import SECTION_CHECKS, StudentGrade
+
+SECTION_IDS = tuple(SECTION_CHECKS)
+ROSTER_COLUMNS = ("notebook", "name", "id", "sis_user_id", "sis_login_id", "section")
+CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+
+# Which code cells belong to a section: the ones whose source mentions these names. Shared with the report,
+# which uses it to place an erroring cell beside the checks it explains.
+SECTION_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "prepare": ("load_data",),
+    "visualize": ("imshow", "subplot"),
+    "build": ("Sequential",),
+    "train": ("fit", "compile"),
+    "evaluate": ("evaluate", "score"),
+}
+_MARKDOWN_SPECIAL = re.compile(r"[&<>\\`*_\[\]#|~$]")
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
+
+
+class RosterError(GraderError):
+    """The roster file is malformed; the message names the file, the row and the column."""
+
+
+@dataclass(frozen=True, slots=True)
+class RosterEntry:
+    """One student of the LMS roster, found by the stem of their notebook's file name."""
+
+    notebook: str
+    name: str
+    id: str
+    sis_user_id: str
+    sis_login_id: str
+    section: str
+
+
+def mentions(source: str, section: str) -> bool:
+    """Whether a code cell's source mentions one of the names that mark `section`'s code."""
+    return any(re.search(rf"\b{re.escape(word)}\b", source) for word in SECTION_KEYWORDS[section])
+
+
+def file_stems(students: Iterable[str]) -> dict[str, str]:
+    """A file-name stem for each student id: ASCII, no separators, unique even on case-insensitive disks.
+
+    Ids come from students' file names, so they may hold spaces, accents, dots or path separators.
+    A stem that had to change, or that would clash, carries a short hash of the id to stay unique.
+    """
+    stems: dict[str, str] = {}
+    taken: set[str] = set()
+    for student in students:
+        if student in stems:
+            continue
+        ascii_text = unicodedata.normalize("NFKD", student).encode("ascii", "ignore").decode("ascii")
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "_", ascii_text).strip("_")[:60] or "student"
+        if stem != student or stem.upper() in _WINDOWS_RESERVED or stem.casefold() in taken:
+            stem = f"{stem}-{hashlib.sha256(student.encode('utf-8')).hexdigest()[:8]}"
+        while stem.casefold() in taken:  # a hash clash: practically never, but names must stay unique
+            stem += "_"
+        taken.add(stem.casefold())
+        stems[student] = stem
+    return stems
+
+
+def number(value: float) -> int | float:
+    """A point value as JSON/CSV shows it best: 10 rather than 10.0, 7.5 as is."""
+    return int(value) if float(value).is_integer() else round(value, 2)
+
+
+def _section(grade: StudentGrade, section_id: str) -> Any:
+    return next((s for s in grade.sections if s.id == section_id), None)
+
+
+def grades_data(grades: list[StudentGrade]) -> dict[str, Any]:
+    """The grades.json document: one entry per student with every section and check."""
+    students = []
+    for grade in grades:
+        sections: dict[str, Any] = {}
+        for section_id in SECTION_IDS:
+            section = _section(grade, section_id)
+            if section is None:
+                sections[section_id] = {"points": 0.0, "max": 0, "checks": []}
+                continue
+            sections[section_id] = {
+                "points": float(section.points),
+                "max": number(section.max),
+                "checks": [
+                    {
+                        "id": c.id,
+                        "points": float(c.points),
+                        "max": float(c.max),
+                        "passed": bool(c.passed),
+                        "message": c.message,
+                    }
+                    for c in section.checks
+                ],
+            }
+        students.append(
+            {
+                "student": grade.student,
+                "status": grade.status,
+                "message": grade.message,
+                "total": float(grade.total),
+                "max_total": number(grade.max_total),
+                "integrity": list(grade.integrity_flags),
+                "limits_hit": list(grade.facts.execution.limits_hit),
+                "sections": sections,
+            }
+        )
+    return {"students": students}
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8", newline="")
+    tmp.replace(path)
+
+
+def write_grades_json(grades: list[StudentGrade], path: Path) -> None:
+    """Writes grades.json (schema: see `grades_data`)."""
+    _write_text(path, json.dumps(grades_data(grades), indent=1, ensure_ascii=False) + "\n")
+
+
+def _cell(text: str) -> str:
+    """A spreadsheet cell that a spreadsheet will not run: text starting like a formula gets a quote."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _csv_text(rows: list[list[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_grades_csv(grades: list[StudentGrade], path: Path) -> None:
+    """Writes one row per student: points per section, total and status."""
+    rows: list[list[Any]] = [["student", *SECTION_IDS, "total", "status"]]
+    for grade in grades:
+        points = [number(s.points) if (s := _section(grade, sid)) else 0 for sid in SECTION_IDS]
+        rows.append([_cell(grade.student), *points, number(grade.total), grade.status])
+    _write_text(path, _csv_text(rows))
+
+
+def read_roster(path: Path) -> dict[str, RosterEntry]:
+    """Reads roster.csv (columns: notebook, name, id, sis_user_id, sis_login_id, section), keyed by notebook."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # spreadsheets often save a byte-order mark
+    except OSError as exc:
+        raise RosterError(f"cannot read roster {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise RosterError(f"{path}: not UTF-8 text; save the roster as CSV UTF-8") from None
+    reader = csv.reader(text.splitlines())
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise RosterError(f"{path}: empty file; expected a header row: {','.join(ROSTER_COLUMNS)}") from None
+    except csv.Error as exc:
+        raise RosterError(f"{path}: line 1: {exc}") from None
+    missing = [c for c in ROSTER_COLUMNS if c not in header]
+    if missing:
+        raise RosterError(f"{path}: line 1: missing column(s) {', '.join(missing)} (expected: {','.join(ROSTER_COLUMNS)})")
+    duplicated = sorted({h for h in header if h and header.count(h) > 1})
+    if duplicated:
+        raise RosterError(f"{path}: line 1: column(s) {', '.join(duplicated)} appear more than once")
+    where = {c: header.index(c) for c in ROSTER_COLUMNS}
+    roster: dict[str, RosterEntry] = {}
+    first_line: dict[str, int] = {}
+    line = 1
+    try:
+        for line, row in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise RosterError(f"{path}: line {line}: {len(row)} fields, but the header has {len(header)}")
+            values = {c: row[i].strip() for c, i in where.items()}
+            for column in ("notebook", "name"):
+                if not values[column]:
+                    raise RosterError(f"{path}: line {line}: column {column!r} is empty")
+            notebook = values["notebook"].removesuffix(".ipynb")
+            if notebook in roster:
+                raise RosterError(
+                    f"{path}: line {line}: notebook {notebook!r} is already listed on line {first_line[notebook]}"
+                )
+            first_line[notebook] = line
+            roster[notebook] = RosterEntry(**{**values, "notebook": notebook})
+    except csv.Error as exc:
+        raise RosterError(f"{path}: line {line + 1}: {exc}") from None
+    return roster
+
+
+def write_canvas_csv(
+    grades: list[StudentGrade],
+    path: Path,
+    roster: dict[str, RosterEntry] | None,
+    assignment: str = "MNIST Image Classification",
+) -> None:
+    """Writes a Canvas gradebook import: the roster's identity columns, a Points Possible row, then totals.
+
+    A student missing from the roster keeps their notebook name as the Student column, other ids blank.
+    """
+    possible = number(grades[0].max_total) if grades else 100
+    rows: list[list[Any]] = [
+        [*CANVAS_COLUMNS, f"{assignment} (points)"],
+        ["Points Possible", "", "", "", "", possible],
+    ]
+    for grade in grades:
+        entry = (roster or {}).get(grade.student)
+        if entry is None:
+            identity = [grade.student, "", "", "", ""]
+        else:
+            identity = [entry.name, entry.id, entry.sis_user_id, entry.sis_login_id, entry.section]
+        rows.append([*(_cell(v) for v in identity), number(grade.total)])
+    _write_text(path, _csv_text(rows))
+
+
+def summary_text(grade: StudentGrade) -> str:
+    """A plain-text summary of a grade: total, sections, integrity flags, how the notebook ran."""
+    lines = [f"{grade.student}: {number(grade.total)} / {number(grade.max_total)}"]
+    lines += [f"  {s.title}: {number(s.points)} / {number(s.max)}" for s in grade.sections]
+    lines += [f"Integrity: {flag}" for flag in grade.integrity_flags]
+    execution = grade.facts.execution
+    lines.append(f"Notebook run: {execution.status}" + (f" ({execution.message})" if execution.message else ""))
+    if execution.limits_hit:
+        lines.append("Limits hit: " + ", ".join(execution.limits_hit))
+    return "\n".join(lines)
+
+
+def gradescope_results(grade: StudentGrade) -> dict[str, Any]:
+    """A Gradescope autograder results.json: the total, a summary, and one test per rubric check."""
+    tests = [
+        {
+            "name": f"{section.title}: {check.title}",
+            "score": float(check.points),
+            "max_score": float(check.max),
+            "status": "passed" if check.passed else "failed",
+            "output": check.message,
+            "visibility": "visible",
+        }
+        for section in grade.sections
+        for check in section.checks
+    ]
+    return {
+        "score": float(grade.total),
+        "execution_time": round(grade.facts.execution.duration_s),
+        "output": summary_text(grade),
+        "tests": tests,
+    }
+
+
+def write_gradescope(grades: list[StudentGrade], out_dir: Path) -> None:
+    """Writes out_dir/<student>/results.json for each student (the student id made file-safe)."""
+    stems = file_stems(g.student for g in grades)
+    for grade in grades:
+        text = json.dumps(gradescope_results(grade), indent=1, ensure_ascii=False) + "\n"
+        _write_text(out_dir / stems[grade.student] / "results.json", text)
+
+
+def markdown_text(text: str) -> str:
+    """Text shown literally in a Markdown cell: no HTML, no formatting, no math, one line.
+
+    Characters are written as numeric entities rather than backslash escapes, because `\\(` and `\\[`
+    open math in Jupyter's Markdown.
+    """
+    return _MARKDOWN_SPECIAL.sub(lambda m: f"&#{ord(m.group())};", " ".join(text.split()))
+
+
+def _feedback_markdown(grade: StudentGrade, section_id: str) -> str:
+    section = _section(grade, section_id)
+    if section is None:
+        return ""
+    lines = [f"### Grader feedback: {markdown_text(section.title)} ({number(section.points)} / {number(section.max)})", ""]
+    lines += [f"**Integrity:** {markdown_text(e)}" for e in section.integrity]
+    for check in sorted(section.checks, key=lambda c: c.passed):
+        mark = "✓" if check.passed else "✗"
+        lines.append(
+            f"- {mark} **{markdown_text(check.title)}** ({number(check.points)} / {number(check.max)}): "
+            + markdown_text(check.message)
+        )
+    return "\n".join(lines)
+
+
+def _feedback_cell(source: str, minor: int) -> Any:
+    cell = nbformat.v4.new_markdown_cell(source, metadata={"tags": ["grader-feedback"]})
+    if minor < 5:  # cell ids arrived in nbformat 4.5; an older notebook must not gain one
+        cell.pop("id", None)
+    return cell
+
+
+def write_feedback_notebook(grade: StudentGrade, source_nb: Path, dest: Path) -> None:
+    """Writes the student's notebook with the grader's feedback after each section's code.
+
+    A summary cell goes first; each section's cell follows the last code cell that mentions that
+    section's names (`SECTION_KEYWORDS`), or the end of the notebook. A notebook that cannot be read
+    gets no feedback copy: its report already explains why.
+    """
+    try:
+        nb = nbformat.read(str(source_nb), as_version=4)
+    except Exception:  # unreadable or invalid JSON: nbformat raises many types; nothing to annotate
+        return
+    minor = int(nb.get("nbformat_minor", 0))
+    cells = list(nb.cells)
+    after: dict[int, list[str]] = {}
+    for section_id in SECTION_IDS:
+        text = _feedback_markdown(grade, section_id)
+        if not text:
+            continue
+        places = [i for i, c in enumerate(cells) if c.get("cell_type") == "code" and mentions(str(c.get("source", "")), section_id)]
+        after.setdefault(places[-1] if places else len(cells) - 1, []).append(text)
+    summary = "## Grader feedback\n\n" + "  \n".join(markdown_text(line.strip()) for line in summary_text(grade).splitlines())
+    result = [_feedback_cell(summary, minor)]
+    if not cells:
+        result += [_feedback_cell(t, minor) for texts in after.values() for t in texts]
+    for i, cell in enumerate(cells):
+        result.append(cell)
+        result += [_feedback_cell(t, minor) for t in after.get(i, [])]
+    nb.cells = result
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(dest))

@@ -1,0 +1,276 @@
+"""The facts schema: everything a notebook run left behind that scoring may read, and its JSON round trip.
+
+Two producers fill it. `KernelFacts` are collected inside the student's kernel by `grader.kernel.probe`
+and cross the sandbox boundary as JSON; they are untrusted and decoded strictly. `ExecutionFacts` and
+`Reevaluation` are produced by the grader itself, outside the student's process.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.jsoncodec import from_data, to_data
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayFacts:
+    """One of x_train, x_test, y_train, y_test as found in the student's namespace."""
+
+    present: bool
+    type_name: str = ""
+    shape: list[int] | None = None
+    dtype: str = ""
+    min: float | None = None
+    max: float | None = None
+    # x arrays: pixel values equal provisioned/255 (scaled) or the provisioned bytes (raw), channel squeezed.
+    matches_scaled: bool | None = None
+    matches_raw: bool | None = None
+    # y arrays: every row one-hot; argmax (or the value itself for 1-D) equals the true label.
+    onehot: bool | None = None
+    labels_match: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PanelFacts:
+    """One image panel of a figure."""
+
+    row: int
+    col: int
+    title: str
+    image_shape: list[int] | None
+    matched_index: int | None  # the index into x_train whose pixels the panel shows, if any
+    true_label: int | None  # the provisioned label of that image
+
+
+@dataclass(frozen=True, slots=True)
+class FigureFacts:
+    """A figure the student rendered (shown inline or saved)."""
+
+    cell: int
+    nrows: int | None
+    ncols: int | None
+    panels: list[PanelFacts]
+
+
+@dataclass(frozen=True, slots=True)
+class LayerFacts:
+    class_name: str
+    units: int | None = None
+    activation: str | None = None
+    output_shape: list[int | None] | None = None
+    params: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CompileCall:
+    """A recorded `compile`, each argument reduced to a canonical name."""
+
+    loss: str | None
+    optimizer: str | None
+    learning_rate: float | None
+    metrics: list[str]
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FitCall:
+    """A recorded `fit`, with what it actually did to the model."""
+
+    batch_size: int | None
+    epochs: int | None
+    validation_split: float | None
+    n_samples: int | None
+    completed_epochs: int
+    iterations_before: int | None
+    iterations_after: int | None
+    weights_changed: bool
+    history_keys: list[str]
+    error: str | None = None
+    unknown_arguments: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluateCall:
+    """A recorded `evaluate`: on which data, and what it returned."""
+
+    x_fingerprint: str
+    y_fingerprint: str
+    result: list[float] | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFacts:
+    present: bool
+    class_name: str = ""
+    is_sequential: bool = False
+    built: bool = False
+    input_shape: list[int | None] | None = None
+    layers: list[LayerFacts] = field(default_factory=list)
+    total_params: int = 0
+    optimizer: str | None = None
+    learning_rate: float | None = None
+    loss: str | None = None
+    optimizer_iterations: int | None = None
+    saved: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryFacts:
+    epochs: int
+    keys: list[str]
+    values: dict[str, list[float]]
+    from_fit: bool  # the very object a recorded fit returned
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreFacts:
+    present: bool
+    type_name: str = ""
+    value: list[float] | None = None
+    from_evaluate: bool = False  # equals what a recorded evaluate returned
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrityFacts:
+    """Whether the grader's recording hooks were still in place when facts were collected."""
+
+    hooks_intact: dict[str, bool]
+    instance_overrides: list[str]  # methods replaced on the model object itself
+
+
+@dataclass(frozen=True, slots=True)
+class KernelFacts:
+    """Collected inside the student's kernel (untrusted; decoded strictly)."""
+
+    x_train: ArrayFacts
+    x_test: ArrayFacts
+    y_train: ArrayFacts
+    y_test: ArrayFacts
+    indices: list[int] | None
+    indices_note: str
+    figures: list[FigureFacts]
+    input_shape: list[int | None] | None
+    input_shape_repr: str
+    model: ModelFacts
+    summary_calls: int
+    compile_calls: list[CompileCall]
+    fit_calls: list[FitCall]
+    evaluate_calls: list[EvaluateCall]
+    history: HistoryFacts | None
+    score: ScoreFacts
+    batch_size: int | None
+    epochs: int | None
+    x_test_fingerprint: str
+    y_test_fingerprint: str
+    integrity: IntegrityFacts
+
+    @staticmethod
+    def empty() -> KernelFacts:
+        """What is known when nothing could be collected (the kernel never ran a cell)."""
+        missing = ArrayFacts(present=False)
+        return KernelFacts(
+            x_train=missing,
+            x_test=missing,
+            y_train=missing,
+            y_test=missing,
+            indices=None,
+            indices_note="not defined",
+            figures=[],
+            input_shape=None,
+            input_shape_repr="",
+            model=ModelFacts(present=False),
+            summary_calls=0,
+            compile_calls=[],
+            fit_calls=[],
+            evaluate_calls=[],
+            history=None,
+            score=ScoreFacts(present=False),
+            batch_size=None,
+            epochs=None,
+            x_test_fingerprint="",
+            y_test_fingerprint="",
+            integrity=IntegrityFacts(hooks_intact={}, instance_overrides=[]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CellFacts:
+    """How one code cell of the notebook ran."""
+
+    index: int  # position among the notebook's code cells, from 1
+    status: str  # "ok" | "error" | "timeout" | "not_run" | "kernel_died"
+    source: str
+    error_name: str = ""
+    error_value: str = ""
+    traceback_tail: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionFacts:
+    """How the notebook ran, as observed by the grader."""
+
+    status: str  # "completed" | "kernel_died" | "notebook_timeout" | "failed_to_start" | "unreadable"
+    message: str
+    cells: list[CellFacts]
+    stdout: str  # the text the student's cells printed (bounded)
+    limits_hit: list[str]
+    duration_s: float
+    images: dict[str, str] = field(default_factory=dict)  # cell index -> last PNG output, base64
+
+
+@dataclass(frozen=True, slots=True)
+class Reevaluation:
+    """The grader's own evaluation of the saved model, in a fresh sandboxed process."""
+
+    ok: bool
+    message: str = ""
+    # model.evaluate on the student's own test arrays, with the model's own compiled loss and metrics
+    student_data_result: list[float] | None = None
+    # accuracy and categorical cross-entropy on the grader's canonical preparation of the test set
+    accuracy: float | None = None
+    loss: float | None = None
+    optimizer_iterations: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetFacts:
+    n_train: int
+    n_test: int
+    standin: bool
+    description: str
+    sha256: str
+    first_labels: list[int]  # y_train[:10], which the notebook is asked to print
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Everything scoring reads about one submission."""
+
+    execution: ExecutionFacts
+    kernel: KernelFacts
+    reevaluation: Reevaluation
+    dataset: DatasetFacts
+    schema: int = SCHEMA_VERSION
+
+
+def facts_to_json(facts: Facts) -> str:
+    return json.dumps(to_data(facts), indent=1, sort_keys=True)
+
+
+def facts_from_json(text: str) -> Facts:
+    return from_data(Facts, json.loads(text))
+
+
+def save_facts(facts: Facts, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(facts_to_json(facts), encoding="utf-8")
+    tmp.replace(path)
+
+
+def load_facts(path: Path) -> Facts:
+    return facts_from_json(path.read_text(encoding="utf-8"))

@@ -1,0 +1,153 @@
+"""The whole run behind `grade`: rubric, data, reference calibration, executions, scores, outputs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from grader import __version__
+from grader.batch import (
+    Calibration,
+    FactsCache,
+    Progress,
+    Submission,
+    calibrate,
+    dask_executor,
+    discover,
+    execute_all,
+    grade_with_notes,
+    local_executor,
+)
+from grader.dataset import provision_dataset
+from grader.errors import GraderError
+from grader.execute import RunSettings
+from grader.export import (
+    read_roster,
+    write_canvas_csv,
+    write_feedback_notebook,
+    write_gradescope,
+    write_grades_csv,
+    write_grades_json,
+)
+from grader.report import ReportContext, write_reports
+from grader.rubric import load_rubric
+from grader.sandbox import require_bwrap
+from grader.score import KNOWN_CHECKS, StudentGrade
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    submissions: Path
+    out: Path = Path("reports")
+    rubric: Path = Path("rubric.yaml")
+    reference: Path | None = None
+    dataset: Path | None = None
+    jobs: int | None = None
+    timeout: float | None = None
+    sandbox: bool = True
+    rescore: bool = False
+    scheduler: str | None = None
+    roster: Path | None = None
+    feedback_notebooks: bool = False
+    quiet: bool = False
+    verbose: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    grades: list[StudentGrade]
+    calibration: Calibration
+    out: Path
+
+
+def default_jobs() -> int:
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def run(options: Options, cache_dir: Path) -> Outcome:
+    """Grades every notebook under `options.submissions` and writes the outputs; raises GraderError on misuse."""
+    rubric = load_rubric(options.rubric, KNOWN_CHECKS)
+    limits = rubric.limits
+    if options.timeout is not None:
+        limits = replace(limits, notebook_timeout_s=options.timeout, cell_timeout_s=min(limits.cell_timeout_s, options.timeout))
+    reference = (options.reference or rubric.reference).resolve()
+    if not reference.is_file():
+        raise GraderError(f"reference notebook not found: {reference} (set `reference:` in the rubric or --reference)")
+    submissions = discover(options.submissions)
+    roster = read_roster(options.roster) if options.roster else None
+    if options.sandbox and not options.rescore:
+        require_bwrap()
+    dataset = provision_dataset(options.dataset, cache_dir)
+    jobs = options.jobs or default_jobs()
+    if jobs < 1:
+        raise GraderError("--jobs must be at least 1")
+    cores = default_jobs()
+    settings = RunSettings(limits=limits, isolated=options.sandbox, threads=max(1, cores // min(jobs, len(submissions))))
+    cache = FactsCache(cache_dir)
+    progress = Progress(total=len(submissions), quiet=options.quiet, verbose=options.verbose)
+
+    def executor_for(run_settings: RunSettings, n_jobs: int):  # noqa: ANN202 - a local factory
+        if options.rescore:
+            return None
+        if options.scheduler:
+            return dask_executor(options.scheduler, dataset, run_settings, progress.start_one)
+        return local_executor(dataset, run_settings, n_jobs, progress.start_one)
+
+    reference_settings = replace(settings, threads=cores)
+    reference_facts = execute_all(
+        [Submission("reference", reference)], dataset, reference_settings, cache,
+        executor_for(reference_settings, 1) if not options.rescore else None, lambda *a: None,
+    )["reference"]
+    progress.running = 0
+    calibration = calibrate(reference_facts, rubric)
+
+    grades: dict[str, StudentGrade] = {}
+
+    def on_result(sub: Submission, facts, seconds: float, cached: bool) -> None:  # noqa: ANN001
+        grade = grade_with_notes(sub, facts, rubric, calibration)
+        grades[sub.student] = grade
+        progress.finish_one(grade, seconds, cached)
+
+    try:
+        execute_all(submissions, dataset, settings, cache, executor_for(settings, jobs), on_result)
+    finally:
+        progress.close()
+    ordered = [grades[s.student] for s in submissions]
+    write_outputs(ordered, options, calibration, dataset.describe(), dataset.standin, roster, submissions)
+    return Outcome(ordered, calibration, options.out)
+
+
+def write_outputs(
+    grades: list[StudentGrade],
+    options: Options,
+    calibration: Calibration,
+    dataset_description: str,
+    standin: bool,
+    roster: dict | None,  # type: ignore[type-arg]
+    submissions: list[Submission],
+) -> None:
+    out = options.out
+    out.mkdir(parents=True, exist_ok=True)
+    write_grades_json(grades, out / "grades.json")
+    write_grades_csv(grades, out / "grades.csv")
+    write_canvas_csv(grades, out / "canvas.csv", roster)
+    write_gradescope(grades, out / "gradescope")
+    history = calibration.reference_facts.kernel.history
+    context = ReportContext(
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        grader_version=__version__,
+        dataset_description=dataset_description,
+        standin=standin,
+        reference_history=history.values if history else None,
+        accuracy_threshold=calibration.threshold,
+        reference_accuracy=calibration.reference_accuracy,
+    )
+    write_reports(grades, out, context)
+    if options.feedback_notebooks:
+        folder = out / "feedback"
+        folder.mkdir(exist_ok=True)
+        paths = {s.student: s.path for s in submissions}
+        for grade in grades:
+            write_feedback_notebook(grade, paths[grade.student], folder / f"{paths[grade.student].stem}.ipynb")

