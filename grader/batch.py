@@ -65,20 +65,28 @@ def discover(root: Path) -> list[Submission]:
     per_folder: dict[Path, int] = {}
     for p in paths:
         per_folder[p.parent] = per_folder.get(p.parent, 0) + 1
-    seen: dict[str, Path] = {}
-    submissions = []
+    def shown(path: Path) -> str:
+        return str(path.relative_to(root)) if root.is_dir() else path.name
+
+    seen: dict[str, int] = {}  # student id -> index in `submissions`
+    submissions: list[Submission] = []
     for p in paths:
         own_folder = p.parent != root and per_folder[p.parent] == 1 and root.is_dir()
         student = unicodedata.normalize("NFC", p.parent.name if own_folder else p.stem)
         note = ""
         if student in seen:
-            first = seen[student]
+            # Both reports say so, each naming the other file, so the teacher can tell who is who.
+            first = submissions[seen[student]]
             n = 2
             while f"{student} ({n})" in seen:
                 n += 1
-            note = f"Duplicate student id {student!r}: also submitted as {first.name}; both were graded."
+            note = f"Duplicate student id {student!r}: also submitted as {shown(first.path)}; both were graded."
+            if not first.note:
+                submissions[seen[student]] = replace(
+                    first, note=f"Duplicate student id {student!r}: also submitted as {shown(p)}; both were graded."
+                )
             student = f"{student} ({n})"
-        seen[student] = p
+        seen[student] = len(submissions)
         submissions.append(Submission(student, p, note))
     return submissions
 

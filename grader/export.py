@@ -176,7 +176,9 @@ def read_roster(path: Path) -> dict[str, RosterEntry]:
         raise RosterError(f"{path}: line 1: {exc}") from None
     missing = [c for c in ROSTER_COLUMNS if c not in header]
     if missing:
-        raise RosterError(f"{path}: line 1: missing column(s) {', '.join(missing)} (expected: {','.join(ROSTER_COLUMNS)})")
+        raise RosterError(
+            f"{path}: line 1: missing column(s) {', '.join(missing)} (expected: {','.join(ROSTER_COLUMNS)})"
+        )
     duplicated = sorted({h for h in header if h and header.count(h) > 1})
     if duplicated:
         raise RosterError(f"{path}: line 1: column(s) {', '.join(duplicated)} appear more than once")
@@ -286,7 +288,10 @@ def _feedback_markdown(grade: StudentGrade, section_id: str) -> str:
     section = _section(grade, section_id)
     if section is None:
         return ""
-    lines = [f"### Grader feedback: {markdown_text(section.title)} ({number(section.points)} / {number(section.max)})", ""]
+    lines = [
+        f"### Grader feedback: {markdown_text(section.title)} ({number(section.points)} / {number(section.max)})",
+        "",
+    ]
     lines += [f"**Integrity:** {markdown_text(e)}" for e in section.integrity]
     for check in sorted(section.checks, key=lambda c: c.passed):
         mark = "✓" if check.passed else "✗"
@@ -322,9 +327,15 @@ def write_feedback_notebook(grade: StudentGrade, source_nb: Path, dest: Path) ->
         text = _feedback_markdown(grade, section_id)
         if not text:
             continue
-        places = [i for i, c in enumerate(cells) if c.get("cell_type") == "code" and mentions(str(c.get("source", "")), section_id)]
+        places = [
+            i
+            for i, c in enumerate(cells)
+            if c.get("cell_type") == "code" and mentions(str(c.get("source", "")), section_id)
+        ]
         after.setdefault(places[-1] if places else len(cells) - 1, []).append(text)
-    summary = "## Grader feedback\n\n" + "  \n".join(markdown_text(line.strip()) for line in summary_text(grade).splitlines())
+    summary = "## Grader feedback\n\n" + "  \n".join(
+        markdown_text(line.strip()) for line in summary_text(grade).splitlines()
+    )
     result = [_feedback_cell(summary, minor)]
     if not cells:
         result += [_feedback_cell(t, minor) for texts in after.values() for t in texts]

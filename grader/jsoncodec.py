@@ -60,14 +60,14 @@ def _decode(tp: Any, data: Any, path: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(data, dict):
             raise DecodeError(f"{path}: expected an object, found {type(data).__name__}")
-        hints = _hints(tp)
+        hints = _hints(typing.cast(type, tp))
         names = {f.name for f in dataclasses.fields(tp)}
         unknown = set(data) - names
         if unknown:
             raise DecodeError(f"{path}: unknown key(s) {sorted(unknown)}")
         kwargs = {k: _decode(hints[k], v, f"{path}.{k}") for k, v in data.items()}
         try:
-            return tp(**kwargs)
+            return typing.cast(Any, tp)(**kwargs)
         except TypeError as exc:
             raise DecodeError(f"{path}: {exc}") from None
     if origin is list:

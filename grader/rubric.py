@@ -51,6 +51,8 @@ class Rubric:
 class _LineLoader(yaml.SafeLoader):
     """Remembers the line of every mapping key, so errors can point at it."""
 
+    lines: dict[tuple[int, str], int]
+
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
     mapping = {}
@@ -63,7 +65,7 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str,
     return mapping
 
 
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 class _Reader:
@@ -108,14 +110,14 @@ def load_rubric(path: Path, known_checks: dict[str, tuple[str, ...]]) -> Rubric:
     except OSError as exc:
         raise RubricError(f"cannot read rubric {path}: {exc.strerror}") from None
     loader = _LineLoader(text)
-    loader.lines = {}  # type: ignore[attr-defined]
+    loader.lines = {}
     try:
         data = loader.get_single_data()
     except yaml.YAMLError as exc:
         raise RubricError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     finally:
         loader.dispose()
-    reader = _Reader(path, loader.lines)  # type: ignore[attr-defined]
+    reader = _Reader(path, loader.lines)
     top = reader.mapping(data, "rubric", {"reference", "accuracy_margin", "limits", "sections"}, {"sections"})
     reference = reader.text(top, "reference", "rubric", "reference/solution.ipynb")
     margin = reader.number(top, "accuracy_margin", "rubric") if "accuracy_margin" in top else 0.03
@@ -129,7 +131,9 @@ def load_rubric(path: Path, known_checks: dict[str, tuple[str, ...]]) -> Rubric:
         raw = reader.mapping(sections_data[section_id], where, {"title", "points", "checks"}, {"points", "checks"})
         points = reader.number(raw, "points", where)
         if points != total:
-            raise reader.fail(f"{where}.points", f"the assignment gives this section {total} points, not {points:g}", raw, "points")
+            raise reader.fail(
+                f"{where}.points", f"the assignment gives this section {total} points, not {points:g}", raw, "points"
+            )
         implemented = known_checks[section_id]
         checks_data = reader.mapping(raw["checks"], f"{where}.checks", set(implemented), set(implemented))
         checks = []
@@ -147,7 +151,10 @@ def load_rubric(path: Path, known_checks: dict[str, tuple[str, ...]]) -> Rubric:
         check_sum = sum(c.points for c in checks)
         if abs(check_sum - points) > 1e-9:
             raise reader.fail(
-                f"{where}.checks", f"check points add up to {check_sum:g}, but the section is worth {points:g}", raw, "checks"
+                f"{where}.checks",
+                f"check points add up to {check_sum:g}, but the section is worth {points:g}",
+                raw,
+                "checks",
             )
         sections.append(SectionSpec(section_id, reader.text(raw, "title", where, section_id), points, tuple(checks)))
     return Rubric(

@@ -69,12 +69,17 @@ def score_facts(student: str, facts: Facts, rubric: Rubric, ctx: Context) -> Stu
             if not verdict.passed and check.hint:
                 message = f"{message} {check.hint}"
             checks.append(
-                CheckResult(check.id, check.title, _round(check.points * verdict.earned), check.points, verdict.passed, message)
+                CheckResult(
+                    check.id, check.title, _round(check.points * verdict.earned), check.points, verdict.passed, message
+                )
             )
         evidence = tuple(SECTION_INTEGRITY[spec.id](facts, ctx)) if spec.id in SECTION_INTEGRITY else ()
         if evidence:
             note = "Suspected integrity issue: this section earns zero. "
-            checks = [CheckResult(c.id, c.title, 0.0, c.max, False, note + c.message if c.passed else c.message) for c in checks]
+            checks = [
+                CheckResult(c.id, c.title, 0.0, c.max, False, note + c.message if c.passed else c.message)
+                for c in checks
+            ]
         points = _round(sum(c.points for c in checks))
         sections.append(SectionResult(spec.id, spec.title, points, spec.points, tuple(checks), evidence))
     unreadable = facts.execution.status == "unreadable"

@@ -52,7 +52,8 @@ def cell_trouble(facts: Facts, *names: str) -> str:
         if names and not any(name in cell.source for name in names):
             continue
         if cell.status == "error":
-            return f" Likely cause: cell {cell.index} raised {cell.error_name}: {cell.error_value.splitlines()[0] if cell.error_value else ''}".rstrip()
+            first_line = cell.error_value.splitlines()[0] if cell.error_value else ""
+            return f" Likely cause: cell {cell.index} raised {cell.error_name}: {first_line}".rstrip()
         if cell.status in ("timeout", "kernel_died"):
             what = "ran out of time" if cell.status == "timeout" else "crashed the kernel"
             return f" Likely cause: cell {cell.index} {what}."

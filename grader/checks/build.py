@@ -94,8 +94,10 @@ def params(facts: Facts, ctx: Context) -> Verdict:
     total = facts.kernel.model.total_params
     if total == EXPECTED_PARAMS:
         return ok(f"{total:,} parameters.")
-    return fail(f"The model has {total:,} parameters, expected {EXPECTED_PARAMS:,} "
-                "(784*128 + 128 for the hidden layer, 128*10 + 10 for the output).")
+    return fail(
+        f"The model has {total:,} parameters, expected {EXPECTED_PARAMS:,} "
+        "(784*128 + 128 for the hidden layer, 128*10 + 10 for the output)."
+    )
 
 
 def summary(facts: Facts, ctx: Context) -> Verdict:

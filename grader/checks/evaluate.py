@@ -28,7 +28,10 @@ def _test_data_genuine(facts: Facts) -> bool:
 def score(facts: Facts, ctx: Context) -> Verdict:
     k = facts.kernel
     if not k.score.present:
-        return fail("No `score` variable: store score = model.evaluate(x_test, y_test)." + cell_trouble(facts, "score", "evaluate"))
+        return fail(
+            "No `score` variable: store score = model.evaluate(x_test, y_test)."
+            + cell_trouble(facts, "score", "evaluate")
+        )
     value = _score(facts)
     if value is None:
         return fail(f"`score` is a {k.score.type_name}, expected [loss, accuracy] as returned by model.evaluate.")
@@ -53,7 +56,9 @@ def matches(facts: Facts, ctx: Context) -> Verdict:
     again = reeval.student_data_result[:2]
     if len(again) == 2 and all(_close(a, b) for a, b in zip(value, again, strict=True)):
         return ok(f"The grader's re-evaluation agrees: [{again[0]:.4f}, {again[1]:.4f}].")
-    return fail(f"`score` is {value}, but the trained model actually scores {[round(v, 4) for v in again]} on the same data.")
+    return fail(
+        f"`score` is {value}, but the trained model actually scores {[round(v, 4) for v in again]} on the same data."
+    )
 
 
 def accuracy(facts: Facts, ctx: Context) -> Verdict:
@@ -65,7 +70,11 @@ def accuracy(facts: Facts, ctx: Context) -> Verdict:
         measured = reeval.student_data_result[1]
     if measured is None or ctx.accuracy_threshold is None:
         return fail(f"The model's accuracy could not be measured: {reeval.message or 'unknown'}.")
-    ref = f" (the reference solution reaches {ctx.reference_accuracy:.4f} on the same data)" if ctx.reference_accuracy else ""
+    ref = (
+        f" (the reference solution reaches {ctx.reference_accuracy:.4f} on the same data)"
+        if ctx.reference_accuracy
+        else ""
+    )
     if measured >= ctx.accuracy_threshold:
         return ok(f"Test accuracy {measured:.4f} >= {ctx.accuracy_threshold:.4f}{ref}.")
     return fail(f"Test accuracy {measured:.4f} is below {ctx.accuracy_threshold:.4f}{ref}; check the earlier sections.")
@@ -76,8 +85,11 @@ def printed(facts: Facts, ctx: Context) -> Verdict:
     if value is None:
         return fail("No score to print.")
     numbers = [float(x) for x in _NUMBER.findall(facts.execution.stdout.rsplit("Epoch", 1)[-1])]
-    missing = [name for name, v in zip(("loss", "accuracy"), value, strict=True)
-               if not any(abs(n - v) <= 5e-3 for n in numbers)]
+    missing = [
+        name
+        for name, v in zip(("loss", "accuracy"), value, strict=True)
+        if not any(abs(n - v) <= 5e-3 for n in numbers)
+    ]
     if missing:
         return fail("The test " + " and ".join(missing) + " were not printed (print score[0] and score[1]).")
     return ok("Printed the test loss and accuracy.")
@@ -93,7 +105,12 @@ def integrity(facts: Facts, ctx: Context) -> list[str]:
     if value is not None and not k.score.from_evaluate:
         evidence.append(f"`score` = {value} was not returned by any call to model.evaluate (typed in?)")
     again = facts.reevaluation.student_data_result
-    if value is not None and again and len(again) >= 2 and not all(_close(a, b) for a, b in zip(value, again[:2], strict=True)):
+    if (
+        value is not None
+        and again
+        and len(again) >= 2
+        and not all(_close(a, b) for a, b in zip(value, again[:2], strict=True))
+    ):
         evidence.append(f"`score` = {value} but re-evaluating the saved model gives {[round(v, 4) for v in again[:2]]}")
     return evidence
 

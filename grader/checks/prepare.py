@@ -26,11 +26,17 @@ def x_shape(facts: Facts, ctx: Context) -> Verdict:
 
 def x_float(facts: Facts, ctx: Context) -> Verdict:
     k = facts.kernel
-    bad = [f"`{n}` is {a.dtype or a.type_name}" for n, a in (("x_train", k.x_train), ("x_test", k.x_test))
-           if not a.present or not a.dtype.startswith("float")]
+    bad = [
+        f"`{n}` is {a.dtype or a.type_name}"
+        for n, a in (("x_train", k.x_train), ("x_test", k.x_test))
+        if not a.present or not a.dtype.startswith("float")
+    ]
     if bad:
-        return fail("; ".join(bad) + ": pixels must be floating point (e.g. x.astype(\"float32\") / 255)."
-                    + cell_trouble(facts, "load_data"))
+        return fail(
+            "; ".join(bad)
+            + ': pixels must be floating point (e.g. x.astype("float32") / 255).'
+            + cell_trouble(facts, "load_data")
+        )
     return ok(f"Floating-point pixels ({k.x_train.dtype}).")
 
 

@@ -14,7 +14,8 @@ ACCURACY_ALIASES = {"accuracy", "acc"}
 def _compile(facts: Facts) -> CompileCall | None:
     calls = facts.kernel.compile_calls
     good = [c for c in calls if c.error is None]
-    return (good or calls or [None])[-1]
+    chosen = good or calls
+    return chosen[-1] if chosen else None
 
 
 def _fit(facts: Facts) -> FitCall | None:
@@ -33,7 +34,9 @@ def settings(facts: Facts, ctx: Context) -> Verdict:
     k = facts.kernel
     problems = []
     if k.batch_size != BATCH_SIZE:
-        problems.append(f"`batch_size` is {k.batch_size if k.batch_size is not None else 'not defined'}, expected {BATCH_SIZE}")
+        problems.append(
+            f"`batch_size` is {k.batch_size if k.batch_size is not None else 'not defined'}, expected {BATCH_SIZE}"
+        )
     if k.epochs != EPOCHS:
         problems.append(f"`epochs` is {k.epochs if k.epochs is not None else 'not defined'}, expected {EPOCHS}")
     if problems:
@@ -48,7 +51,11 @@ def loss(facts: Facts, ctx: Context) -> Verdict:
     used = facts.kernel.model.loss or call.loss
     if used == "categorical_crossentropy":
         return ok("Loss: categorical cross-entropy.")
-    hint = " (sparse cross-entropy is for integer labels; the labels should be one-hot)" if used and "sparse" in used else ""
+    hint = (
+        " (sparse cross-entropy is for integer labels; the labels should be one-hot)"
+        if used and "sparse" in used
+        else ""
+    )
     return fail(f"The loss is {used!r}, expected CategoricalCrossentropy{hint}.")
 
 
@@ -106,7 +113,11 @@ def history(facts: Facts, ctx: Context) -> Verdict:
     vals = [key for key in h.keys if key.startswith("val_")]
     if h.epochs != EPOCHS:
         fit = _fit(facts)
-        why = " (training was stopped by the time limit)" if fit and fit.error and "KeyboardInterrupt" in fit.error else ""
+        why = (
+            " (training was stopped by the time limit)"
+            if fit and fit.error and "KeyboardInterrupt" in fit.error
+            else ""
+        )
         return fail(f"The history has {h.epochs} epochs, expected {EPOCHS}{why}.")
     if not vals:
         return fail("The history has no validation metrics: pass validation_split=0.1 to fit.")

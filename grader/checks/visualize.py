@@ -20,8 +20,10 @@ def _grid(facts: Facts) -> FigureFacts | None:
 def indices(facts: Facts, ctx: Context) -> Verdict:
     values = facts.kernel.indices
     if values is None:
-        return fail(f"`indices` is {facts.kernel.indices_note}: pick 9 random indices, e.g. "
-                    "np.random.choice(len(x_train), 9, replace=False)." + cell_trouble(facts, "indices"))
+        return fail(
+            f"`indices` is {facts.kernel.indices_note}: pick 9 random indices, e.g. "
+            "np.random.choice(len(x_train), 9, replace=False)." + cell_trouble(facts, "indices")
+        )
     if len(values) != 9:
         return fail(f"`indices` holds {len(values)} values, expected 9.")
     bad = [v for v in values if not 0 <= v < facts.dataset.n_train]
@@ -33,12 +35,16 @@ def indices(facts: Facts, ctx: Context) -> Verdict:
 def grid(facts: Facts, ctx: Context) -> Verdict:
     fig = _grid(facts)
     if fig is None:
-        return fail("No figure with images was shown (call plt.imshow for each panel and plt.show())."
-                    + cell_trouble(facts, "imshow", "subplot"))
+        return fail(
+            "No figure with images was shown (call plt.imshow for each panel and plt.show())."
+            + cell_trouble(facts, "imshow", "subplot")
+        )
     if (fig.nrows, fig.ncols) != (3, 3) or len(fig.panels) != 9:
-        return fail(f"The figure has {len(fig.panels)} image panel(s) in a {fig.nrows}x{fig.ncols} grid; "
-                    "expected 9 in a 3x3 grid (plt.subplot(3, 3, i + 1))." + cell_trouble(facts, "imshow", "subplot"),
-                    fraction=0.5 if len(fig.panels) >= 1 else None)
+        return fail(
+            f"The figure has {len(fig.panels)} image panel(s) in a {fig.nrows}x{fig.ncols} grid; "
+            "expected 9 in a 3x3 grid (plt.subplot(3, 3, i + 1))." + cell_trouble(facts, "imshow", "subplot"),
+            fraction=0.5 if len(fig.panels) >= 1 else None,
+        )
     return ok("A 3x3 grid of 9 images was shown.")
 
 
@@ -52,8 +58,10 @@ def pixels(facts: Facts, ctx: Context) -> Verdict:
         return ok("Every panel shows x_train[idx] for one of `indices`.")
     strays = [p for p in fig.panels if p.matched_index is not None and p.matched_index not in chosen]
     detail = f" ({len(strays)} show other training images)" if strays else ""
-    return fail(f"{len(matched)} of 9 panels show an image x_train[idx] with idx in `indices`{detail}.",
-                fraction=len(matched) / 9)
+    return fail(
+        f"{len(matched)} of 9 panels show an image x_train[idx] with idx in `indices`{detail}.",
+        fraction=len(matched) / 9,
+    )
 
 
 def _title_label(title: str) -> int | None:
@@ -75,8 +83,9 @@ def titles(facts: Facts, ctx: Context) -> Verdict:
             problems.append(f"panel {n} has no title")
         elif label is None:
             kind = "a one-hot vector" if "[" in panel.title else "not a single digit"
-            problems.append(f"panel {n}'s title {panel.title[:40]!r} is {kind}: use the integer label "
-                            "(np.argmax(y_train[idx]))")
+            problems.append(
+                f"panel {n}'s title {panel.title[:40]!r} is {kind}: use the integer label (np.argmax(y_train[idx]))"
+            )
         else:
             truth = "an unknown image" if panel.true_label is None else f"a {panel.true_label}"
             problems.append(f"panel {n} is titled {label} but shows {truth}")

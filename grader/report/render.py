@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
@@ -123,7 +123,8 @@ class LayerRow:
 
 @dataclass(frozen=True, slots=True)
 class CheckRate:
-    section: str
+    section_id: str
+    section: str  # its title
     check: CheckResult
     passed: int
     rate: float
@@ -141,8 +142,17 @@ def _environment() -> Environment:
     )
     env.filters["pts"] = number
     env.filters["shape"] = shape_text
+    env.filters["code_spans"] = code_spans
     env.globals["css"] = Markup(resources.files("grader.report").joinpath("report.css").read_text(encoding="utf-8"))
     return env
+
+
+def code_spans(text: str) -> Markup:
+    """Escaped text in which the grader's `backticked` names are shown as code (balanced pairs only)."""
+    parts = text.split("`")
+    if len(parts) % 2 == 0:  # an odd number of backticks: show the text as it is
+        return escape(text)
+    return Markup("").join(Markup("<code>{}</code>").format(p) if i % 2 else escape(p) for i, p in enumerate(parts))
 
 
 def _highlighted(source: str) -> Markup:
@@ -267,7 +277,7 @@ def _check_rates(grades: list[StudentGrade]) -> list[CheckRate]:
         for c_index, check in enumerate(section.checks):
             failed = tuple(g.student for g in grades if not _passed(g, section.id, check.id))
             passed = len(grades) - len(failed)
-            rate = CheckRate(section.title, check, passed, passed / len(grades), failed)
+            rate = CheckRate(section.id, section.title, check, passed, passed / len(grades), failed)
             ranked.append(((rate.rate, s_index, c_index), rate))
     return [rate for _, rate in sorted(ranked, key=lambda pair: pair[0])]
 

@@ -1,0 +1,223 @@
+"""Hand-made facts and grades for tests that need no kernel: a perfect run, changed where a test says so.
+
+`make_facts(kernel={"indices": None})` replaces fields of the perfect run's parts: a dict updates the
+fields it names, any other value replaces the whole part. `make_grade` scores facts with the real rubric.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import struct
+import zlib
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from grader.checks import Context
+from grader.facts import (
+    ArrayFacts,
+    CellFacts,
+    CompileCall,
+    DatasetFacts,
+    EvaluateCall,
+    ExecutionFacts,
+    Facts,
+    FigureFacts,
+    FitCall,
+    HistoryFacts,
+    IntegrityFacts,
+    KernelFacts,
+    LayerFacts,
+    ModelFacts,
+    PanelFacts,
+    Reevaluation,
+    ScoreFacts,
+)
+from grader.rubric import Rubric, load_rubric
+from grader.score import KNOWN_CHECKS, StudentGrade, score_facts
+
+ROOT = Path(__file__).resolve().parents[1]
+N_TRAIN, N_TEST = 60_000, 10_000
+FIRST_LABELS = [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+INDICES = [7, 1_234, 5_000, 12, 31_337, 42, 59_999, 808, 2_024]
+PANEL_LABELS = [3, 1, 4, 1, 5, 9, 2, 6, 5]
+SCORE = [0.2634, 0.9251]
+STEPS = 422 * 20  # 54,000 training images / batch of 128, for 20 epochs
+CONTEXT = Context(accuracy_threshold=0.89, reference_accuracy=0.92)
+REFERENCE_HISTORY = {
+    "loss": [1.2 * 0.86**e + 0.25 for e in range(20)],
+    "categorical_accuracy": [0.93 - 0.35 * 0.8**e for e in range(20)],
+    "val_loss": [1.0 * 0.85**e + 0.24 for e in range(20)],
+    "val_categorical_accuracy": [0.935 - 0.3 * 0.8**e for e in range(20)],
+}
+
+# The reference solution's code cells, as the notebook's code cells 1..6.
+CELL_SOURCES = [
+    "import numpy as np\nimport keras\nfrom keras import layers\nimport matplotlib.pyplot as plt",
+    "num_classes = 10\n\n(x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()\n"
+    'print("x_train shape:", x_train.shape)\nx_train = x_train.astype("float32") / 255\n'
+    'x_test = x_test.astype("float32") / 255\nx_train = np.expand_dims(x_train, -1)\n'
+    "x_test = np.expand_dims(x_test, -1)\nprint(y_train[:10])\n"
+    "y_train = keras.utils.to_categorical(y_train, num_classes)\n"
+    "y_test = keras.utils.to_categorical(y_test, num_classes)",
+    "indices = np.random.choice(len(x_train), 9, replace=False)\n\nplt.figure(figsize=(6, 6))\n"
+    "for i, idx in enumerate(indices):\n    plt.subplot(3, 3, i + 1)\n"
+    '    plt.imshow(x_train[idx].squeeze(), cmap="gray")\n    plt.title(int(np.argmax(y_train[idx])))\n'
+    '    plt.axis("off")\nplt.show()',
+    "input_shape = (28, 28, 1)\n\nmodel = keras.Sequential([\n    keras.Input(shape=input_shape),\n"
+    '    layers.Flatten(),\n    layers.Dense(128, activation="sigmoid"),\n'
+    '    layers.Dense(num_classes, activation="softmax"),\n])\n\nmodel.summary()',
+    "batch_size = 128\nepochs = 20\n\nmodel.compile(\n    loss=keras.losses.CategoricalCrossentropy(),\n"
+    "    optimizer=keras.optimizers.SGD(learning_rate=0.02),\n    metrics=[keras.metrics.CategoricalAccuracy()],\n)\n\n"
+    "model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, validation_split=0.1)",
+    'score = model.evaluate(x_test, y_test)\nprint("Test loss:", score[0])\nprint("Test accuracy:", score[1])',
+]
+FIGURE_CELL = 3
+
+
+def png_bytes(pixels: list[list[int]]) -> bytes:
+    """A greyscale PNG of `pixels` (rows of 0-255 values), encoded by hand so tests need no image library."""
+    height, width = len(pixels), len(pixels[0])
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\x00" + bytes(row) for row in pixels)
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def grid_png() -> bytes:
+    """A 3x3 grid of grey squares, standing in for the student's figure."""
+    size, gap = 28, 4
+    side = 3 * size + 4 * gap
+    return png_bytes(
+        [
+            [
+                0
+                if (x % (size + gap)) < gap or (y % (size + gap)) < gap
+                else 40 + 20 * ((x // (size + gap)) + 3 * (y // (size + gap)))
+                for x in range(side)
+            ]
+            for y in range(side)
+        ]
+    )
+
+
+def _history(epochs: int = 20) -> HistoryFacts:
+    values = {
+        "loss": [1.3 * 0.85**e + 0.26 for e in range(epochs)],
+        "categorical_accuracy": [0.925 - 0.4 * 0.78**e for e in range(epochs)],
+        "val_loss": [1.1 * 0.84**e + 0.25 for e in range(epochs)],
+        "val_categorical_accuracy": [0.93 - 0.32 * 0.78**e for e in range(epochs)],
+    }
+    return HistoryFacts(epochs=epochs, keys=sorted(values), values=values, from_fit=True)
+
+
+def _kernel() -> KernelFacts:
+    x = ArrayFacts(True, "ndarray", None, "float32", 0.0, 1.0, matches_scaled=True, matches_raw=False)
+    y = ArrayFacts(True, "ndarray", None, "float64", 0.0, 1.0, onehot=True, labels_match=True)
+    panels = [
+        PanelFacts(row=i // 3, col=i % 3, title=str(label), image_shape=[28, 28], matched_index=idx, true_label=label)
+        for i, (idx, label) in enumerate(zip(INDICES, PANEL_LABELS, strict=True))
+    ]
+    keys = ["categorical_accuracy", "loss", "val_categorical_accuracy", "val_loss"]
+    return KernelFacts(
+        x_train=dataclasses.replace(x, shape=[N_TRAIN, 28, 28, 1]),
+        x_test=dataclasses.replace(x, shape=[N_TEST, 28, 28, 1]),
+        y_train=dataclasses.replace(y, shape=[N_TRAIN, 10]),
+        y_test=dataclasses.replace(y, shape=[N_TEST, 10]),
+        indices=list(INDICES),
+        indices_note="",
+        figures=[FigureFacts(cell=FIGURE_CELL, nrows=3, ncols=3, panels=panels)],
+        input_shape=[28, 28, 1],
+        input_shape_repr="(28, 28, 1)",
+        model=ModelFacts(
+            present=True,
+            class_name="Sequential",
+            is_sequential=True,
+            built=True,
+            input_shape=[None, 28, 28, 1],
+            layers=[
+                LayerFacts("Flatten", output_shape=[None, 784], params=0),
+                LayerFacts("Dense", units=128, activation="sigmoid", output_shape=[None, 128], params=100_480),
+                LayerFacts("Dense", units=10, activation="softmax", output_shape=[None, 10], params=1_290),
+            ],
+            total_params=101_770,
+            optimizer="sgd",
+            learning_rate=0.02,
+            loss="categorical_crossentropy",
+            optimizer_iterations=STEPS,
+            saved=True,
+        ),
+        summary_calls=1,
+        compile_calls=[CompileCall("categorical_crossentropy", "sgd", 0.02, ["categorical_accuracy"])],
+        fit_calls=[FitCall(128, 20, 0.1, N_TRAIN, 20, 0, STEPS, True, keys)],
+        evaluate_calls=[EvaluateCall("x-test", "y-test", list(SCORE))],
+        history=_history(),
+        score=ScoreFacts(present=True, type_name="list", value=list(SCORE), from_evaluate=True),
+        batch_size=128,
+        epochs=20,
+        x_test_fingerprint="x-test",
+        y_test_fingerprint="y-test",
+        integrity=IntegrityFacts(
+            hooks_intact={"fit": True, "evaluate": True, "compile": True, "summary": True}, instance_overrides=[]
+        ),
+    )
+
+
+def _execution() -> ExecutionFacts:
+    stdout = (
+        f"x_train shape: ({N_TRAIN}, 28, 28, 1)\n[{' '.join(map(str, FIRST_LABELS))}]\n"
+        + "".join(f"Epoch {e}/20\n" for e in range(1, 21))
+        + f"Test loss: {SCORE[0]}\nTest accuracy: {SCORE[1]}\n"
+    )
+    return ExecutionFacts(
+        status="completed",
+        message="",
+        cells=[CellFacts(index=i, status="ok", source=src) for i, src in enumerate(CELL_SOURCES, start=1)],
+        stdout=stdout,
+        limits_hit=[],
+        duration_s=42.0,
+        images={str(FIGURE_CELL): base64.b64encode(grid_png()).decode("ascii")},
+    )
+
+
+def _with(value: Any, override: Any) -> Any:
+    return dataclasses.replace(value, **override) if isinstance(override, dict) else override
+
+
+def make_facts(**overrides: Any) -> Facts:
+    """The facts of a perfect submission, with `overrides` applied to its parts (execution, kernel, ...)."""
+    parts: dict[str, Any] = {
+        "execution": _execution(),
+        "kernel": _kernel(),
+        "reevaluation": Reevaluation(
+            ok=True, student_data_result=list(SCORE), accuracy=SCORE[1], loss=SCORE[0], optimizer_iterations=STEPS
+        ),
+        "dataset": DatasetFacts(
+            n_train=N_TRAIN,
+            n_test=N_TEST,
+            standin=False,
+            description="MNIST (test)",
+            sha256="0" * 64,
+            first_labels=list(FIRST_LABELS),
+        ),
+    }
+    unknown = set(overrides) - set(parts)
+    if unknown:
+        raise TypeError(f"make_facts: unknown part(s) {sorted(unknown)}")
+    return Facts(**{name: _with(value, overrides.get(name, {})) for name, value in parts.items()})
+
+
+@cache
+def rubric() -> Rubric:
+    return load_rubric(ROOT / "rubric.yaml", KNOWN_CHECKS)
+
+
+def make_grade(
+    student: str = "ada", facts: Facts | None = None, ctx: Context = CONTEXT, **overrides: Any
+) -> StudentGrade:
+    """A grade of `facts` (or of `make_facts(**overrides)`) under the real rubric."""
+    return score_facts(student, facts if facts is not None else make_facts(**overrides), rubric(), ctx)

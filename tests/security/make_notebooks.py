@@ -1,0 +1,411 @@
+"""Writes the hostile notebooks and bad input files of tests/security/notebooks/ (run it after editing).
+
+Each notebook is small and attacks one thing. What a notebook finds out is printed on one line,
+`FINDINGS <json>`, so a test reads it back from the facts the grader stored (`execution.stdout`).
+Values only known when the test runs (the port of a listener, the host paths the kernel must not see)
+are written into the source as `@@NAME@@` and replaced by a Python literal when the test copies the
+notebook (`materialize`).
+
+    python tests/security/make_notebooks.py          # rewrite the folder
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+FOLDER = Path(__file__).parent / "notebooks"
+XSS_SCRIPT = "<script>alert(1)</script>"
+XSS_IMG = '"><img src=x onerror=alert(1)>'
+_PLACEHOLDER = re.compile(r"@@([A-Z_]+)@@")
+
+# The solution's code, section by section, written out here so that the reference notebook's wording can
+# change without changing what these tests attack.
+SETUP = "import numpy as np\nimport keras\nfrom keras import layers\nimport matplotlib.pyplot as plt"
+PREPARE = """\
+num_classes = 10
+(x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+x_train = np.expand_dims(x_train.astype("float32") / 255, -1)
+x_test = np.expand_dims(x_test.astype("float32") / 255, -1)
+print("x_train shape:", x_train.shape)
+print("first 10 labels:", y_train[0:10])
+y_train = keras.utils.to_categorical(y_train, num_classes)
+y_test = keras.utils.to_categorical(y_test, num_classes)"""
+BUILD = """\
+input_shape = (28, 28, 1)
+model = keras.Sequential([
+    keras.Input(shape=input_shape),
+    layers.Flatten(),
+    layers.Dense(128, activation="sigmoid"),
+    layers.Dense(num_classes, activation="softmax"),
+])
+model.summary()"""
+COMPILE = """\
+batch_size = 128
+epochs = 20
+model.compile(
+    loss=keras.losses.CategoricalCrossentropy(),
+    optimizer=keras.optimizers.SGD(learning_rate=0.02),
+    metrics=[keras.metrics.CategoricalAccuracy()],
+)"""
+FIT = "history = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, validation_split=0.1, verbose=0)"
+EVALUATE = """\
+score = model.evaluate(x_test, y_test, verbose=0)
+print("Test loss:", score[0])
+print("Test accuracy:", score[1])"""
+SOLUTION = [SETUP, PREPARE, BUILD, COMPILE + "\n" + FIT, EVALUATE]
+FINDINGS = 'print("FINDINGS " + json.dumps(findings, sort_keys=True, default=str))'
+
+# ------------------------------------------------------------------------------------------- isolation
+
+NET = """\
+import json, socket
+PORT = @@PORT@@
+HOST_ADDRESSES = @@HOST_ADDRESSES@@
+findings = {"interfaces": [name for _, name in socket.if_nameindex()], "connect": {}, "dns": None}
+for address in ["127.0.0.1", *HOST_ADDRESSES]:
+    try:
+        with socket.create_connection((address, PORT), timeout=3) as s:
+            s.sendall(b"LEAKED FROM THE SANDBOX")
+        findings["connect"][address] = "connected"
+    except OSError as exc:
+        findings["connect"][address] = f"{type(exc).__name__}: {exc}"
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=3).close()
+    findings["internet"] = "connected"
+except OSError as exc:
+    findings["internet"] = f"{type(exc).__name__}: {exc}"
+try:
+    findings["dns"] = socket.getaddrinfo("example.com", 80)[0][4][0]
+except OSError as exc:
+    findings["dns"] = f"{type(exc).__name__}: {exc}"
+""" + FINDINGS
+
+# The marker is split in this source, so finding it means reading another submission, not this one.
+FILESYSTEM = """\
+import errno, json, os, sys, time
+HOST = @@HOST_PATHS@@
+MARK = @@MARK_HEAD@@ + @@MARK_TAIL@@
+findings = {"visible": {}, "found": [], "marker_files": [], "writes": {}, "root": None, "env": sorted(os.environ)}
+for name, path in HOST.items():
+    findings["visible"][name] = os.path.exists(path)
+findings["root"] = sorted(os.listdir("/root")) if os.path.isdir("/root") else None
+wanted = ("rubric.yaml", "grades.json", "solution.ipynb", "index.html", "facts")
+deadline = time.monotonic() + 20
+for top, dirs, files in os.walk("/"):
+    if top in ("/proc", "/sys", "/dev") or time.monotonic() > deadline:
+        dirs[:] = []
+        continue
+    for name in dirs + files:
+        path = os.path.join(top, name)
+        if MARK in name or name in wanted or name.endswith(".ipynb"):
+            findings["found"].append(path)
+        if name in files and not path.startswith(("/usr", sys.prefix, sys.base_prefix)):
+            try:
+                if os.path.getsize(path) < (1 << 20) and MARK.encode() in open(path, "rb").read():
+                    findings["marker_files"].append(path)
+            except OSError:
+                pass
+findings["walk_finished"] = time.monotonic() <= deadline
+targets = {
+    "next_to_notebook": HOST["submissions"] + "/pwned.txt",
+    "reports": HOST["out"] + "/pwned.txt",
+    "cache": HOST["cache"] + "/pwned.txt",
+    "usr": "/usr/pwned.txt",
+    "interpreter": sys.prefix + "/pwned.txt",
+    "probe": "/grader/lib/grader_kernel/probe.py",
+    "dataset": "/grader/data/mnist.npz",
+    "etc": "/etc/passwd",
+    "home": os.path.expanduser("~/scratch.txt"),
+    "tmp": "/tmp/scratch.txt",
+}
+for name, path in targets.items():
+    try:
+        with open(path, "a") as fh:
+            fh.write("pwned")
+        findings["writes"][name] = "written"
+    except OSError as exc:
+        findings["writes"][name] = errno.errorcode.get(exc.errno, str(exc.errno))
+""" + FINDINGS
+
+IDENTITY = """\
+import ctypes, json, os
+# This notebook is also the "other submission" the filesystem notebook looks for: @@MARK@@
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+processes = {}
+for entry in os.listdir("/proc"):
+    if entry.isdigit():
+        try:
+            processes[entry] = open(f"/proc/{entry}/cmdline", "rb").read().replace(b"\\0", b" ").decode()[:120]
+        except OSError:
+            pass
+findings = {
+    "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(),
+    "cap_eff": status["CapEff"].strip(), "cap_bnd": status["CapBnd"].strip(),
+    "no_new_privs": status.get("NoNewPrivs", "").strip(),
+    "pid": os.getpid(), "ppid": os.getppid(), "processes": processes,
+    "uid_map": open("/proc/self/uid_map").read().split(),
+}
+try:
+    os.setuid(0)
+    findings["setuid0"] = "succeeded"
+except OSError as exc:
+    findings["setuid0"] = type(exc).__name__
+try:
+    os.kill(1, 9)
+    findings["kill_init"] = "sent"
+except OSError as exc:
+    findings["kill_init"] = type(exc).__name__
+libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
+findings["new_userns"] = "created" if libc.unshare(CLONE_NEWUSER) == 0 else os.strerror(ctypes.get_errno())
+""" + FINDINGS
+
+# ------------------------------------------------------------------------------------------- limits
+
+INFINITE_LOOP = ["while True:\n    pass", 'print("after the loop")']
+IGNORES_INTERRUPT = ["""\
+import time
+interrupts = 0
+while True:
+    try:
+        time.sleep(0.05)
+    except KeyboardInterrupt:
+        interrupts += 1""", 'print("never printed")']
+MEMORY = ["""\
+import numpy as np
+hog = np.ones(3 << 30, dtype=np.uint8)  # 3 GiB, every page touched
+print("allocated", hog.nbytes)"""]
+FORK_BOMB = ["""\
+import json, os, time
+children, error = 0, None
+for _ in range(100_000):
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        break
+    if pid == 0:
+        time.sleep(30)
+        os._exit(0)
+    children += 1
+findings = {"children": children, "error": error}
+""" + FINDINGS]
+OUTPUT_FLOOD = ["""\
+import sys
+chunk = "x" * (1 << 20)
+for _ in range(200):  # 200 MB in 1 MB pieces
+    print(chunk)
+    sys.stdout.flush()""", 'print("after the flood")']
+DISK = ["""\
+import errno, json, os
+def fill(path, megabytes):
+    written = 0
+    try:
+        with open(path, "wb") as fh:
+            for _ in range(megabytes):
+                fh.write(b"\\0" * (1 << 20))
+                written += 1
+        return f"wrote {written} MB"
+    except OSError as exc:
+        return f"{errno.errorcode.get(exc.errno)} after {written} MB"
+findings = {"one_big_file": fill("big.bin", 2048)}
+os.remove("big.bin")
+findings["many_files"] = [fill(f"part{i}.bin", 60) for i in range(8)]
+""" + FINDINGS, 'print("the batch goes on")', """\
+# The run folder is on the host's disk: the watchdog stops a kernel that fills it.
+for i in range(40):
+    fill(f"/grader/run/junk{i}.bin", 60)
+print("filled the run folder")"""]
+
+# ------------------------------------------------------------------------------------------- faults
+
+FAULTS = {
+    "fault_os_exit": "import os\nos._exit(1)",
+    "fault_sigkill": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+    "fault_segfault": "import ctypes\nctypes.string_at(0)",
+}
+SYS_EXIT = ["import sys\nsys.exit()", 'print("after sys.exit")', "exit()", 'print("after exit")']
+# A notebook that turns the grader's own calls into the kernel into endless loops.
+HANGS_PROBE = ["""\
+def swallow_grader_calls(lines):
+    if any("grader_kernel" in line for line in lines):
+        return ["while True:\\n", "    try:\\n", "        pass\\n", "    except KeyboardInterrupt:\\n", "        pass\\n"]
+    return lines
+get_ipython().input_transformers_cleanup.append(swallow_grader_calls)""", 'print("second cell")', 'print("third cell")']
+
+# ------------------------------------------------------------------------------------------- spoofing
+
+FAKE_VALUES = """\
+fake = {"loss": [2.0 - 0.09 * i for i in range(20)], "categorical_accuracy": [0.5 + 0.02 * i for i in range(20)],
+        "val_loss": [2.1 - 0.09 * i for i in range(20)], "val_categorical_accuracy": [0.5 + 0.02 * i for i in range(20)]}"""
+SPOOF_SCORE = [SETUP, PREPARE, BUILD, COMPILE + "\n" + FIT, """\
+score = [0.0812, 0.9751]  # typed in
+print("Test loss:", score[0])
+print("Test accuracy:", score[1])"""]
+SPOOF_EVALUATE = [SETUP, PREPARE, BUILD, COMPILE + "\n" + FIT,
+                  "keras.Model.evaluate = lambda self, *args, **kwargs: [0.01, 0.99]\n" + EVALUATE]
+SPOOF_FIT = [SETUP, PREPARE, BUILD, FAKE_VALUES + """
+class FakeHistory:
+    def __init__(self):
+        self.history, self.epoch = fake, list(range(20))
+keras.Model.fit = lambda self, *args, **kwargs: FakeHistory()
+""" + COMPILE + "\n" + FIT, EVALUATE]
+SPOOF_HISTORY = [SETUP, PREPARE, BUILD, FAKE_VALUES + "\n" + COMPILE + """
+history = keras.callbacks.History()
+history.history, history.epoch = fake, list(range(20))
+model.history = history""", EVALUATE]
+# Replaces what a student might think the grader relies on, then claims everything without doing it.
+SPOOF_PROBE = ["""\
+import builtins, json, sys
+import numpy as np
+probe = sys.modules["grader_kernel.probe"]
+for name in ("begin_cell", "end_cell", "finish", "_collect", "_write", "install"):
+    setattr(probe, name, lambda *args, **kwargs: None)
+real_print = builtins.print
+builtins.print = lambda *args, **kwargs: real_print("first 10 labels: [5 0 4 1 9 2 1 3 1 4]")
+np.load = lambda *args, **kwargs: {"x_train": np.zeros((1, 28, 28)), "y_train": np.zeros(1)}""", FAKE_VALUES + """
+class Model:
+    history = None
+model = Model()
+input_shape = (28, 28, 1)
+batch_size, epochs = 128, 20
+history = type("History", (), {"history": fake, "epoch": list(range(20))})()
+score = [0.05, 0.99]
+print("Test loss:", score[0], "Test accuracy:", score[1])"""]
+# The determined version: reads the probe and hands it made-up facts of a perfect solution; the model it
+# leaves is built and compiled but never trained. What the fresh-process re-evaluation measures still holds.
+FORGE_FACTS = [SETUP, PREPARE, BUILD, COMPILE + "\n" + FAKE_VALUES + """
+import sys
+probe = sys.modules["grader_kernel.probe"]
+real_collect = probe._collect
+def forged():
+    facts = real_collect()
+    facts["fit_calls"] = [{"batch_size": 128, "epochs": 20, "validation_split": 0.1, "n_samples": 1,
+                           "completed_epochs": 20, "iterations_before": 0, "iterations_after": 200,
+                           "weights_changed": True, "history_keys": sorted(fake), "error": None,
+                           "unknown_arguments": []}]
+    facts["history"] = {"epochs": 20, "keys": sorted(fake), "values": fake, "from_fit": True}
+    facts["score"] = {"present": True, "type_name": "list", "value": [0.05, 0.99], "from_evaluate": True}
+    facts["evaluate_calls"] = [{"x_fingerprint": facts["x_test_fingerprint"],
+                                "y_fingerprint": facts["y_test_fingerprint"], "result": [0.05, 0.99], "error": None}]
+    return facts
+probe._collect = forged""", 'print("Test loss: 0.05 Test accuracy: 0.99")']
+
+# ------------------------------------------------------------------------------------------- report safety
+
+XSS = [SETUP, f"""\
+# {XSS_SCRIPT} {XSS_IMG}
+(x_train, y_train), _ = keras.datasets.mnist.load_data()
+print({XSS_SCRIPT!r}, {XSS_IMG!r})
+input_shape = {XSS_IMG!r}
+indices = [0]
+plt.imshow(x_train[0], cmap="gray")
+plt.title({XSS_SCRIPT!r} + {XSS_IMG!r})
+plt.show()""", f"raise ValueError({XSS_SCRIPT!r} + {XSS_IMG!r})"]
+
+# ------------------------------------------------------------------------------------------- bad inputs
+
+PLAIN = ['print("plain notebook")']
+
+
+def notebook(cells: list[str], **metadata: Any) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.update(
+        kernelspec={"name": "python3", "display_name": "Python 3", "language": "python"},
+        language_info={"name": "python"},
+    )
+    nb.metadata.update(metadata)
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    for n, cell in enumerate(nb.cells):
+        cell.id = f"cell-{n}"
+    return nb
+
+
+def _v3(source: str) -> str:
+    cell = {"cell_type": "code", "collapsed": False, "input": [source], "language": "python", "metadata": {},
+            "outputs": []}
+    doc = {"metadata": {"name": "old"}, "nbformat": 3, "nbformat_minor": 0, "worksheets": [{"cells": [cell],
+                                                                                               "metadata": {}}]}
+    return json.dumps(doc, indent=1)
+
+
+def notebooks() -> dict[str, str]:
+    """File name (relative to the folder) -> file text."""
+    nbs: dict[str, nbformat.NotebookNode] = {
+        "net_connect.ipynb": notebook([NET]),
+        "filesystem.ipynb": notebook([FILESYSTEM]),
+        "identity.ipynb": notebook([IDENTITY]),
+        "limit_loop.ipynb": notebook(INFINITE_LOOP),
+        "limit_ignores_interrupt.ipynb": notebook(IGNORES_INTERRUPT),
+        "limit_memory.ipynb": notebook(MEMORY),
+        "limit_fork_bomb.ipynb": notebook(FORK_BOMB),
+        "limit_output_flood.ipynb": notebook(OUTPUT_FLOOD),
+        "limit_disk.ipynb": notebook(DISK),
+        **{f"{name}.ipynb": notebook([SETUP, PREPARE, fault, 'print("after the fault")'])
+           for name, fault in FAULTS.items()},
+        "fault_sys_exit.ipynb": notebook([SETUP, PREPARE, *SYS_EXIT]),
+        "fault_hangs_probe.ipynb": notebook(HANGS_PROBE),
+        "spoof_score.ipynb": notebook(SPOOF_SCORE),
+        "spoof_evaluate.ipynb": notebook(SPOOF_EVALUATE),
+        "spoof_fit.ipynb": notebook(SPOOF_FIT),
+        "spoof_history.ipynb": notebook(SPOOF_HISTORY),
+        "spoof_probe.ipynb": notebook(SPOOF_PROBE),
+        "forge_facts.ipynb": notebook(FORGE_FACTS),
+        f"{XSS_IMG}.ipynb": notebook(XSS),
+        "bad_no_cells.ipynb": notebook([]),
+        "bad_r_kernel.ipynb": notebook(["print('hello')"], kernelspec={"name": "ir", "display_name": "R",
+                                                                         "language": "R"},
+                                       language_info={"name": "R"}),
+        "José Núñez.ipynb": notebook(PLAIN),
+        "dup.ipynb": notebook(PLAIN),
+        "dup/notebook.ipynb": notebook(PLAIN),
+    }
+    files = {name: nbformat.writes(nb) + "\n" for name, nb in nbs.items()}
+    files["bad_nbformat_v3.ipynb"] = _v3('print("hello from nbformat 3")') + "\n"
+    files["bad_not_json.ipynb"] = "this is not JSON {\n"
+    files["bad_not_a_notebook.ipynb"] = '{"name": "not a notebook", "values": [1, 2, 3]}\n'
+    files["bad_empty_file.ipynb"] = ""
+    return files
+
+
+def placeholders(text: str) -> set[str]:
+    return set(_PLACEHOLDER.findall(text))
+
+
+def materialize(dest: Path, values: dict[str, Any]) -> None:
+    """Copies the folder to `dest`, replacing each `@@NAME@@` with the Python literal of values[NAME]."""
+
+    def literal(match: re.Match[str]) -> str:
+        return repr(values[match.group(1)])
+
+    for src in sorted(FOLDER.rglob("*.ipynb")):
+        target = dest / src.relative_to(FOLDER)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        raw = src.read_bytes()
+        if not placeholders(raw.decode("utf-8", "replace")):
+            shutil.copyfile(src, target)
+            continue
+        nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+        for cell in nb.cells:
+            cell.source = _PLACEHOLDER.sub(literal, cell.source)
+        target.write_text(nbformat.writes(nb), encoding="utf-8")
+
+
+def write_all(folder: Path = FOLDER) -> None:
+    if folder.exists():
+        shutil.rmtree(folder)
+    for name, text in notebooks().items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    write_all(Path(sys.argv[1]) if len(sys.argv) > 1 else FOLDER)

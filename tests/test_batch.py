@@ -1,0 +1,307 @@
+"""Finding submissions, the facts cache, calibration, and re-grading a class from the cache."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import unicodedata
+from pathlib import Path
+
+import pytest
+import yaml
+
+from grader.batch import FactsCache, Submission, cache_key, calibrate, discover, fact_code_digest
+from grader.dataset import Dataset
+from grader.errors import GraderError
+from grader.execute import RunSettings
+from grader.facts import Reevaluation, facts_to_json
+from grader.rubric import load_rubric
+from grader.sandbox import Limits
+from grader.score import KNOWN_CHECKS
+from tests.conftest import ROOT, run_grade
+from tests.factories import make_facts, rubric
+
+NOTEBOOK = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+
+
+def touch(path: Path, content: bytes = NOTEBOOK) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
+def students(found: list[Submission]) -> dict[str, str]:
+    return {s.student: s.path.name for s in found}
+
+
+# --- discover -------------------------------------------------------------------------------------------
+
+
+def test_folder_of_notebooks_is_one_student_per_file(tmp_path: Path) -> None:
+    touch(tmp_path / "bob.ipynb")
+    touch(tmp_path / "ada.ipynb")
+    touch(tmp_path / "notes.txt")
+    found = discover(tmp_path)
+    assert [s.student for s in found] == ["ada", "bob"]
+    assert all(s.note == "" for s in found)
+
+
+def test_a_folder_holding_one_notebook_is_named_for_the_student(tmp_path: Path) -> None:
+    touch(tmp_path / "ada" / "Assignment 1.ipynb")
+    touch(tmp_path / "bob" / "mnist.ipynb")
+    # A folder with several notebooks is not one student's: its files keep their own names.
+    touch(tmp_path / "late" / "cy.ipynb")
+    touch(tmp_path / "late" / "dee.ipynb")
+    assert students(discover(tmp_path)) == {
+        "ada": "Assignment 1.ipynb",
+        "bob": "mnist.ipynb",
+        "cy": "cy.ipynb",
+        "dee": "dee.ipynb",
+    }
+
+
+def test_a_single_notebook_can_be_graded(tmp_path: Path) -> None:
+    path = touch(tmp_path / "ada" / "ada_perfect.ipynb")
+    assert discover(path) == [Submission("ada_perfect", path)]
+
+
+def test_a_single_file_must_be_a_notebook(tmp_path: Path) -> None:
+    with pytest.raises(GraderError, match="not a notebook"):
+        discover(touch(tmp_path / "ada.py", b"print(1)"))
+
+
+def test_duplicate_ids_are_both_graded_with_a_note(tmp_path: Path) -> None:
+    touch(tmp_path / "lee.ipynb")
+    touch(tmp_path / "lee" / "homework.ipynb")  # a one-notebook folder, so also "lee"
+    found = {s.path.name: s for s in discover(tmp_path)}
+    assert sorted(s.student for s in found.values()) == ["lee", "lee (2)"]
+    # Each report names the other file, so the teacher can tell the two apart.
+    assert found["lee.ipynb"].note.startswith("Duplicate student id 'lee': also submitted as lee/homework.ipynb")
+    assert found["homework.ipynb"].note.startswith("Duplicate student id 'lee': also submitted as lee.ipynb")
+
+
+def test_no_notebooks_is_an_error(tmp_path: Path) -> None:
+    touch(tmp_path / "readme.txt", b"hello")
+    with pytest.raises(GraderError, match="no notebooks"):
+        discover(tmp_path)
+
+
+def test_missing_path_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(GraderError, match="no such file or folder"):
+        discover(tmp_path / "nowhere")
+
+
+def test_checkpoints_and_hidden_files_are_ignored(tmp_path: Path) -> None:
+    touch(tmp_path / "ada" / "ada.ipynb")
+    touch(tmp_path / "ada" / ".ipynb_checkpoints" / "ada-checkpoint.ipynb")
+    touch(tmp_path / ".ipynb_checkpoints" / "bob-checkpoint.ipynb")
+    touch(tmp_path / "._bob.ipynb")  # macOS resource fork
+    touch(tmp_path / "bob.ipynb")
+    assert students(discover(tmp_path)) == {"ada": "ada.ipynb", "bob": "bob.ipynb"}
+
+
+def test_non_ascii_names_are_normalised_to_nfc(tmp_path: Path) -> None:
+    decomposed = unicodedata.normalize("NFD", "José")
+    touch(tmp_path / f"{decomposed}.ipynb")
+    touch(tmp_path / unicodedata.normalize("NFD", "Zoë") / "hw.ipynb")
+    found = discover(tmp_path)
+    assert sorted(s.student for s in found) == ["José", "Zoë"]
+    assert all(unicodedata.is_normalized("NFC", s.student) for s in found)
+
+
+def test_the_same_name_in_two_normal_forms_is_a_duplicate(tmp_path: Path) -> None:
+    touch(tmp_path / f"{unicodedata.normalize('NFC', 'José')}.ipynb")
+    touch(tmp_path / f"{unicodedata.normalize('NFD', 'José')}.ipynb")
+    assert sorted(s.student for s in discover(tmp_path)) == ["José", "José (2)"]
+
+
+# --- cache key -----------------------------------------------------------------------------------------
+
+
+def dataset(sha256: str = "a" * 64) -> Dataset:
+    return Dataset(Path("mnist.npz"), sha256, "option", True, 60_000, 10_000)
+
+
+SETTINGS = RunSettings(limits=Limits(), isolated=True, threads=2)
+DIGEST = "d" * 64
+
+
+def test_cache_key_depends_on_what_changes_facts() -> None:
+    key = cache_key(NOTEBOOK, dataset(), SETTINGS, DIGEST)
+    assert cache_key(NOTEBOOK, dataset(), SETTINGS, DIGEST) == key
+    changed = [
+        cache_key(NOTEBOOK + b" ", dataset(), SETTINGS, DIGEST),
+        cache_key(NOTEBOOK, dataset("b" * 64), SETTINGS, DIGEST),
+        cache_key(NOTEBOOK, dataset(), dataclasses.replace(SETTINGS, limits=Limits(cell_timeout_s=20)), DIGEST),
+        cache_key(NOTEBOOK, dataset(), dataclasses.replace(SETTINGS, limits=Limits(memory_mb=2048)), DIGEST),
+        cache_key(NOTEBOOK, dataset(), dataclasses.replace(SETTINGS, isolated=False), DIGEST),
+        cache_key(NOTEBOOK, dataset(), SETTINGS, "e" * 64),
+    ]
+    assert key not in changed
+    assert len(set(changed)) == len(changed)
+
+
+def test_cache_key_ignores_scoring_and_threads(tmp_path: Path) -> None:
+    # Points, titles and hints are scoring: a rubric that changes only them keeps every cached fact.
+    data = yaml.safe_load((ROOT / "rubric.yaml").read_text())
+    build = data["sections"]["build"]["checks"]
+    build["hidden"]["points"] -= 1
+    build["input_shape"]["points"] += 1
+    build["hidden"]["hint"] = "Use sigmoid, as the assignment says."
+    data["accuracy_margin"] = 0.05
+    edited = tmp_path / "rubric.yaml"
+    edited.write_text(yaml.safe_dump(data))
+    original = load_rubric(ROOT / "rubric.yaml", KNOWN_CHECKS)
+    changed = load_rubric(edited, KNOWN_CHECKS)
+    assert original.sections != changed.sections
+
+    def key(limits: Limits, threads: int = 2) -> str:
+        return cache_key(NOTEBOOK, dataset(), RunSettings(limits, True, threads), DIGEST)
+
+    assert key(original.limits) == key(changed.limits)
+    # Threads depend on --jobs and the machine; facts do not.
+    assert key(original.limits, threads=1) == key(original.limits, threads=16)
+
+
+def test_code_digest_is_stable() -> None:
+    assert fact_code_digest() == fact_code_digest()
+    assert len(fact_code_digest()) == 64
+
+
+# --- facts cache ---------------------------------------------------------------------------------------
+
+
+def test_facts_cache_round_trip(tmp_path: Path) -> None:
+    cache = FactsCache(tmp_path)
+    facts = make_facts(execution={"status": "kernel_died", "message": "the kernel died"})
+    assert cache.get("k1") is None
+    cache.put("k1", facts)
+    assert cache.get("k1") == facts
+    # A second cache over the same folder (the next run) sees it too.
+    assert FactsCache(tmp_path).get("k1") == facts
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        b"",
+        b"{not json",
+        b'{"schema": 1}',
+        b"\xff\xfe binary",
+        b"[]",
+    ],
+    ids=["empty", "truncated", "missing-fields", "not-utf8", "wrong-type"],
+)
+def test_a_damaged_entry_is_dropped_and_recomputed(tmp_path: Path, damage: bytes) -> None:
+    cache = FactsCache(tmp_path)
+    entry = cache.root / "k1.json"
+    entry.write_bytes(damage)
+    assert cache.get("k1") is None
+    assert not entry.exists()
+    cache.put("k1", make_facts())
+    assert cache.get("k1") == make_facts()
+
+
+def test_a_truncated_valid_entry_is_dropped(tmp_path: Path) -> None:
+    cache = FactsCache(tmp_path)
+    text = facts_to_json(make_facts())
+    (cache.root / "k1.json").write_text(text[: len(text) // 2])
+    assert cache.get("k1") is None
+
+
+# --- calibration ---------------------------------------------------------------------------------------
+
+
+def test_calibration_sets_the_threshold_below_the_reference() -> None:
+    calibration = calibrate(make_facts(), rubric())
+    assert calibration.reference_accuracy == pytest.approx(0.9251)
+    assert calibration.threshold == pytest.approx(0.9251 - rubric().accuracy_margin)
+
+
+def test_a_reference_without_full_marks_is_refused() -> None:
+    relu = make_facts(kernel={"model": dataclasses.replace(make_facts().kernel.model, layers=[])})
+    with pytest.raises(GraderError, match=r"scores .*/100, not full marks") as raised:
+        calibrate(relu, rubric())
+    assert "build." in str(raised.value)
+
+
+def test_a_reference_without_a_model_is_refused() -> None:
+    broken = make_facts(
+        reevaluation=Reevaluation(ok=False, message="no `model` variable was left at the end of the notebook"),
+        execution={"status": "kernel_died", "message": "the kernel died while running cell 4"},
+    )
+    with pytest.raises(GraderError, match="produced no model to calibrate on: the kernel died"):
+        calibrate(broken, rubric())
+
+
+# --- re-grading from the cache (real CLI, real kernels) ------------------------------------------------
+
+
+def edited_rubric(folder: Path) -> Path:
+    """The real rubric with 1 point moved from build.hidden to build.input_shape and a new hint on hidden."""
+    data = yaml.safe_load((ROOT / "rubric.yaml").read_text())
+    data["reference"] = str(ROOT / "reference" / "solution.ipynb")
+    checks = data["sections"]["build"]["checks"]
+    checks["hidden"]["points"] -= 1
+    checks["input_shape"]["points"] += 1
+    checks["hidden"]["hint"] = "Re-read the assignment: the hidden layer uses sigmoid."
+    path = folder / "edited.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.mark.integration
+def test_unchanged_batch_is_cached_and_a_rubric_edit_rescores_without_kernels(
+    small_dataset: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "submissions"
+    for name in ("ada_perfect.ipynb", "eli_relu.ipynb"):
+        touch(folder / name, (ROOT / "submissions" / name).read_bytes())
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    common = ("--dataset", small_dataset, "--out", out, "--verbose")
+
+    first = run_grade(folder, *common, "--jobs", "2", cache=cache)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = json.loads((out / "grades.json").read_text())["students"]
+    assert [(s["student"], s["total"]) for s in before] == [("ada_perfect", 100), ("eli_relu", 90)]
+    entries = {p: p.stat().st_mtime_ns for p in (cache / "facts").glob("*.json")}
+    assert len(entries) == 3  # the reference and the two students
+
+    started = time.monotonic()
+    again = run_grade(folder, *common, "--jobs", "2", cache=cache)
+    rerun_s = time.monotonic() - started
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert rerun_s < 5, f"an unchanged batch took {rerun_s:.1f} s"
+    assert again.stderr.count("[cached]") == 2, again.stderr
+    assert json.loads((out / "grades.json").read_text())["students"] == before
+
+    started = time.monotonic()
+    rescored = run_grade(folder, *common, "--rescore", "--rubric", edited_rubric(tmp_path), cache=cache)
+    rescore_s = time.monotonic() - started
+    assert rescored.returncode == 0, rescored.stderr[-3000:]
+    # A kernel alone (Python, TensorFlow) takes longer than this to start in the sandbox.
+    assert rescore_s < 2, f"re-scoring took {rescore_s:.1f} s"
+    after = {s["student"]: s for s in json.loads((out / "grades.json").read_text())["students"]}
+    assert after["ada_perfect"]["total"] == 100
+    assert after["eli_relu"]["total"] == 91
+    build = after["eli_relu"]["sections"]["build"]
+    assert build["points"] == 41
+    hidden = next(c for c in build["checks"] if c["id"] == "hidden")
+    assert (hidden["points"], hidden["max"], hidden["passed"]) == (0, 9, False)
+    assert hidden["message"].endswith("Re-read the assignment: the hidden layer uses sigmoid.")
+    # Nothing was executed: the cache holds the same entries, untouched.
+    assert {p: p.stat().st_mtime_ns for p in (cache / "facts").glob("*.json")} == entries
+
+
+def test_rescore_without_cached_facts_names_the_students_instead_of_running_them(
+    small_dataset: Path, tmp_path: Path
+) -> None:
+    touch(tmp_path / "subs" / "ada.ipynb", (ROOT / "submissions" / "ada_perfect.ipynb").read_bytes())
+    result = run_grade(
+        tmp_path / "subs", "--rescore", "--dataset", small_dataset, "--out", tmp_path / "out",
+        cache=tmp_path / "cache", timeout=60,
+    )
+    assert result.returncode == 2
+    assert "no cached facts for reference" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,225 @@
+"""Scoring over hand-made facts: each check's verdict, equivalent spellings, integrity, and the rubric's role."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from grader.checks import Context
+from grader.facts import (
+    ArrayFacts,
+    CellFacts,
+    CompileCall,
+    FitCall,
+    HistoryFacts,
+    IntegrityFacts,
+    LayerFacts,
+    ScoreFacts,
+)
+from tests.factories import CONTEXT, INDICES, make_facts, make_grade, rubric
+
+
+def points(grade, section: str) -> float:  # noqa: ANN001
+    return next(s.points for s in grade.sections if s.id == section)
+
+
+def check(grade, check_id: str):  # noqa: ANN001, ANN201
+    return next(c for s in grade.sections for c in s.checks if c.id == check_id)
+
+
+def test_perfect_facts_score_full_marks() -> None:
+    grade = make_grade()
+    assert grade.total == 100 and grade.status == "graded" and not grade.integrity_flags
+    assert all(c.passed and c.message for s in grade.sections for c in s.checks)
+
+
+def test_unscaled_pixels_lose_only_scaling() -> None:
+    raw = ArrayFacts(
+        present=True,
+        type_name="ndarray",
+        shape=[60000, 28, 28, 1],
+        dtype="float32",
+        min=0,
+        max=255,
+        matches_raw=True,
+        matches_scaled=False,
+    )
+    grade = make_grade(facts=make_facts(kernel={"x_train": raw}))
+    assert points(grade, "prepare") == 7
+    assert "divide by 255" in check(grade, "x_scaled").message
+
+
+def test_missing_channel_axis_is_explained() -> None:
+    flat = ArrayFacts(
+        present=True,
+        type_name="ndarray",
+        shape=[60000, 28, 28],
+        dtype="float32",
+        min=0,
+        max=1,
+        matches_scaled=True,
+        matches_raw=False,
+    )
+    verdict = check(make_grade(facts=make_facts(kernel={"x_train": flat})), "x_shape")
+    assert not verdict.passed and "expand_dims" in verdict.message
+
+
+def test_sparse_labels_fail_one_hot() -> None:
+    sparse = ArrayFacts(
+        present=True, type_name="ndarray", shape=[60000], dtype="uint8", min=0, max=9, onehot=False, labels_match=True
+    )
+    verdict = check(make_grade(facts=make_facts(kernel={"y_train": sparse})), "y_onehot")
+    assert not verdict.passed and "to_categorical" in verdict.message
+
+
+def test_wrong_titles_earn_partial_credit() -> None:
+    facts = make_facts()
+    figure = facts.kernel.figures[0]
+    panels = [dataclasses.replace(p, title=f"[0. 1. {i}]") if i < 3 else p for i, p in enumerate(figure.panels)]
+    facts = make_facts(kernel={"figures": [dataclasses.replace(figure, panels=panels)]})
+    verdict = check(make_grade(facts=facts), "titles")
+    assert verdict.points == pytest.approx(3 * 6 / 9, abs=0.01)
+    assert "one-hot" in verdict.message
+
+
+def test_panels_of_other_images_do_not_count() -> None:
+    facts = make_facts(kernel={"indices": [i + 1 for i in INDICES]})
+    assert check(make_grade(facts=facts), "pixels").points == 0
+
+
+def test_relu_hidden_layer() -> None:
+    layers = list(make_facts().kernel.model.layers)
+    layers[1] = LayerFacts("Dense", units=128, activation="relu", output_shape=[None, 128], params=100480)
+    facts = make_facts(kernel={"model": dataclasses.replace(make_facts().kernel.model, layers=layers)})
+    grade = make_grade(facts=facts)
+    assert points(grade, "build") == 40 and "'relu'" in check(grade, "hidden").message
+
+
+def test_extra_layer_fails_output_exactness() -> None:
+    layers = [*make_facts().kernel.model.layers, LayerFacts("Dense", units=10, activation="softmax", params=110)]
+    facts = make_facts(
+        kernel={"model": dataclasses.replace(make_facts().kernel.model, layers=layers, total_params=101880)}
+    )
+    grade = make_grade(facts=facts)
+    assert not check(grade, "output").passed and not check(grade, "params").passed
+
+
+@pytest.mark.parametrize(
+    ("loss", "metrics", "ok_loss", "ok_metrics"),
+    [
+        ("categorical_crossentropy", ["categorical_accuracy"], True, True),
+        ("categorical_crossentropy", ["accuracy"], True, True),
+        ("sparse_categorical_crossentropy", ["sparse_categorical_accuracy"], False, False),
+        ("mse", ["categorical_accuracy"], False, True),
+    ],
+)
+def test_equivalent_and_wrong_compile_spellings(loss: str, metrics: list[str], ok_loss: bool, ok_metrics: bool) -> None:
+    model = dataclasses.replace(make_facts().kernel.model, loss=loss)
+    facts = make_facts(kernel={"model": model, "compile_calls": [CompileCall(loss, "sgd", 0.02, metrics)]})
+    grade = make_grade(facts=facts)
+    assert check(grade, "loss").passed is ok_loss
+    assert check(grade, "metrics").passed is ok_metrics
+
+
+def test_old_lr_spelling_gets_a_hint() -> None:
+    cells = list(make_facts().execution.cells)
+    cells[4] = CellFacts(
+        index=5,
+        status="error",
+        source=cells[4].source,
+        error_name="ValueError",
+        error_value="Argument(s) not recognized: {'lr': 0.02}",
+    )
+    facts = make_facts(execution={"cells": cells}, kernel={"compile_calls": [], "fit_calls": []})
+    assert "learning_rate=" in check(make_grade(facts=facts), "optimizer").message
+
+
+def test_fit_call_arguments_come_from_the_recorded_call() -> None:
+    fit = dataclasses.replace(make_facts().kernel.fit_calls[0], batch_size=None, validation_split=0.0)
+    verdict = check(make_grade(facts=make_facts(kernel={"fit_calls": [fit]})), "fit_call")
+    assert not verdict.passed and "Keras then uses 32" in verdict.message and "validation_split" in verdict.message
+
+
+def test_old_nb_epoch_argument_is_named() -> None:
+    fit = FitCall(None, 1, 0.0, 60000, 0, 0, 0, False, [], error="TypeError: nb_epoch", unknown_arguments=["nb_epoch"])
+    verdict = check(make_grade(facts=make_facts(kernel={"fit_calls": [fit]})), "fit_call")
+    assert "`nb_epoch` (use `epochs`)" in verdict.message
+
+
+def test_fake_history_zeroes_training_and_is_flagged() -> None:
+    history = HistoryFacts(
+        epochs=20, keys=["loss", "val_loss"], values={"loss": [0.1] * 20, "val_loss": [0.1] * 20}, from_fit=False
+    )
+    facts = make_facts(kernel={"history": history, "fit_calls": []}, reevaluation={"optimizer_iterations": 0})
+    grade = make_grade(facts=facts)
+    assert points(grade, "train") == 0
+    assert any("no call to fit produced it" in flag for flag in grade.integrity_flags)
+
+
+def test_monkeypatched_fit_is_flagged() -> None:
+    hooks = IntegrityFacts(hooks_intact={"fit": False, "evaluate": True}, instance_overrides=[])
+    facts = make_facts(kernel={"integrity": hooks})
+    grade = make_grade(facts=facts)
+    assert points(grade, "train") == 0 and any("monkeypatched" in f for f in grade.integrity_flags)
+
+
+def test_typed_in_score_zeroes_evaluate() -> None:
+    facts = make_facts(
+        kernel={"score": ScoreFacts(present=True, type_name="list", value=[0.05, 0.99], from_evaluate=False)}
+    )
+    grade = make_grade(facts=facts)
+    assert points(grade, "evaluate") == 0 and points(grade, "train") == 20
+    assert any("[0.05, 0.99]" in flag for flag in grade.integrity_flags)
+
+
+def test_score_disagreeing_with_reevaluation_is_flagged() -> None:
+    grade = make_grade(facts=make_facts(reevaluation={"student_data_result": [1.5, 0.5]}))
+    assert points(grade, "evaluate") == 0 and grade.integrity_flags
+
+
+def test_accuracy_threshold_comes_from_the_context() -> None:
+    facts = make_facts()
+    assert check(make_grade(facts=facts, ctx=Context(0.92, 0.95)), "accuracy").passed
+    low = check(make_grade(facts=facts, ctx=Context(0.93, 0.96)), "accuracy")
+    assert not low.passed and "0.9600" in low.message
+
+
+def test_a_dead_kernel_keeps_earlier_points() -> None:
+    cells = list(make_facts().execution.cells)
+    cells[4] = dataclasses.replace(cells[4], status="kernel_died")
+    cells[5] = dataclasses.replace(cells[5], status="not_run")
+    facts = make_facts(
+        execution={"status": "kernel_died", "cells": cells},
+        kernel={"fit_calls": [], "history": None, "score": ScoreFacts(present=False), "evaluate_calls": []},
+        reevaluation={"ok": False, "message": "no trained model was saved"},
+    )
+    grade = make_grade(facts=facts)
+    assert points(grade, "prepare") == 10 and points(grade, "build") == 50
+    assert "cell 5 crashed the kernel" in check(grade, "fit_call").message
+
+
+def test_rubric_points_and_hints_rescore_without_facts_changing() -> None:
+    base = rubric()
+    prepare = base.sections[0]
+    moved = (
+        dataclasses.replace(prepare.checks[0], points=1),
+        dataclasses.replace(prepare.checks[1], points=2, hint="Use astype('float32')."),
+        *prepare.checks[2:],
+    )
+    edited = dataclasses.replace(base, sections=(dataclasses.replace(prepare, checks=moved), *base.sections[1:]))
+    bad_dtype = ArrayFacts(
+        present=True,
+        type_name="ndarray",
+        shape=[60000, 28, 28, 1],
+        dtype="uint8",
+        min=0,
+        max=1,
+        matches_scaled=True,
+        matches_raw=False,
+    )
+    from grader.score import score_facts
+
+    grade = score_facts("ada", make_facts(kernel={"x_train": bad_dtype}), edited, CONTEXT)
+    verdict = check(grade, "x_float")
+    assert verdict.max == 2 and verdict.points == 0 and verdict.message.endswith("Use astype('float32').")

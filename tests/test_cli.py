@@ -1,0 +1,58 @@
+"""User mistakes on the command line end in one clear line and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_grade
+
+
+def _assert_one_line_error(result, *words: str) -> None:  # noqa: ANN001
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("grade: error:"), result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    _assert_one_line_error(run_grade(tmp_path / "nope", cache=tmp_path), "no such file")
+
+
+def test_folder_without_notebooks(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    _assert_one_line_error(run_grade(tmp_path / "empty", cache=tmp_path), "no notebooks")
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (
+            lambda t: t.replace("  prepare:\n    title", "  prepare:\n    colour: red\n    title"),
+            ["colour", "unknown key"],
+        ),
+        (lambda t: t.replace("x_shape: {points: 2", "x_shape: {points: 3"), ["add up to 11", "sections.prepare"]),
+        (lambda t: t.replace("x_shape: {points: 2", "x_shape: {points: two"), ["expected a number", "x_shape"]),
+        (lambda t: t.replace("points: 50", "points: 55"), ["50 points"]),
+        (lambda t: t + "\n  - [unbalanced", ["not valid YAML"]),
+    ],
+)
+def test_invalid_rubric_names_the_key(tmp_path: Path, edit, words: list[str]) -> None:  # noqa: ANN001
+    rubric = tmp_path / "rubric.yaml"
+    rubric.write_text(edit((ROOT / "rubric.yaml").read_text()))
+    _assert_one_line_error(run_grade("submissions", "--rubric", rubric, cache=tmp_path), *words)
+
+
+def test_unknown_check_line_is_reported(tmp_path: Path) -> None:
+    rubric = tmp_path / "rubric.yaml"
+    text = (
+        (ROOT / "rubric.yaml")
+        .read_text()
+        .replace('      printed: {points: 1, title: "The shape', '      printd: {points: 1, title: "The shape')
+    )
+    rubric.write_text(text)
+    result = run_grade("submissions", "--rubric", rubric, cache=tmp_path)
+    _assert_one_line_error(result, "printd", "line")

@@ -1,0 +1,70 @@
+"""`grade --scheduler`: notebooks run on Dask workers and their facts come back to the grader."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_grade
+
+pytestmark = pytest.mark.integration
+
+distributed = pytest.importorskip("distributed")
+
+
+def _scheduled_keys(dask_scheduler) -> list[str]:  # noqa: ANN001 - runs inside the scheduler
+    """Every task key the scheduler saw, from its transition log."""
+    return sorted({str(entry[0]) for entry in dask_scheduler.transition_log})
+
+
+def _executed_keys(dask_worker) -> list[str]:  # noqa: ANN001 - runs inside each worker process
+    """The task keys this worker executed to completion, from its state machine's log."""
+    return sorted({str(e[0]) for e in dask_worker.state.log if e[1:3] == ("executing", "memory")})
+
+
+@pytest.fixture
+def cluster() -> Iterator[distributed.Client]:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as local,
+        distributed.Client(local) as client,
+    ):
+        yield client
+
+
+def test_scheduler_runs_every_notebook_on_workers(
+    cluster: distributed.Client, small_dataset: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    for name in ("ada_perfect.ipynb", "eli_relu.ipynb"):
+        shutil.copy(ROOT / "submissions" / name, folder / name)
+    cache = tmp_path / "cache"
+    out = tmp_path / "out"
+    address = cluster.scheduler.address  # type: ignore[union-attr]
+
+    result = run_grade(
+        folder, "--scheduler", address, "--dataset", small_dataset, "--out", out, "--jobs", "2",
+        cache=cache, timeout=300,
+    )
+
+    assert result.returncode == 0, result.stderr
+    grades = {s["student"]: s for s in json.loads((out / "grades.json").read_text())["students"]}
+    assert grades["ada_perfect"]["total"] == 100
+    assert grades["eli_relu"]["total"] == 90
+    assert grades["eli_relu"]["sections"]["build"]["points"] == 40
+
+    # The facts in the cache are exactly the results of `grade-<cache key>` tasks that the scheduler handed
+    # to its workers: the reference and both students ran there, and nothing ran in the grader process.
+    cached = {p.stem for p in (cache / "facts").glob("*.json")}
+    assert len(cached) == 3
+    scheduled = cluster.run_on_scheduler(_scheduled_keys)
+    assert {k.removeprefix("grade-") for k in scheduled if k.startswith("grade-")} == cached
+    executed = cluster.run(_executed_keys)  # {worker address: keys}
+    on_workers = {k.removeprefix("grade-") for keys in executed.values() for k in keys if k.startswith("grade-")}
+    assert on_workers == cached
