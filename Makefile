@@ -8,11 +8,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATASET ?=
 JOBS ?=
 
-.PHONY: demo test test-fast lint system venv bench clean
+.PHONY: demo test test-fast lint sandbox browser venv bench clean
 
-system:
-	@if ! command -v bwrap >/dev/null || ! command -v chromium >/dev/null; then \
-		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q bubblewrap chromium; fi
+# bubblewrap runs the student code; Chromium is only for the browser test of the reports.
+sandbox:
+	@command -v bwrap >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q bubblewrap; }
+
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +25,10 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-demo: system venv
+demo: sandbox venv
 	$(VENV)/bin/grade submissions --out reports $(if $(DATASET),--dataset $(DATASET)) $(if $(JOBS),--jobs $(JOBS))
 
-test: system venv
+test: sandbox browser venv
 	$(PY) -m pytest -q -ra
 
 test-fast: venv
@@ -36,7 +39,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check grader tests benchmarks
 	$(VENV)/bin/mypy grader
 
-bench: system venv
+bench: sandbox venv
 	$(PY) benchmarks/bench.py
 
 clean:

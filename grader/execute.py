@@ -169,8 +169,12 @@ def grade_run(path: Path, dataset: Dataset, settings: RunSettings) -> Facts:
         return Facts(execution, KernelFacts.empty(), Reevaluation(ok=False, message="not run"), data)
     with tempfile.TemporaryDirectory(prefix="mnist-grader-") as tmp:
         placement = prepare_placement(Path(tmp), dataset.path, settings.isolated)
-        execution, kernel = asyncio.run(_run(nb, placement, settings))
-        reevaluation = reevaluate(placement, settings) if kernel.model.saved else _no_model(kernel)
+        reevaluator = Reevaluator(placement, settings)
+        try:
+            execution, kernel = asyncio.run(_run(nb, placement, settings))
+            reevaluation = reevaluator.result() if kernel.model.saved else _no_model(kernel)
+        finally:
+            reevaluator.close()
     execution = _with_duration(execution, time.monotonic() - started)
     return Facts(execution, kernel, reevaluation, data)
 
@@ -199,7 +203,9 @@ async def _run(nb: nbformat.NotebookNode, placement: Placement, settings: RunSet
         transport="ipc",
         connection_file=str(placement.socket_dir / "kernel.json"),
     )
-    km.kernel_spec.interrupt_mode = "message"
+    if km.kernel_spec is not None:
+        # The kernel runs behind bwrap, so a signal would hit bwrap: interrupt over the control channel.
+        km.kernel_spec.interrupt_mode = "message"
     client = BoundedClient(
         nb,
         output_limit=limits.output_kb * 1024,
@@ -392,21 +398,41 @@ def _images(nb: Any, code_cells: list[int]) -> dict[str, str]:
     return images
 
 
-def reevaluate(placement: Placement, settings: RunSettings) -> Reevaluation:
-    """Loads the saved model in a fresh sandboxed process and evaluates it on the provisioned test set."""
-    argv = [sys.executable, "-m", f"{KERNEL_PACKAGE}.reevaluate", placement.run_path, placement.data_path]
-    env = kernel_environment(settings.threads, placement)
-    group = ResourceGroup(settings.limits)
-    cmd = group.enter_prefix() + wrap_command(argv, placement, settings.limits, env, writable_run=False)
-    try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=_REEVALUATE_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired:
-        return Reevaluation(ok=False, message=f"re-evaluation took longer than {_REEVALUATE_TIMEOUT_S:g} s")
-    finally:
-        group.release()
-    lines = proc.stdout.decode("utf-8", "replace").strip().splitlines()
-    try:
-        return from_data(Reevaluation, json.loads(lines[-1]))
-    except (IndexError, ValueError, DecodeError):
-        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-        return Reevaluation(ok=False, message=f"re-evaluation failed: {tail[0][:300]}")
+class Reevaluator:
+    """The grader's own evaluation of the saved model, in a fresh sandboxed process.
+
+    It starts beside the kernel and imports Keras while the notebook runs, then waits for a line on
+    stdin; `result` sends it once the kernel has saved the model. This keeps the re-evaluation's start-up
+    off the critical path of a notebook's grading time.
+    """
+
+    def __init__(self, placement: Placement, settings: RunSettings) -> None:
+        argv = [sys.executable, "-m", f"{KERNEL_PACKAGE}.reevaluate", placement.run_path, placement.data_path]
+        env = kernel_environment(settings.threads, placement)
+        self.group = ResourceGroup(settings.limits)
+        cmd = self.group.enter_prefix() + wrap_command(argv, placement, settings.limits, env, writable_run=False)
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
+
+    def result(self) -> Reevaluation:
+        try:
+            out, _ = self.proc.communicate(b"go\n", timeout=_REEVALUATE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return Reevaluation(ok=False, message=f"re-evaluation took longer than {_REEVALUATE_TIMEOUT_S:g} s")
+        lines = out.decode("utf-8", "replace").strip().splitlines()
+        try:
+            return from_data(Reevaluation, json.loads(lines[-1]))
+        except (IndexError, ValueError, DecodeError):
+            self.stderr.seek(0)
+            tail = self.stderr.read().decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+            return Reevaluation(ok=False, message=f"re-evaluation failed: {tail[0][:300]}")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+        self.stderr.close()
+        self.group.release()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from grader import __version__
 from grader.batch import (
     Calibration,
+    Executor,
     FactsCache,
     Progress,
     Submission,
@@ -24,13 +26,15 @@ from grader.dataset import provision_dataset
 from grader.errors import GraderError
 from grader.execute import RunSettings
 from grader.export import (
+    RosterEntry,
     read_roster,
     write_canvas_csv,
     write_feedback_notebook,
-    write_gradescope,
     write_grades_csv,
     write_grades_json,
+    write_gradescope,
 )
+from grader.facts import Facts
 from grader.report import ReportContext, write_reports
 from grader.rubric import load_rubric
 from grader.sandbox import require_bwrap
@@ -71,7 +75,9 @@ def run(options: Options, cache_dir: Path) -> Outcome:
     rubric = load_rubric(options.rubric, KNOWN_CHECKS)
     limits = rubric.limits
     if options.timeout is not None:
-        limits = replace(limits, notebook_timeout_s=options.timeout, cell_timeout_s=min(limits.cell_timeout_s, options.timeout))
+        limits = replace(
+            limits, notebook_timeout_s=options.timeout, cell_timeout_s=min(limits.cell_timeout_s, options.timeout)
+        )
     reference = (options.reference or rubric.reference).resolve()
     if not reference.is_file():
         raise GraderError(f"reference notebook not found: {reference} (set `reference:` in the rubric or --reference)")
@@ -84,34 +90,41 @@ def run(options: Options, cache_dir: Path) -> Outcome:
     if jobs < 1:
         raise GraderError("--jobs must be at least 1")
     cores = default_jobs()
-    settings = RunSettings(limits=limits, isolated=options.sandbox, threads=max(1, cores // min(jobs, len(submissions))))
+    settings = RunSettings(
+        limits=limits, isolated=options.sandbox, threads=max(1, cores // min(jobs, len(submissions)))
+    )
     cache = FactsCache(cache_dir)
     progress = Progress(total=len(submissions), quiet=options.quiet, verbose=options.verbose)
 
-    def executor_for(run_settings: RunSettings, n_jobs: int):  # noqa: ANN202 - a local factory
+    def executor_for(run_settings: RunSettings, n_jobs: int, on_start: Callable[[], None]) -> Executor | None:
         if options.rescore:
             return None
         if options.scheduler:
-            return dask_executor(options.scheduler, dataset, run_settings, progress.start_one)
-        return local_executor(dataset, run_settings, n_jobs, progress.start_one)
+            return dask_executor(options.scheduler, dataset, run_settings, on_start)
+        return local_executor(dataset, run_settings, n_jobs, on_start)
 
+    # The reference runs alone with every core; it is cached like any submission.
     reference_settings = replace(settings, threads=cores)
-    reference_facts = execute_all(
-        [Submission("reference", reference)], dataset, reference_settings, cache,
-        executor_for(reference_settings, 1) if not options.rescore else None, lambda *a: None,
-    )["reference"]
-    progress.running = 0
+    reference_run = execute_all(
+        [Submission("reference", reference)],
+        dataset,
+        reference_settings,
+        cache,
+        executor_for(reference_settings, 1, lambda: None),
+        lambda *_: None,
+    )
+    reference_facts = reference_run["reference"]
     calibration = calibrate(reference_facts, rubric)
 
     grades: dict[str, StudentGrade] = {}
 
-    def on_result(sub: Submission, facts, seconds: float, cached: bool) -> None:  # noqa: ANN001
+    def on_result(sub: Submission, facts: Facts, seconds: float, cached: bool) -> None:
         grade = grade_with_notes(sub, facts, rubric, calibration)
         grades[sub.student] = grade
         progress.finish_one(grade, seconds, cached)
 
     try:
-        execute_all(submissions, dataset, settings, cache, executor_for(settings, jobs), on_result)
+        execute_all(submissions, dataset, settings, cache, executor_for(settings, jobs, progress.start_one), on_result)
     finally:
         progress.close()
     ordered = [grades[s.student] for s in submissions]
@@ -125,7 +138,7 @@ def write_outputs(
     calibration: Calibration,
     dataset_description: str,
     standin: bool,
-    roster: dict | None,  # type: ignore[type-arg]
+    roster: dict[str, RosterEntry] | None,
     submissions: list[Submission],
 ) -> None:
     out = options.out

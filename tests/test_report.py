@@ -317,3 +317,18 @@ def test_file_stems_are_safe_unique_and_stable() -> None:
     assert len({s.casefold() for s in stems.values()}) == len(ids)
     assert all(re.fullmatch(r"[A-Za-z0-9_-]+", s) for s in stems.values())
     assert stems["CON"] != "CON"
+
+
+def test_an_empty_class_gets_an_index(tmp_path: Path) -> None:
+    out = render(tmp_path, [])
+    assert "No graded notebooks." in (out / "index.html").read_text("utf-8")
+    assert list((out / "students").iterdir()) == []
+
+
+def test_a_figure_whose_panels_have_no_grid_position_is_laid_out_row_by_row(tmp_path: Path) -> None:
+    fig = make_facts().kernel.figures[0]
+    panels = [dataclasses.replace(p, row=-1, col=-1) for p in fig.panels[:4]]
+    grade = make_grade("ola", kernel={"figures": [dataclasses.replace(fig, nrows=None, ncols=None, panels=panels)]})
+    html = student_html(render(tmp_path, [grade]), "ola")
+    table = html[html.index('class="panels"') : html.index("</table>", html.index('class="panels"'))]
+    assert table.count("<tr>") == 2 and table.count("true label:") == 4

@@ -11,8 +11,11 @@ from grader.facts import Facts
 _NUMBER = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?")
 
 
-def _close(a: float, b: float) -> bool:
-    return abs(a - b) <= max(2e-3, 2e-3 * abs(b))
+def _agrees(score: list[float], again: list[float]) -> bool:
+    """Whether a [loss, accuracy] pair matches the grader's re-evaluation, up to float32 and batching noise."""
+    return len(again) >= 2 and all(
+        abs(a - b) <= max(2e-3, 2e-3 * abs(b)) for a, b in zip(score, again[:2], strict=True)
+    )
 
 
 def _score(facts: Facts) -> list[float] | None:
@@ -54,7 +57,7 @@ def matches(facts: Facts, ctx: Context) -> Verdict:
     if not reeval.ok or reeval.student_data_result is None:
         return fail(f"The grader could not re-evaluate the model: {reeval.message or 'no saved model'}.")
     again = reeval.student_data_result[:2]
-    if len(again) == 2 and all(_close(a, b) for a, b in zip(value, again, strict=True)):
+    if _agrees(value, again):
         return ok(f"The grader's re-evaluation agrees: [{again[0]:.4f}, {again[1]:.4f}].")
     return fail(
         f"`score` is {value}, but the trained model actually scores {[round(v, 4) for v in again]} on the same data."
@@ -105,12 +108,7 @@ def integrity(facts: Facts, ctx: Context) -> list[str]:
     if value is not None and not k.score.from_evaluate:
         evidence.append(f"`score` = {value} was not returned by any call to model.evaluate (typed in?)")
     again = facts.reevaluation.student_data_result
-    if (
-        value is not None
-        and again
-        and len(again) >= 2
-        and not all(_close(a, b) for a, b in zip(value, again[:2], strict=True))
-    ):
+    if value is not None and again and len(again) >= 2 and not _agrees(value, again):
         evidence.append(f"`score` = {value} but re-evaluating the saved model gives {[round(v, 4) for v in again[:2]]}")
     return evidence
 

@@ -56,6 +56,12 @@ def _reevaluate(run_dir: str, dataset: str) -> dict[str, Any]:
 
 def main() -> None:
     run_dir, dataset = sys.argv[1], sys.argv[2]
+    # Import first, then wait: the grader starts this process beside the kernel and says "go" on stdin
+    # once the model is saved, so these imports overlap the notebook's run.
+    import keras  # noqa: F401
+    import numpy  # noqa: F401
+
+    sys.stdin.readline()
     try:
         result = _reevaluate(run_dir, dataset)
     except Exception as exc:  # reported as data: the grader turns it into a check message

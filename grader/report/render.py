@@ -14,7 +14,6 @@ import statistics
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
@@ -26,7 +25,7 @@ from grader.checks import shape_text
 from grader.checks.build import EXPECTED_PARAMS
 from grader.checks.visualize import _grid, _title_label
 from grader.export import file_stems, mentions, number
-from grader.facts import CellFacts, Facts, LayerFacts
+from grader.facts import CellFacts, Facts, LayerFacts, PanelFacts
 from grader.report import charts
 from grader.score import CheckResult, SectionResult, StudentGrade
 
@@ -185,7 +184,7 @@ def _sections(grade: StudentGrade) -> tuple[list[SectionView], list[CellView]]:
     return views, others
 
 
-def _panel_view(panel: Any, chosen: set[int]) -> PanelView:
+def _panel_view(panel: PanelFacts, chosen: set[int]) -> PanelView:
     label = _title_label(panel.title)
     if panel.matched_index is None:
         shows = "an image not found in x_train"
@@ -206,11 +205,10 @@ def _figure(facts: Facts) -> FigureView | None:
     chosen = set(facts.kernel.indices or [])
     panels = fig.panels[:MAX_PANELS]
     ncols = max(1, min(fig.ncols or 3, 6))
-    grid: dict[tuple[int, int], PanelView] = {}
-    for n, panel in enumerate(panels):
-        # Positions as the figure reports them when they fit the grid; otherwise fill row by row.
-        fits = 0 <= panel.row < MAX_PANELS and 0 <= panel.col < ncols and (panel.row, panel.col) not in grid
-        grid[(panel.row, panel.col) if fits else (n // ncols, n % ncols)] = _panel_view(panel, chosen)
+    positions = [(p.row, p.col) for p in panels]
+    if len(set(positions)) != len(positions) or not all(0 <= r < MAX_PANELS and 0 <= c < ncols for r, c in positions):
+        positions = [(n // ncols, n % ncols) for n in range(len(panels))]  # fill row by row instead
+    grid = {pos: _panel_view(panel, chosen) for pos, panel in zip(positions, panels, strict=True)}
     nrows = max((r for r, _ in grid), default=-1) + 1
     rows = tuple(tuple(grid.get((r, c)) for c in range(ncols)) for r in range(nrows))
     return FigureView(fig.cell, charts.png_data_uri(png) if png else None, rows)

@@ -24,6 +24,8 @@ FOLDER = Path(__file__).parent / "notebooks"
 XSS_SCRIPT = "<script>alert(1)</script>"
 XSS_IMG = '"><img src=x onerror=alert(1)>'
 _PLACEHOLDER = re.compile(r"@@([A-Z_]+)@@")
+# Stored under a tame name (a checkout on any system can hold it); graded under a hostile one.
+RENAMES = {"xss.ipynb": f"{XSS_IMG}.ipynb"}
 
 # The solution's code, section by section, written out here so that the reference notebook's wording can
 # change without changing what these tests attack.
@@ -113,23 +115,25 @@ for top, dirs, files in os.walk("/"):
             except OSError:
                 pass
 findings["walk_finished"] = time.monotonic() <= deadline
-targets = {
+new_files = {
     "next_to_notebook": HOST["submissions"] + "/pwned.txt",
     "reports": HOST["out"] + "/pwned.txt",
     "cache": HOST["cache"] + "/pwned.txt",
+    "repository": HOST["repository"] + "/pwned.txt",
     "usr": "/usr/pwned.txt",
     "interpreter": sys.prefix + "/pwned.txt",
-    "probe": "/grader/lib/grader_kernel/probe.py",
-    "dataset": "/grader/data/mnist.npz",
-    "etc": "/etc/passwd",
     "home": os.path.expanduser("~/scratch.txt"),
     "tmp": "/tmp/scratch.txt",
+    "run": "/grader/run/scratch.txt",
 }
-for name, path in targets.items():
+# Existing files are only opened for writing, never changed, in case the sandbox let it through.
+existing = {"probe": "/grader/lib/grader_kernel/probe.py", "dataset": "/grader/data/mnist.npz", "etc": "/etc/passwd"}
+for name, path in [*new_files.items(), *existing.items()]:
     try:
-        with open(path, "a") as fh:
-            fh.write("pwned")
-        findings["writes"][name] = "written"
+        with open(path, "ab" if name in new_files else "r+b") as fh:
+            if name in new_files:
+                fh.write(b"pwned")
+        findings["writes"][name] = "written" if name in new_files else "opened for writing"
     except OSError as exc:
         findings["writes"][name] = errno.errorcode.get(exc.errno, str(exc.errno))
 """ + FINDINGS
@@ -157,14 +161,11 @@ try:
     findings["setuid0"] = "succeeded"
 except OSError as exc:
     findings["setuid0"] = type(exc).__name__
-try:
-    os.kill(1, 9)
-    findings["kill_init"] = "sent"
-except OSError as exc:
-    findings["kill_init"] = type(exc).__name__
 libc = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
-findings["new_userns"] = "created" if libc.unshare(CLONE_NEWUSER) == 0 else os.strerror(ctypes.get_errno())
+child = os.fork()  # unshare needs a single-threaded process; the kernel has threads
+if child == 0:
+    os._exit(0 if libc.unshare(0x10000000) == 0 else 1)  # CLONE_NEWUSER
+findings["new_user_namespace"] = "created" if os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0 else "refused"
 """ + FINDINGS
 
 # ------------------------------------------------------------------------------------------- limits
@@ -358,7 +359,7 @@ def notebooks() -> dict[str, str]:
         "spoof_history.ipynb": notebook(SPOOF_HISTORY),
         "spoof_probe.ipynb": notebook(SPOOF_PROBE),
         "forge_facts.ipynb": notebook(FORGE_FACTS),
-        f"{XSS_IMG}.ipynb": notebook(XSS),
+        "xss.ipynb": notebook(XSS),
         "bad_no_cells.ipynb": notebook([]),
         "bad_r_kernel.ipynb": notebook(["print('hello')"], kernelspec={"name": "ir", "display_name": "R",
                                                                          "language": "R"},
@@ -386,7 +387,8 @@ def materialize(dest: Path, values: dict[str, Any]) -> None:
         return repr(values[match.group(1)])
 
     for src in sorted(FOLDER.rglob("*.ipynb")):
-        target = dest / src.relative_to(FOLDER)
+        relative = src.relative_to(FOLDER)
+        target = dest / RENAMES.get(relative.as_posix(), relative)
         target.parent.mkdir(parents=True, exist_ok=True)
         raw = src.read_bytes()
         if not placeholders(raw.decode("utf-8", "replace")):

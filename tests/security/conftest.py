@@ -1,0 +1,79 @@
+"""Fixtures for the hostile-notebook suite: short limits, a tiny dataset, and helpers to read what ran."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from grader.dataset import subsample
+from grader.facts import Facts, load_facts
+from tests.conftest import ROOT
+
+# Short enough that the suite's deliberate hangs cost seconds; long enough for the reference to train
+# on the tiny dataset below while another kernel runs beside it on a 2-core machine.
+LIMITS = {
+    "cell_timeout_s": 12,
+    "notebook_timeout_s": 60,
+    "startup_timeout_s": 60,
+    "memory_mb": 1500,  # importing TensorFlow takes about 600 MB
+    "processes": 128,
+    "output_kb": 256,
+    "scratch_mb": 200,
+    "file_mb": 64,
+}
+REFERENCE = ROOT / "reference" / "solution.ipynb"
+_FINDINGS = re.compile(r"^FINDINGS (\{.*\})$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class SecurityEnv:
+    dataset: Path
+    rubric: Path
+    cache: Path
+
+    def args(self) -> list[str | Path]:
+        """The CLI options every security run shares, so the reference run is cached once for all."""
+        return ["--dataset", self.dataset, "--rubric", self.rubric, "--reference", REFERENCE, "--quiet"]
+
+
+@pytest.fixture(scope="session")
+def security_env(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> SecurityEnv:
+    folder = tmp_path_factory.mktemp("security")
+    # Hostile notebooks need no training data; the few that train take seconds on this.
+    dataset = subsample(small_dataset, folder / "tiny.npz", 1500, 300)
+    rubric = yaml.safe_load((ROOT / "rubric.yaml").read_text(encoding="utf-8"))
+    rubric["limits"] = LIMITS
+    rubric_path = folder / "rubric.yaml"
+    rubric_path.write_text(yaml.safe_dump(rubric), encoding="utf-8")
+    cache = folder / "cache-of-the-grader"
+    cache.mkdir()
+    return SecurityEnv(dataset, rubric_path, cache)
+
+
+def grades_by_student(out: Path) -> dict[str, dict[str, Any]]:
+    data = json.loads((out / "grades.json").read_text(encoding="utf-8"))
+    return {s["student"]: s for s in data["students"]}
+
+
+def facts_with_source(cache: Path, needle: str) -> Facts:
+    """The cached facts of the one run whose cells contain `needle` (facts carry no student id)."""
+    matches = []
+    for path in (cache / "facts").glob("*.json"):
+        facts = load_facts(path)
+        if any(needle in cell.source for cell in facts.execution.cells):
+            matches.append(facts)
+    assert len(matches) == 1, f"{len(matches)} cached runs contain {needle!r}"
+    return matches[0]
+
+
+def findings(facts: Facts) -> dict[str, Any]:
+    """What a hostile notebook printed on its `FINDINGS {...}` line."""
+    found = _FINDINGS.findall(facts.execution.stdout)
+    assert found, f"no FINDINGS line in the notebook's output: {facts.execution.stdout[-500:]!r}"
+    return json.loads(found[-1])
