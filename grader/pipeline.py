@@ -27,6 +27,7 @@ from grader.errors import GraderError
 from grader.execute import RunSettings
 from grader.export import (
     RosterEntry,
+    file_stems,
     read_roster,
     write_canvas_csv,
     write_feedback_notebook,
@@ -162,5 +163,6 @@ def write_outputs(
         folder = out / "feedback"
         folder.mkdir(exist_ok=True)
         paths = {s.student: s.path for s in submissions}
+        stems = file_stems(g.student for g in grades)
         for grade in grades:
-            write_feedback_notebook(grade, paths[grade.student], folder / f"{paths[grade.student].stem}.ipynb")
+            write_feedback_notebook(grade, paths[grade.student], folder / f"{stems[grade.student]}.ipynb")

@@ -82,10 +82,11 @@ def score_facts(student: str, facts: Facts, rubric: Rubric, ctx: Context) -> Stu
             ]
         points = _round(sum(c.points for c in checks))
         sections.append(SectionResult(spec.id, spec.title, points, spec.points, tuple(checks), evidence))
-    unreadable = facts.execution.status == "unreadable"
+    # "error" only when the notebook could not be run at all; a crash inside it still earns what it earned.
+    never_ran = facts.execution.status in ("unreadable", "failed_to_start")
     return StudentGrade(
         student=student,
-        status="error" if unreadable else "graded",
+        status="error" if never_ran else "graded",
         message=facts.execution.message,
         total=_round(sum(s.points for s in sections)),
         max_total=rubric.max_total,

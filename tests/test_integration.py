@@ -38,9 +38,14 @@ EXPECTED: dict[str, dict[str, float]] = {
 
 
 def short_limits_rubric(folder: Path) -> Path:
-    """The real rubric with a 20 s cell limit, so the 200-epoch notebook is stopped quickly."""
+    """The real rubric with a 20 s cell limit, so the 200-epoch notebook is stopped quickly.
+
+    On 12,000 training images, 20 epochs of SGD leave identical notebooks up to 0.025 apart in test
+    accuracy (measured: 0.751 to 0.774); a 0.06 margin keeps the pinned grades independent of that noise.
+    """
     data = yaml.safe_load((ROOT / "rubric.yaml").read_text())
     data["limits"].update(cell_timeout_s=20, notebook_timeout_s=150)
+    data["accuracy_margin"] = 0.06
     path = folder / "rubric.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

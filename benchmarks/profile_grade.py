@@ -1,0 +1,165 @@
+"""Where one notebook's time goes in `grade`, next to plain nbclient: kernel start, probe, cells, re-evaluation.
+
+    .venv/bin/python benchmarks/profile_grade.py [--dataset NPZ] [--small] [--notebook NB] [--no-sandbox-too]
+
+Runs `grader.execute.grade_run` in this process with timers wrapped around its steps (nothing in the
+grader is changed), then the same notebook under plain nbclient with the same timers, and prints both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench  # noqa: E402 - the sibling module, for the dataset and the injected cell
+from nbclient import NotebookClient  # noqa: E402
+
+from grader import execute  # noqa: E402
+from grader.dataset import provision_dataset  # noqa: E402
+from grader.execute import BoundedClient, RunSettings, grade_run  # noqa: E402
+from grader.rubric import load_rubric  # noqa: E402
+from grader.score import KNOWN_CHECKS  # noqa: E402
+
+Timings = dict[str, list[float]]
+
+
+def hidden_label(args: tuple[Any, ...], _kw: dict[str, Any]) -> str:
+    code = str(args[1])
+    for word in ("begin_cell", "end_cell", "finish"):
+        if f".{word}(" in code:
+            return f"probe {word} (hidden)"
+    return "probe install (hidden)" if ".install(" in code else "other hidden"
+
+
+def instrument(timings: Timings) -> Callable[[], None]:
+    """Wraps the steps of a run with timers; returns a function that undoes it."""
+    undo: list[Callable[[], None]] = []
+
+    def wrap(owner: Any, name: str, label: str | Callable[..., str], is_async: bool) -> None:
+        original = getattr(owner, name)
+
+        def record(args: tuple[Any, ...], kw: dict[str, Any], started: float) -> None:
+            key = label(args, kw) if callable(label) else label
+            timings[key].append(time.perf_counter() - started)
+
+        if is_async:
+
+            async def async_wrapper(*args: Any, **kw: Any) -> Any:
+                started = time.perf_counter()
+                try:
+                    return await original(*args, **kw)
+                finally:
+                    record(args, kw, started)
+
+            setattr(owner, name, async_wrapper)
+        else:
+
+            def wrapper(*args: Any, **kw: Any) -> Any:
+                started = time.perf_counter()
+                try:
+                    return original(*args, **kw)
+                finally:
+                    record(args, kw, started)
+
+            setattr(owner, name, wrapper)
+        undo.append(lambda: setattr(owner, name, original))
+
+    wrap(NotebookClient, "async_start_new_kernel", "kernel process start", True)
+    wrap(NotebookClient, "async_start_new_kernel_client", "kernel ready (client connects)", True)
+    wrap(NotebookClient, "async_execute_cell", "notebook cells", True)
+    wrap(NotebookClient, "_async_cleanup_kernel", "kernel shutdown", True)
+    wrap(execute, "_hidden", hidden_label, True)
+    wrap(execute, "reevaluate", "re-evaluation process", False)
+    wrap(execute, "read_notebook", "read + validate notebook", False)
+    wrap(execute, "dataset_facts", "dataset facts (reads npz)", False)
+    wrap(execute, "prepare_placement", "sandbox folders", False)
+    wrap(execute, "_read_kernel_facts", "read kernel facts", False)
+    return lambda: [u() for u in reversed(undo)] and None
+
+
+def show(title: str, total: float, timings: Timings) -> None:
+    print(f"\n{title}: {total:.2f} s")
+    accounted = 0.0
+    for key, values in timings.items():
+        accounted += sum(values)
+        per = f"  ({len(values)} calls, max {max(values):.2f} s)" if len(values) > 1 else ""
+        print(f"  {key:<36} {sum(values):8.2f} s{per}")
+    print(f"  {'unaccounted':<36} {total - accounted:8.2f} s")
+
+
+def profile_grade(notebook: Path, data: Path, isolated: bool) -> tuple[float, Timings]:
+    timings: Timings = defaultdict(list)
+    undo = instrument(timings)
+    try:
+        with tempfile.TemporaryDirectory() as cache:
+            dataset = provision_dataset(data, Path(cache))
+            limits = load_rubric(bench.ROOT / "rubric.yaml", KNOWN_CHECKS).limits
+            settings = RunSettings(limits=limits, isolated=isolated, threads=len(os.sched_getaffinity(0)))
+            started = time.perf_counter()
+            facts = grade_run(notebook, dataset, settings)
+            total = time.perf_counter() - started
+    finally:
+        undo()
+    if facts.execution.status != "completed":
+        print(f"warning: {facts.execution.status}: {facts.execution.message}")
+    return total, timings
+
+
+def profile_nbclient(notebook: Path, data: Path) -> tuple[float, Timings]:
+    timings: Timings = defaultdict(list)
+    undo = instrument(timings)
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            started = time.perf_counter()
+            bench.run_nbclient(notebook, data, Path(folder))
+            total = time.perf_counter() - started
+    finally:
+        undo()
+    return total, timings
+
+
+def import_time(sandboxed: bool) -> float:
+    """Seconds for a fresh Python to import keras (the floor of any process that loads a model)."""
+    from grader.sandbox import Limits, kernel_environment, prepare_placement, wrap_command
+
+    argv = [sys.executable, "-c", "import keras"]
+    with tempfile.TemporaryDirectory() as tmp:
+        placement = prepare_placement(Path(tmp), bench.REFERENCE, sandboxed)
+        cmd = wrap_command(argv, placement, Limits(), kernel_environment(2, placement)) if sandboxed else argv
+        started = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        return time.perf_counter() - started
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", type=Path)
+    p.add_argument("--small", action="store_true")
+    p.add_argument("--notebook", type=Path, default=bench.REFERENCE)
+    p.add_argument("--no-sandbox-too", action="store_true", help="also profile grade without bubblewrap")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        data = bench.dataset_for(argparse.Namespace(dataset=args.dataset, small=args.small), Path(work))
+        print(f"dataset: {bench.describe_dataset(data)}")
+        print(f"python -c 'import keras': {import_time(False):.2f} s plain, {import_time(True):.2f} s in bwrap")
+        show("plain nbclient", *profile_nbclient(args.notebook, data))
+        show("grade_run, sandboxed", *profile_grade(args.notebook, data, isolated=True))
+        if args.no_sandbox_too:
+            show("grade_run, --no-sandbox", *profile_grade(args.notebook, data, isolated=False))
+    return 0
+
+
+if __name__ == "__main__":
+    asyncio.set_event_loop_policy(None)
+    sys.exit(main())
