@@ -12,12 +12,14 @@ Standard library, numpy, keras and matplotlib only: this package never imports t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -297,10 +299,8 @@ def _hook_figures() -> None:
     st.originals["print_figure"] = original
 
     def print_figure(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
+        with contextlib.suppress(Exception):
             st.figures[id(self.figure)] = _figure_facts(self.figure)
-        except Exception:
-            pass
         return original(self, *args, **kwargs)
 
     st.hooks["print_figure"] = print_figure
@@ -423,9 +423,11 @@ def _indices_value(value: Any) -> tuple[list[int] | None, str]:
 
 
 def _shape_value(value: Any) -> list[int | None] | None:
-    if isinstance(value, tuple | list) and len(value) <= 10:
-        if all(v is None or (isinstance(v, int | np.integer) and not isinstance(v, bool)) for v in value):
-            return [None if v is None else int(v) for v in value]
+    def dimension(v: Any) -> bool:
+        return v is None or (isinstance(v, int | np.integer) and not isinstance(v, bool))
+
+    if isinstance(value, tuple | list) and len(value) <= 10 and all(dimension(v) for v in value):
+        return [None if v is None else int(v) for v in value]
     return None
 
 
@@ -478,9 +480,7 @@ def _history_facts(ns: dict[str, Any], model: Any) -> dict[str, Any] | None:
     returned = [h for h in candidates if any(h is r for r in st.fit_results)]
     history = (returned or candidates)[-1]
     values = {
-        str(k): [float(x) for x in list(v)[:_MAX_LIST]]
-        for k, v in list(history.history.items())[:20]
-        if _floats_ok(v)
+        str(k): [float(x) for x in list(v)[:_MAX_LIST]] for k, v in list(history.history.items())[:20] if _floats_ok(v)
     }
     return {
         "epochs": max((len(v) for v in values.values()), default=0),
@@ -491,7 +491,10 @@ def _history_facts(ns: dict[str, Any], model: Any) -> dict[str, Any] | None:
 
 
 def _looks_like_history(value: Any) -> bool:
-    return isinstance(getattr(value, "history", None), dict) and not isinstance(value, type)
+    try:
+        return isinstance(getattr(value, "history", None), dict) and not isinstance(value, type)
+    except Exception:
+        return False
 
 
 def _floats_ok(values: Any) -> bool:
@@ -534,34 +537,47 @@ def _integrity(model: Any) -> dict[str, Any]:
     return {"hooks_intact": intact, "instance_overrides": overrides}
 
 
+def _guarded(compute: Callable[[], Any], default: Any) -> Any:
+    """One fact; a student value that breaks its inspection yields the default, not a lost snapshot."""
+    try:
+        return compute()
+    except Exception:
+        return default
+
+
 def _collect() -> dict[str, Any]:
     st = _st()
     ns = _namespace()
     model = ns.get("model")
-    indices, note = _indices_value(ns.get("indices"))
+    missing = {"present": False}
+    indices, note = _guarded(lambda: _indices_value(ns.get("indices")), (None, "could not be read"))
     input_shape = ns.get("input_shape")
+    facts = {
+        "x_train": (lambda: _array_facts(ns.get("x_train"), st.x_train, st.y_train, "x"), missing),
+        "x_test": (lambda: _array_facts(ns.get("x_test"), st.x_test, st.y_test, "x"), missing),
+        "y_train": (lambda: _array_facts(ns.get("y_train"), st.x_train, st.y_train, "y"), missing),
+        "y_test": (lambda: _array_facts(ns.get("y_test"), st.x_test, st.y_test, "y"), missing),
+        "input_shape": (lambda: _shape_value(input_shape), None),
+        "input_shape_repr": (lambda: repr(input_shape)[:200] if "input_shape" in ns else "", "<unprintable>"),
+        "model": (lambda: _model_facts(model), {"present": model is not None}),
+        "history": (lambda: _history_facts(ns, model), None),
+        "score": (lambda: _score_facts(ns.get("score")), {"present": "score" in ns}),
+        "batch_size": (lambda: _int_or_none(ns.get("batch_size")), None),
+        "epochs": (lambda: _int_or_none(ns.get("epochs")), None),
+        "x_test_fingerprint": (lambda: _fingerprint(ns["x_test"]) if ns.get("x_test") is not None else "", ""),
+        "y_test_fingerprint": (lambda: _fingerprint(ns["y_test"]) if ns.get("y_test") is not None else "", ""),
+        "integrity": (lambda: _integrity(model), {"hooks_intact": {}, "instance_overrides": []}),
+    }
+    collected = {key: _guarded(compute, default) for key, (compute, default) in facts.items()}
     return {
-        "x_train": _array_facts(ns.get("x_train"), st.x_train, st.y_train, "x"),
-        "x_test": _array_facts(ns.get("x_test"), st.x_test, st.y_test, "x"),
-        "y_train": _array_facts(ns.get("y_train"), st.x_train, st.y_train, "y"),
-        "y_test": _array_facts(ns.get("y_test"), st.x_test, st.y_test, "y"),
+        **collected,
         "indices": indices,
         "indices_note": note,
         "figures": list(st.figures.values())[-20:],
-        "input_shape": _shape_value(input_shape),
-        "input_shape_repr": repr(input_shape)[:200] if "input_shape" in ns else "",
-        "model": _model_facts(model),
         "summary_calls": st.summary_calls,
         "compile_calls": st.compile_calls[-20:],
         "fit_calls": st.fit_calls[-20:],
         "evaluate_calls": st.evaluate_calls[-20:],
-        "history": _history_facts(ns, model),
-        "score": _score_facts(ns.get("score")),
-        "batch_size": _int_or_none(ns.get("batch_size")),
-        "epochs": _int_or_none(ns.get("epochs")),
-        "x_test_fingerprint": _fingerprint(ns.get("x_test")) if ns.get("x_test") is not None else "",
-        "y_test_fingerprint": _fingerprint(ns.get("y_test")) if ns.get("y_test") is not None else "",
-        "integrity": _integrity(model),
     }
 
 
@@ -601,8 +617,6 @@ def finish() -> None:
         except Exception:
             facts["model"]["saved"] = False
         x_test, y_test = ns.get("x_test"), ns.get("y_test")
-        try:
+        with contextlib.suppress(Exception):
             st.np_savez(os.path.join(st.out_dir, "student_test.npz"), x=np.asarray(x_test), y=np.asarray(y_test))
-        except Exception:
-            pass
     _write(facts)
