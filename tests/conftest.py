@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from grader.dataset import build_standin, subsample
 
@@ -42,3 +43,18 @@ def run_grade(*args: str | Path, cache: Path, timeout: float = 900) -> subproces
         timeout=timeout,
         check=False,
     )
+
+
+def fast_rubric(folder: Path) -> Path:
+    """The real rubric with a 20 s cell limit, so a 200-epoch notebook is stopped quickly.
+
+    On 12,000 training images, 20 epochs of SGD leave identical notebooks up to 0.025 apart in test
+    accuracy (measured: 0.751 to 0.774); a 0.06 margin keeps pinned grades independent of that noise.
+    Tests that share this rubric and the session cache share the reference run too.
+    """
+    data = yaml.safe_load((ROOT / "rubric.yaml").read_text())
+    data["limits"].update(cell_timeout_s=20, notebook_timeout_s=150)
+    data["accuracy_margin"] = 0.06
+    path = folder / "rubric.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
