@@ -65,6 +65,7 @@ def discover(root: Path) -> list[Submission]:
     per_folder: dict[Path, int] = {}
     for p in paths:
         per_folder[p.parent] = per_folder.get(p.parent, 0) + 1
+
     def shown(path: Path) -> str:
         return str(path.relative_to(root)) if root.is_dir() else path.name
 
@@ -100,8 +101,13 @@ def fact_code_digest() -> str:
 
 def cache_key(notebook: bytes, dataset: Dataset, settings: RunSettings, code_digest: str) -> str:
     digest = hashlib.sha256()
-    for part in (hashlib.sha256(notebook).hexdigest(), dataset.sha256, code_digest, repr(asdict(settings.limits)),
-                 str(settings.isolated)):
+    for part in (
+        hashlib.sha256(notebook).hexdigest(),
+        dataset.sha256,
+        code_digest,
+        repr(asdict(settings.limits)),
+        str(settings.isolated),
+    ):
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()
 
@@ -213,7 +219,8 @@ def local_executor(dataset: Dataset, settings: RunSettings, jobs: int, on_start:
 def dask_executor(address: str, dataset: Dataset, settings: RunSettings, on_start: Callable[[], None]) -> Executor:
     """Sends each execution to a dask.distributed worker, which sandboxes it on its own host."""
     try:
-        from distributed import Client, as_completed as dask_completed
+        from distributed import Client
+        from distributed import as_completed as dask_completed
     except ImportError:  # pragma: no cover - dask is a declared dependency
         raise GraderError("the Dask backend needs `pip install 'dask[distributed]'`") from None
 
@@ -228,8 +235,15 @@ def dask_executor(address: str, dataset: Dataset, settings: RunSettings, on_star
             for sub, key in todo:
                 on_start()
                 future = client.submit(
-                    run_on_worker, sub.path.read_bytes(), data, dataset.sha256, dataset.source, dataset.standin,
-                    settings, key=f"grade-{key}", pure=False,
+                    run_on_worker,
+                    sub.path.read_bytes(),
+                    data,
+                    dataset.sha256,
+                    dataset.source,
+                    dataset.standin,
+                    settings,
+                    key=f"grade-{key}",
+                    pure=False,
                 )
                 futures[future] = (sub, key)
             for future in dask_completed(futures):

@@ -10,9 +10,12 @@ fresh sandboxed process.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import json
+import os
 import re
+import stat
 import subprocess
 import sys
 import tempfile
@@ -44,6 +47,7 @@ from grader.sandbox import (
     ResourceGroup,
     Watchdog,
     kernel_environment,
+    memory_text,
     prepare_placement,
     wrap_command,
 )
@@ -55,6 +59,10 @@ _MAX_SOURCE = 20_000
 _HIDDEN_TIMEOUT_S = 120.0
 _GRACE_S = 15.0
 _REEVALUATE_TIMEOUT_S = 180.0
+
+
+class KernelUnresponsive(TimeoutError):
+    """The kernel did not answer one of the grader's own calls in time (its code may have hijacked them)."""
 
 
 class NotebookUnreadable(Exception):
@@ -89,6 +97,8 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     )
     if str(language).lower() not in ("python", "python3", "ipython"):
         raise NotebookUnreadable(f"the notebook's kernel is {language!r}; this assignment must be written in Python")
+    if not any(cell.cell_type == "code" and cell.source.strip() for cell in nb.cells):
+        raise NotebookUnreadable("the notebook has no code to run: was the right file submitted?")
     return nb
 
 
@@ -191,7 +201,9 @@ def _with_duration(execution: ExecutionFacts, seconds: float) -> ExecutionFacts:
     return replace(execution, duration_s=round(seconds, 2))
 
 
-async def _run(nb: nbformat.NotebookNode, placement: Placement, settings: RunSettings) -> tuple[ExecutionFacts, KernelFacts]:
+async def _run(
+    nb: nbformat.NotebookNode, placement: Placement, settings: RunSettings
+) -> tuple[ExecutionFacts, KernelFacts]:
     limits = settings.limits
     group = ResourceGroup(limits)
     env = kernel_environment(settings.threads, placement)
@@ -228,7 +240,11 @@ async def _run(nb: nbformat.NotebookNode, placement: Placement, settings: RunSet
         if proc is not None and proc.poll() is None:
             proc.kill()
 
-    watchdog = Watchdog(limits, placement.run_dir, kill)
+    # The kernel can write to the run folder and to its socket folder, both on the host's disk.
+    # The grader's calls between cells get a cell's time at most: a kernel that stops answering them is killed.
+    probe_timeout = min(_HIDDEN_TIMEOUT_S, limits.cell_timeout_s)
+    killed_for: str | None = None
+    watchdog = Watchdog(limits, (placement.run_dir, placement.socket_dir), kill)
     try:
         async with client.async_setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
             watchdog.start(km.provisioner.process.pid)  # type: ignore[union-attr]
@@ -237,9 +253,17 @@ async def _run(nb: nbformat.NotebookNode, placement: Placement, settings: RunSet
                 f"import sys as _s; _s.path.insert(0, {lib}); import {KERNEL_PACKAGE}.probe as _p; "
                 f"_p.install({json.dumps(placement.data_path)}, {json.dumps(placement.run_path)}); del _s, _p"
             )
-            if not await _hidden(client, setup):
+            if not await _hidden(client, setup, limits.startup_timeout_s):
                 raise RuntimeError("the grader's probe could not be loaded in the kernel")
             probe = f"__import__('{KERNEL_PACKAGE}.probe').probe"
+
+            async def call_probe(code: str) -> bool:
+                try:
+                    return await _hidden(client, code, probe_timeout)
+                except KernelUnresponsive:
+                    kill()
+                    raise
+
             for number, index in enumerate(code_cells, start=1):
                 remaining = deadline - time.monotonic()
                 if remaining <= 1:
@@ -249,16 +273,19 @@ async def _run(nb: nbformat.NotebookNode, placement: Placement, settings: RunSet
                 cell_limit = min(limits.cell_timeout_s, remaining)
                 client.timeout = max(1, int(cell_limit))
                 client.current_index = index
-                await _hidden(client, f"{probe}.begin_cell({number})")
+                await call_probe(f"{probe}.begin_cell({number})")
                 try:
                     await asyncio.wait_for(client.async_execute_cell(nb.cells[index], index), cell_limit + _GRACE_S)
                     states[index] = "ok"
-                except DeadKernelError:
-                    states[index] = "kernel_died"
-                    status = "kernel_died"
-                    break
-                except TimeoutError:
+                except (DeadKernelError, TimeoutError) as exc:
+                    # nbclient turns the cancellation at our deadline into DeadKernelError: only a kernel
+                    # that is really gone died by itself.
+                    if isinstance(exc, DeadKernelError) and not await _alive(km):
+                        states[index] = "kernel_died"
+                        status = "kernel_died"
+                        break
                     states[index] = "timeout"
+                    killed_for = "it ignored the interrupt at the cell's time limit"
                     status = "notebook_timeout" if remaining < limits.cell_timeout_s else "kernel_died"
                     limits_hit.append(
                         f"cell {number} stopped after {cell_limit:g} s and its kernel was killed "
@@ -271,22 +298,30 @@ async def _run(nb: nbformat.NotebookNode, placement: Placement, settings: RunSet
                     which = "notebook" if remaining < limits.cell_timeout_s else f"cell {number}"
                     total = limits.notebook_timeout_s if which == "notebook" else limits.cell_timeout_s
                     limits_hit.append(f"{which} stopped after {total:g} s (interrupted)")
-                if not await _hidden(client, f"{probe}.end_cell({number})"):
-                    if not await _alive(km):
-                        status = "kernel_died"
-                        break
+                if not await call_probe(f"{probe}.end_cell({number})") and not await _alive(km):
+                    status = "kernel_died"
+                    break
             else:
-                await _hidden(client, f"{probe}.finish()")
+                await call_probe(f"{probe}.finish()")
             if status == "notebook_timeout" and await _alive(km):
-                await _hidden(client, f"{probe}.finish()")
+                await call_probe(f"{probe}.finish()")
     except DeadKernelError:
         status = "kernel_died"
+    except KernelUnresponsive as exc:
+        if not any(s != "not_run" for s in states.values()):
+            status, message = "failed_to_start", f"the kernel did not start: {exc}"[:300]
+        else:
+            status, killed_for = "kernel_died", f"{exc}, so it was killed"
+            limits_hit.append(f"kernel killed: {exc}")
     except (RuntimeError, TimeoutError, Empty) as exc:
         if not any(s != "not_run" for s in states.values()):
             status, message = "failed_to_start", f"the kernel did not start: {exc}"[:300]
         else:
             status = "kernel_died"
     finally:
+        # nbclient leaves its at-exit cleanup registered when the kernel fails to start; it would print a
+        # traceback when the grader exits.
+        atexit.unregister(client._cleanup_kernel)
         watchdog.stop()
         oom = group.memory_killed()
         group.release()
@@ -294,12 +329,12 @@ async def _run(nb: nbformat.NotebookNode, placement: Placement, settings: RunSet
         limits_hit.append(watchdog.reason)
         status = "kernel_died"
     elif oom:
-        limits_hit.append(f"killed at {limits.memory_mb / 1024:g} GiB of memory")
+        limits_hit.append(f"killed at {memory_text(limits.memory_mb)} of memory")
         status = "kernel_died"
     if client.output_truncated:
         limits_hit.append(f"output beyond {limits.output_kb} KB discarded")
     if status == "kernel_died":
-        message = message or _death_message(code_cells, states, watchdog.reason)
+        message = message or _death_message(code_cells, states, watchdog.reason or killed_for)
     kernel = _read_kernel_facts(placement.run_dir)
     execution = ExecutionFacts(
         status=status,
@@ -328,7 +363,11 @@ async def _alive(km: AsyncKernelManager) -> bool:
 
 
 async def _hidden(client: BoundedClient, code: str, timeout: float = _HIDDEN_TIMEOUT_S) -> bool:
-    """Runs grader code in the kernel without recording it in the notebook; True if it succeeded."""
+    """Runs grader code in the kernel without recording it in the notebook; True if it succeeded.
+
+    Raises KernelUnresponsive when no answer comes within `timeout`: student code can make the grader's
+    calls hang (an input transformer, a blocked thread), and the kernel is then of no further use.
+    """
     kc = client.kc
     if kc is None:
         return False
@@ -337,7 +376,7 @@ async def _hidden(client: BoundedClient, code: str, timeout: float = _HIDDEN_TIM
     while True:
         left = end - time.monotonic()
         if left <= 0:
-            return False
+            raise KernelUnresponsive(f"the kernel did not answer the grader within {timeout:g} s")
         try:
             msg = await kc.shell_channel.get_msg(timeout=min(left, 1.0))
         except Empty:
@@ -349,11 +388,18 @@ async def _hidden(client: BoundedClient, code: str, timeout: float = _HIDDEN_TIM
 
 
 def _read_kernel_facts(run_dir: Path) -> KernelFacts:
-    path = run_dir / "facts.json"
+    # The kernel controls this file: opened without following a link or waiting on a FIFO, and read
+    # only if it is a regular file of bounded size.
     try:
-        if path.is_symlink() or path.stat().st_size > _MAX_FACTS_BYTES:
-            return KernelFacts.empty()
-        return from_data(KernelFacts, json.loads(path.read_text(encoding="utf-8")))
+        fd = os.open(run_dir / "facts.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return KernelFacts.empty()
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_FACTS_BYTES:
+                return KernelFacts.empty()
+            return from_data(KernelFacts, json.loads(fh.read(_MAX_FACTS_BYTES).decode("utf-8")))
     except (OSError, ValueError, DecodeError):
         return KernelFacts.empty()
 
@@ -388,7 +434,11 @@ def _images(nb: Any, code_cells: list[int]) -> dict[str, str]:
     images: dict[str, str] = {}
     for number, i in enumerate(code_cells, start=1):
         for out in nb.cells[i].get("outputs", []):
-            png = out.get("data", {}).get("image/png") if out.get("output_type") in ("display_data", "execute_result") else None
+            png = (
+                out.get("data", {}).get("image/png")
+                if out.get("output_type") in ("display_data", "execute_result")
+                else None
+            )
             if isinstance(png, str) and len(png) < (2 << 20):
                 try:
                     base64.b64decode(png, validate=False)
@@ -411,14 +461,24 @@ class Reevaluator:
         env = kernel_environment(settings.threads, placement)
         self.group = ResourceGroup(settings.limits)
         cmd = self.group.enter_prefix() + wrap_command(argv, placement, settings.limits, env, writable_run=False)
-        self.stderr = tempfile.TemporaryFile()
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the process, closed in close()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
+        # The saved model's config is the student's: it can ask for any amount of memory when it is built.
+        # The cgroup caps that where one exists; the watchdog everywhere.
+        self.memory_mb = settings.limits.memory_mb
+        self.watchdog = Watchdog(settings.limits, (), self.proc.kill)
+        self.watchdog.start(self.proc.pid)
 
     def result(self) -> Reevaluation:
         try:
             out, _ = self.proc.communicate(b"go\n", timeout=_REEVALUATE_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             return Reevaluation(ok=False, message=f"re-evaluation took longer than {_REEVALUATE_TIMEOUT_S:g} s")
+        stopped = self.watchdog.reason
+        if stopped is None and self.group.memory_killed():
+            stopped = f"killed at {memory_text(self.memory_mb)} of memory"
+        if stopped:
+            return Reevaluation(ok=False, message=f"re-evaluation of the saved model stopped: {stopped}")
         lines = out.decode("utf-8", "replace").strip().splitlines()
         try:
             return from_data(Reevaluation, json.loads(lines[-1]))
@@ -428,6 +488,7 @@ class Reevaluator:
             return Reevaluation(ok=False, message=f"re-evaluation failed: {tail[0][:300]}")
 
     def close(self) -> None:
+        self.watchdog.stop()
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()

@@ -235,6 +235,9 @@ class Reevaluation:
     accuracy: float | None = None
     loss: float | None = None
     optimizer_iterations: int | None = None
+    # the saved model's own structure, to cross-check what the kernel reported
+    layers: list[LayerFacts] | None = None
+    total_params: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

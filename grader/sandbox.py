@@ -2,22 +2,26 @@
 
 A sandboxed process sees the system read-only (only the paths Python needs), a fresh size-limited
 scratch directory as its home and working directory, the dataset read-only, one run directory for its
-results, and the socket directory of its kernel channels. It has no network (own network namespace),
-its own pid namespace, uid 65534, no capabilities, and dies with the grader. Memory and process counts
-are capped by a cgroup when one can be created, and by a watchdog that measures the process tree
-either way.
+results, and the socket directory of its kernel channels; nothing else is writable, not even the
+sandbox's own root and /dev, which live in memory. It has no network (own network namespace), its own
+pid namespace, uid 65534, no capabilities, cannot make further user namespaces, and dies with the grader.
+Memory and process counts are capped by a cgroup when one can be created, and by a watchdog that
+measures the process tree either way.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +79,16 @@ class Placement:
 
 def bwrap_path() -> str | None:
     return shutil.which("bwrap")
+
+
+@functools.cache
+def _bwrap_option(path: str, option: str) -> bool:
+    """Whether this bubblewrap knows `option` (--disable-userns came with 0.8.0)."""
+    try:
+        out = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return option in out.stdout + out.stderr
 
 
 def require_bwrap() -> str:
@@ -137,9 +151,10 @@ def wrap_command(
     rlimits = ["prlimit", f"--fsize={limits.file_mb << 20}", "--core=0", "--"] if shutil.which("prlimit") else []
     if not placement.isolated:
         return [*rlimits, "env", "-i", *(f"{k}={v}" for k, v in env.items()), *argv]
+    bwrap = require_bwrap()
     cmd = [
         *rlimits,
-        require_bwrap(),
+        bwrap,
         "--unshare-all",
         "--unshare-user",
         "--uid",
@@ -165,13 +180,15 @@ def wrap_command(
         path = Path("/etc") / name
         if path.exists():
             cmd += ["--ro-bind", str(path), str(path)]
-    for prefix in sorted({sys.base_prefix, sys.prefix, str(Path(sys.executable).resolve().parent.parent)}):
-        cmd += ["--ro-bind", prefix, prefix]
     cmd += [
         "--proc",
         "/proc",
         "--dev",
         "/dev",
+        "--size",
+        str(64 << 20),
+        "--tmpfs",
+        "/dev/shm",
         "--size",
         str(64 << 20),
         "--tmpfs",
@@ -192,15 +209,54 @@ def wrap_command(
         "--bind",
         str(placement.socket_dir),
         str(placement.socket_dir),
+    ]
+    # After the scratch mounts, so that an interpreter installed under /tmp is not hidden by them.
+    for prefix in sorted({sys.base_prefix, sys.prefix, str(Path(sys.executable).resolve().parent.parent)}):
+        cmd += ["--ro-bind", prefix, prefix]
+    cmd += [
+        # The sandbox's root and /dev are memory that no size limit covers: after the mounts above are
+        # made, nothing but the size-limited scratch folders, the run folder and the sockets is writable.
+        "--remount-ro",
+        "/dev",
+        "--remount-ro",
+        "/",
         "--chdir",
         INSIDE_HOME,
     ]
+    if _bwrap_option(bwrap, "--disable-userns"):
+        # A user namespace of its own would give the student's code root's powers over new mounts and
+        # more of the host kernel's attack surface; nothing a notebook needs.
+        cmd.append("--disable-userns")
     for key, value in env.items():
         cmd += ["--setenv", key, value]
     return [*cmd, "--", *argv]
 
 
+def memory_text(megabytes: int) -> str:
+    """A memory limit as people write it: "4 GiB", "1500 MB"."""
+    return f"{megabytes // 1024} GiB" if megabytes % 1024 == 0 else f"{megabytes} MB"
+
+
 # ---------------------------------------------------------------------------------------------- cgroups
+
+
+_GROUP_PREFIX = "mnist-grader-"
+_CGROUP_FOLDERS = (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup/pids"))
+
+
+@functools.cache
+def _sweep_stale_groups() -> None:
+    """Removes the empty groups of graders that were killed before they could remove their own (once a run)."""
+    for folder in _CGROUP_FOLDERS:
+        try:
+            entries = list(folder.glob(f"{_GROUP_PREFIX}*"))
+        except OSError:
+            continue
+        for group in entries:
+            owner = group.name[len(_GROUP_PREFIX) :].split("-", 1)[0]
+            if owner.isdigit() and int(owner) != os.getpid() and not Path(f"/proc/{owner}").exists():
+                with contextlib.suppress(OSError):
+                    group.rmdir()
 
 
 class ResourceGroup:
@@ -209,7 +265,8 @@ class ResourceGroup:
     def __init__(self, limits: Limits) -> None:
         self.paths: list[Path] = []
         self.kind = "none"
-        name = f"mnist-grader-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        _sweep_stale_groups()
+        name = f"{_GROUP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         memory = str(limits.memory_mb << 20)
         v2 = Path("/sys/fs/cgroup")
         try:
@@ -277,10 +334,8 @@ def _kill_group(path: Path) -> None:
     except OSError:
         return
     for pid in pids:
-        try:
+        with contextlib.suppress(OSError):  # already gone
             os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
 
 
 # ---------------------------------------------------------------------------------------------- watchdog
@@ -314,23 +369,48 @@ def _rss_bytes(pid: int) -> int:
         return 0
 
 
+def _pss_bytes(pid: int) -> int:
+    """Proportional set size: a page shared by n processes (a fork's copy-on-write memory) counts 1/n."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) << 10
+    except (OSError, IndexError, ValueError):
+        pass
+    return _rss_bytes(pid)
+
+
+def tree_memory(tree: list[int], limit: int) -> int:
+    """Memory of a process tree. RSS is cheap but counts shared pages once per process, so a kernel that
+    forks would seem to use its size again per child; above `limit` the sum is measured exactly."""
+    rss = sum(_rss_bytes(p) for p in tree)
+    return sum(_pss_bytes(p) for p in tree) if rss > limit else rss
+
+
+# Each file or folder costs the host at least an inode and a block: counting them keeps a notebook that
+# makes millions of empty files from exhausting the host's inodes under a limit meant for bytes.
+_ENTRY_BYTES = 4096
+
+
 def directory_bytes(path: Path) -> int:
+    """What `path` costs the host's disk, as the scratch limit counts it."""
     total = 0
-    for dirpath, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
+    for dirpath, dirs, files in os.walk(path):
+        for name in (*dirs, *files):
+            with contextlib.suppress(OSError):  # gone since listed
+                total += os.lstat(os.path.join(dirpath, name)).st_size + _ENTRY_BYTES
     return total
 
 
 class Watchdog:
-    """Polls a sandbox's process tree and run directory, and kills it over a limit, saying which."""
+    """Polls a sandbox's process tree and the host folders it can write, and kills it over a limit, saying which."""
 
-    def __init__(self, limits: Limits, run_dir: Path, kill: Callable[[], None], interval: float = 0.25) -> None:
+    def __init__(
+        self, limits: Limits, folders: Sequence[Path], kill: Callable[[], None], interval: float = 0.25
+    ) -> None:
         self.limits = limits
-        self.run_dir = run_dir
+        self.folders = tuple(folders)
         self.kill = kill
         self.interval = interval
         self.pid: int | None = None
@@ -353,14 +433,15 @@ class Watchdog:
         ticks = 0
         while not self._stop.wait(self.interval):
             tree = process_tree(self.pid)
-            rss = sum(_rss_bytes(p) for p in tree)
+            rss = tree_memory(tree, self.limits.memory_mb << 20)
             self.peak_rss = max(self.peak_rss, rss)
             if rss > self.limits.memory_mb << 20:
-                self._trip(f"killed at {self.limits.memory_mb / 1024:g} GiB of memory")
+                self._trip(f"killed at {memory_text(self.limits.memory_mb)} of memory")
             elif len(tree) > self.limits.processes + 3:
                 self._trip(f"killed at {self.limits.processes} processes")
             ticks += 1
-            if ticks % 8 == 0 and directory_bytes(self.run_dir) > self.limits.scratch_mb << 20:
+            written = sum(directory_bytes(folder) for folder in self.folders) if ticks % 8 == 0 else 0
+            if written > self.limits.scratch_mb << 20:
                 self._trip(f"killed for writing more than {self.limits.scratch_mb} MB")
             if self.reason:
                 return

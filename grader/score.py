@@ -15,7 +15,11 @@ SECTION_CHECKS: dict[str, dict[str, Check]] = {
     "train": train.CHECKS,
     "evaluate": evaluate.CHECKS,
 }
-SECTION_INTEGRITY: dict[str, Integrity] = {"train": train.integrity, "evaluate": evaluate.integrity}
+SECTION_INTEGRITY: dict[str, Integrity] = {
+    "build": build.integrity,
+    "train": train.integrity,
+    "evaluate": evaluate.integrity,
+}
 KNOWN_CHECKS = {section: tuple(checks) for section, checks in SECTION_CHECKS.items()}
 
 

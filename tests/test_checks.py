@@ -223,3 +223,18 @@ def test_rubric_points_and_hints_rescore_without_facts_changing() -> None:
     grade = score_facts("ada", make_facts(kernel={"x_train": bad_dtype}), edited, CONTEXT)
     verdict = check(grade, "x_float")
     assert verdict.max == 2 and verdict.points == 0 and verdict.message.endswith("Use astype('float32').")
+
+
+def test_model_facts_disagreeing_with_the_saved_model_zero_build() -> None:
+    saved_layers = list(make_facts().kernel.model.layers)
+    saved_layers[1] = LayerFacts("Dense", units=16, activation="relu", output_shape=[None, 16], params=12560)
+    facts = make_facts(reevaluation={"layers": saved_layers, "total_params": 12730})
+    grade = make_grade(facts=facts)
+    assert points(grade, "build") == 0
+    assert any("Dense(16, relu)" in flag for flag in grade.integrity_flags)
+
+
+def test_matching_saved_model_is_no_evidence() -> None:
+    model = make_facts().kernel.model
+    grade = make_grade(facts=make_facts(reevaluation={"layers": list(model.layers), "total_params": model.total_params}))
+    assert grade.total == 100 and not grade.integrity_flags

@@ -106,6 +106,19 @@ def summary(facts: Facts, ctx: Context) -> Verdict:
     return fail("model.summary() was never called." + cell_trouble(facts, "summary"))
 
 
+def integrity(facts: Facts, ctx: Context) -> list[str]:
+    """Evidence that the reported model is not the one the notebook built: the saved model disagrees."""
+    saved, reported = facts.reevaluation, facts.kernel.model
+    if not saved.ok or saved.layers is None or not reported.present:
+        return []
+    shape = [(layer.class_name, layer.units, layer.activation) for layer in saved.layers]
+    claimed = [(layer.class_name, layer.units, layer.activation) for layer in reported.layers]
+    if shape != claimed or saved.total_params != reported.total_params:
+        found = " -> ".join(_layer_text(layer) for layer in saved.layers)
+        return [f"the saved model is {found} ({saved.total_params or 0:,} parameters), not what the notebook reported"]
+    return []
+
+
 CHECKS: dict[str, Check] = {
     "input_shape": input_shape,
     "sequential": sequential,

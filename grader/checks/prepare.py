@@ -71,10 +71,11 @@ def y_onehot(facts: Facts, ctx: Context) -> Verdict:
 
 def printed(facts: Facts, ctx: Context) -> Verdict:
     out = facts.execution.stdout
-    wanted = []
     k = facts.kernel
-    if k.x_train.shape:
-        wanted.append(("the shape of x_train", shape_text(k.x_train.shape)))
+    if not k.x_train.shape:
+        undefined = "`x_train` is not defined, so its printed shape cannot be checked."
+        return fail(undefined + cell_trouble(facts, "load_data"))
+    wanted = [("the shape of x_train", shape_text(k.x_train.shape))]
     labels = facts.dataset.first_labels
     wanted.append(("the first 10 integer labels", "[" + " ".join(str(v) for v in labels) + "]"))
     missing = [what for what, text in wanted if text not in out]

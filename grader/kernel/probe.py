@@ -431,6 +431,27 @@ def _shape_value(value: Any) -> list[int | None] | None:
     return None
 
 
+def layer_facts(model: Any) -> list[dict[str, Any]]:
+    """The layers after the input, as the facts schema describes them; also used by the re-evaluation."""
+    layers = []
+    for layer in model.layers[:50]:
+        activation = getattr(layer, "activation", None)
+        try:
+            output_shape = _shape_value(tuple(layer.output.shape))
+        except Exception:
+            output_shape = None
+        layers.append(
+            {
+                "class_name": type(layer).__name__,
+                "units": _int_or_none(getattr(layer, "units", None)),
+                "activation": _canonical(activation) if activation is not None else None,
+                "output_shape": output_shape,
+                "params": int(layer.count_params()) if layer.built else 0,
+            }
+        )
+    return layers
+
+
 def _model_facts(model: Any) -> dict[str, Any]:
     st = _st()
     if not isinstance(model, st.model_cls):
@@ -449,23 +470,7 @@ def _model_facts(model: Any) -> dict[str, Any]:
         facts["input_shape"] = _shape_value(tuple(model.input_shape))
     except Exception:
         facts["input_shape"] = None
-    layers = []
-    for layer in model.layers:
-        activation = getattr(layer, "activation", None)
-        try:
-            output_shape = _shape_value(tuple(layer.output.shape))
-        except Exception:
-            output_shape = None
-        layers.append(
-            {
-                "class_name": type(layer).__name__,
-                "units": _int_or_none(getattr(layer, "units", None)),
-                "activation": _canonical(activation) if activation is not None else None,
-                "output_shape": output_shape,
-                "params": int(layer.count_params()) if layer.built else 0,
-            }
-        )
-    facts["layers"] = layers[:50]
+    facts["layers"] = layer_facts(model)
     facts["total_params"] = int(model.count_params()) if model.built else 0
     return facts
 

@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _regular_file(path: str) -> bool:
+    """The kernel wrote this folder: a link or a FIFO in place of a file is treated as no file."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _reevaluate(run_dir: str, dataset: str) -> dict[str, Any]:
@@ -19,13 +28,20 @@ def _reevaluate(run_dir: str, dataset: str) -> dict[str, Any]:
     import numpy as np
 
     model_path = os.path.join(run_dir, "model.keras")
-    if not os.path.exists(model_path):
+    if not _regular_file(model_path):
         return {"ok": False, "message": "no trained model was saved (no `model` variable at the end)"}
     try:
         model = keras.saving.load_model(model_path, safe_mode=True)
     except Exception as exc:
         return {"ok": False, "message": f"the saved model could not be loaded: {type(exc).__name__}: {exc}"[:400]}
+    from .probe import layer_facts
+
     result: dict[str, Any] = {"ok": True, "message": ""}
+    try:
+        result["layers"] = layer_facts(model)
+        result["total_params"] = int(model.count_params())
+    except Exception:
+        result["layers"], result["total_params"] = None, None
     try:
         result["optimizer_iterations"] = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     except Exception:
@@ -42,7 +58,7 @@ def _reevaluate(run_dir: str, dataset: str) -> dict[str, Any]:
     except Exception as exc:
         result["message"] = f"the model cannot classify 28x28x1 images: {type(exc).__name__}: {exc}"[:400]
     student_path = os.path.join(run_dir, "student_test.npz")
-    if os.path.exists(student_path) and getattr(model, "compiled", False):
+    if _regular_file(student_path) and getattr(model, "compiled", False):
         try:
             with np.load(student_path, allow_pickle=False) as data:
                 values = model.evaluate(data["x"], data["y"], batch_size=1024, verbose=0)

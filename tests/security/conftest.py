@@ -18,7 +18,7 @@ from tests.conftest import ROOT
 # Short enough that the suite's deliberate hangs cost seconds; long enough for the reference to train
 # on the tiny dataset below while another kernel runs beside it on a 2-core machine.
 LIMITS = {
-    "cell_timeout_s": 12,
+    "cell_timeout_s": 10,
     "notebook_timeout_s": 60,
     "startup_timeout_s": 60,
     "memory_mb": 1500,  # importing TensorFlow takes about 600 MB
@@ -61,19 +61,21 @@ def grades_by_student(out: Path) -> dict[str, dict[str, Any]]:
     return {s["student"]: s for s in data["students"]}
 
 
-def facts_with_source(cache: Path, needle: str) -> Facts:
-    """The cached facts of the one run whose cells contain `needle` (facts carry no student id)."""
-    matches = []
-    for path in (cache / "facts").glob("*.json"):
-        facts = load_facts(path)
-        if any(needle in cell.source for cell in facts.execution.cells):
-            matches.append(facts)
+def cached_facts(cache: Path) -> tuple[Facts, ...]:
+    """Every run's facts in the grader's cache; what a notebook printed is in `execution.stdout`."""
+    return tuple(load_facts(path) for path in sorted((cache / "facts").glob("*.json")))
+
+
+def facts_with_source(runs: tuple[Facts, ...], needle: str) -> Facts:
+    """The facts of the one run whose cells contain `needle` (facts carry no student id)."""
+    matches = [facts for facts in runs if any(needle in cell.source for cell in facts.execution.cells)]
     assert len(matches) == 1, f"{len(matches)} cached runs contain {needle!r}"
     return matches[0]
 
 
-def findings(facts: Facts) -> dict[str, Any]:
-    """What a hostile notebook printed on its `FINDINGS {...}` line."""
-    found = _FINDINGS.findall(facts.execution.stdout)
-    assert found, f"no FINDINGS line in the notebook's output: {facts.execution.stdout[-500:]!r}"
-    return json.loads(found[-1])
+def findings(facts: Facts, probe: str | None = None) -> dict[str, Any]:
+    """What a hostile notebook printed on its `FINDINGS {...}` line (the one whose "probe" is `probe`)."""
+    found = [json.loads(line) for line in _FINDINGS.findall(facts.execution.stdout)]
+    found = [f for f in found if probe is None or f.get("probe") == probe]
+    assert found, f"no FINDINGS line ({probe}) in the notebook's output: {facts.execution.stdout[-500:]!r}"
+    return found[-1]

@@ -56,21 +56,25 @@ model.compile(
     optimizer=keras.optimizers.SGD(learning_rate=0.02),
     metrics=[keras.metrics.CategoricalAccuracy()],
 )"""
-FIT = "history = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, validation_split=0.1, verbose=0)"
+# A slice keeps the honest training in these notebooks to a second; nothing checks how many images fit saw.
+FIT = (
+    "history = model.fit(x_train[:512], y_train[:512], batch_size=batch_size, epochs=epochs, validation_split=0.1,"
+    " verbose=0)"
+)
 EVALUATE = """\
 score = model.evaluate(x_test, y_test, verbose=0)
 print("Test loss:", score[0])
 print("Test accuracy:", score[1])"""
-SOLUTION = [SETUP, PREPARE, BUILD, COMPILE + "\n" + FIT, EVALUATE]
 FINDINGS = 'print("FINDINGS " + json.dumps(findings, sort_keys=True, default=str))'
 
 # ------------------------------------------------------------------------------------------- isolation
 
-NET = """\
+NET = (
+    """\
 import json, socket
 PORT = @@PORT@@
 HOST_ADDRESSES = @@HOST_ADDRESSES@@
-findings = {"interfaces": [name for _, name in socket.if_nameindex()], "connect": {}, "dns": None}
+findings = {"probe": "network", "interfaces": [name for _, name in socket.if_nameindex()], "connect": {}, "dns": None}
 for address in ["127.0.0.1", *HOST_ADDRESSES]:
     try:
         with socket.create_connection((address, PORT), timeout=3) as s:
@@ -87,34 +91,36 @@ try:
     findings["dns"] = socket.getaddrinfo("example.com", 80)[0][4][0]
 except OSError as exc:
     findings["dns"] = f"{type(exc).__name__}: {exc}"
-""" + FINDINGS
+"""
+    + FINDINGS
+)
 
-# The marker is split in this source, so finding it means reading another submission, not this one.
-FILESYSTEM = """\
-import errno, json, os, sys, time
+# The marker is split in this source, so finding it means reading another submission (bad_not_json.ipynb).
+FILESYSTEM = (
+    """\
+import errno, json, os, sys
 HOST = @@HOST_PATHS@@
 MARK = @@MARK_HEAD@@ + @@MARK_TAIL@@
-findings = {"visible": {}, "found": [], "marker_files": [], "writes": {}, "root": None, "env": sorted(os.environ)}
+findings = {"probe": "filesystem", "visible": {}, "found": [], "marker_files": [], "writes": {}}
+findings["env"] = sorted(os.environ)
 for name, path in HOST.items():
     findings["visible"][name] = os.path.exists(path)
 findings["root"] = sorted(os.listdir("/root")) if os.path.isdir("/root") else None
-wanted = ("rubric.yaml", "grades.json", "solution.ipynb", "index.html", "facts")
-deadline = time.monotonic() + 20
+# Everything but the kernel's virtual filesystems and the read-only system and interpreter folders.
+skip = {"/proc", "/sys", "/dev", "/usr", sys.prefix, sys.base_prefix}
+wanted = ("rubric.yaml", "grades.json", "grades.csv", "solution.ipynb", "index.html", "facts")
 for top, dirs, files in os.walk("/"):
-    if top in ("/proc", "/sys", "/dev") or time.monotonic() > deadline:
-        dirs[:] = []
-        continue
+    dirs[:] = [d for d in dirs if os.path.join(top, d) not in skip]
     for name in dirs + files:
         path = os.path.join(top, name)
         if MARK in name or name in wanted or name.endswith(".ipynb"):
             findings["found"].append(path)
-        if name in files and not path.startswith(("/usr", sys.prefix, sys.base_prefix)):
+        if name in files:
             try:
                 if os.path.getsize(path) < (1 << 20) and MARK.encode() in open(path, "rb").read():
                     findings["marker_files"].append(path)
             except OSError:
                 pass
-findings["walk_finished"] = time.monotonic() <= deadline
 new_files = {
     "next_to_notebook": HOST["submissions"] + "/pwned.txt",
     "reports": HOST["out"] + "/pwned.txt",
@@ -126,6 +132,16 @@ new_files = {
     "tmp": "/tmp/scratch.txt",
     "run": "/grader/run/scratch.txt",
 }
+# Every folder the kernel can create a file in (the walk above skipped only read-only system folders).
+findings["writable_folders"] = []
+for top, dirs, files in os.walk("/"):
+    dirs[:] = [d for d in dirs if os.path.join(top, d) not in skip - {"/dev"}]
+    try:
+        os.close(os.open(os.path.join(top, ".write-probe"), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        os.remove(os.path.join(top, ".write-probe"))
+        findings["writable_folders"].append(top)
+    except OSError:
+        pass
 # Existing files are only opened for writing, never changed, in case the sandbox let it through.
 existing = {"probe": "/grader/lib/grader_kernel/probe.py", "dataset": "/grader/data/mnist.npz", "etc": "/etc/passwd"}
 for name, path in [*new_files.items(), *existing.items()]:
@@ -136,11 +152,13 @@ for name, path in [*new_files.items(), *existing.items()]:
         findings["writes"][name] = "written" if name in new_files else "opened for writing"
     except OSError as exc:
         findings["writes"][name] = errno.errorcode.get(exc.errno, str(exc.errno))
-""" + FINDINGS
+"""
+    + FINDINGS
+)
 
-IDENTITY = """\
+IDENTITY = (
+    """\
 import ctypes, json, os
-# This notebook is also the "other submission" the filesystem notebook looks for: @@MARK@@
 status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
 processes = {}
 for entry in os.listdir("/proc"):
@@ -150,6 +168,7 @@ for entry in os.listdir("/proc"):
         except OSError:
             pass
 findings = {
+    "probe": "identity",
     "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(),
     "cap_eff": status["CapEff"].strip(), "cap_bnd": status["CapBnd"].strip(),
     "no_new_privs": status.get("NoNewPrivs", "").strip(),
@@ -166,24 +185,32 @@ child = os.fork()  # unshare needs a single-threaded process; the kernel has thr
 if child == 0:
     os._exit(0 if libc.unshare(0x10000000) == 0 else 1)  # CLONE_NEWUSER
 findings["new_user_namespace"] = "created" if os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0 else "refused"
-""" + FINDINGS
+"""
+    + FINDINGS
+)
 
 # ------------------------------------------------------------------------------------------- limits
 
 INFINITE_LOOP = ["while True:\n    pass", 'print("after the loop")']
-IGNORES_INTERRUPT = ["""\
+IGNORES_INTERRUPT = [
+    """\
 import time
 interrupts = 0
 while True:
     try:
         time.sleep(0.05)
     except KeyboardInterrupt:
-        interrupts += 1""", 'print("never printed")']
-MEMORY = ["""\
+        interrupts += 1""",
+    'print("never printed")',
+]
+MEMORY = [
+    """\
 import numpy as np
 hog = np.ones(3 << 30, dtype=np.uint8)  # 3 GiB, every page touched
-print("allocated", hog.nbytes)"""]
-FORK_BOMB = ["""\
+print("allocated", hog.nbytes)"""
+]
+FORK_BOMB = [
+    """\
 import json, os, time
 children, error = 0, None
 for _ in range(100_000):
@@ -197,14 +224,20 @@ for _ in range(100_000):
         os._exit(0)
     children += 1
 findings = {"children": children, "error": error}
-""" + FINDINGS]
-OUTPUT_FLOOD = ["""\
+"""
+    + FINDINGS
+]
+OUTPUT_FLOOD = [
+    """\
 import sys
 chunk = "x" * (1 << 20)
 for _ in range(200):  # 200 MB in 1 MB pieces
     print(chunk)
-    sys.stdout.flush()""", 'print("after the flood")']
-DISK = ["""\
+    sys.stdout.flush()""",
+    'print("after the flood")',
+]
+DISK = [
+    """\
 import errno, json, os
 def fill(path, megabytes):
     written = 0
@@ -219,11 +252,39 @@ def fill(path, megabytes):
 findings = {"one_big_file": fill("big.bin", 2048)}
 os.remove("big.bin")
 findings["many_files"] = [fill(f"part{i}.bin", 60) for i in range(8)]
-""" + FINDINGS, 'print("the batch goes on")', """\
-# The run folder is on the host's disk: the watchdog stops a kernel that fills it.
-for i in range(40):
-    fill(f"/grader/run/junk{i}.bin", 60)
-print("filled the run folder")"""]
+findings["dev_shm"] = [fill(f"/dev/shm/part{i}.bin", 60) for i in range(3)]
+"""
+    + FINDINGS,
+    'print("the notebook goes on")',
+    # The folder of the kernel's sockets is on the host's disk and writable; millions of empty files would
+    # exhaust the host's inodes long before its bytes.
+    """\
+import ipykernel
+sockets = os.path.dirname(ipykernel.get_connection_file())
+for i in range(2_000_000):
+    open(os.path.join(sockets, f"junk{i}"), "w").close()
+print("made two million files")""",
+]
+
+# The grader's re-evaluation builds the saved model from its config, which the student controls: this one
+# asks for 784 x 600,000 weights (1.9 GB) in the fresh process.
+MODEL_MEMORY = [
+    """\
+import sys, zipfile
+import keras
+model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10)])
+state = sys.modules["grader_kernel.probe"]._state
+save = state.save_model
+def bloated(m, path):
+    save(m, "/home/student/small.keras")
+    with zipfile.ZipFile("/home/student/small.keras") as src, zipfile.ZipFile(path, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "config.json":
+                data = data.replace(b'"units": 10,', b'"units": 600000,')
+            dst.writestr(item, data)
+state.save_model = bloated"""
+]
 
 # ------------------------------------------------------------------------------------------- faults
 
@@ -234,44 +295,85 @@ FAULTS = {
 }
 SYS_EXIT = ["import sys\nsys.exit()", 'print("after sys.exit")', "exit()", 'print("after exit")']
 # A notebook that turns the grader's own calls into the kernel into endless loops.
-HANGS_PROBE = ["""\
+HANGS_PROBE = [
+    """\
 def swallow_grader_calls(lines):
     if any("grader_kernel" in line for line in lines):
-        return ["while True:\\n", "    try:\\n", "        pass\\n", "    except KeyboardInterrupt:\\n", "        pass\\n"]
+        return ["while True:\\n", "    try:\\n", "        pass\\n",
+                "    except KeyboardInterrupt:\\n", "        pass\\n"]
     return lines
-get_ipython().input_transformers_cleanup.append(swallow_grader_calls)""", 'print("second cell")', 'print("third cell")']
+get_ipython().input_transformers_cleanup.append(swallow_grader_calls)""",
+    'print("second cell")',
+    'print("third cell")',
+]
 
 # ------------------------------------------------------------------------------------------- spoofing
 
 FAKE_VALUES = """\
-fake = {"loss": [2.0 - 0.09 * i for i in range(20)], "categorical_accuracy": [0.5 + 0.02 * i for i in range(20)],
-        "val_loss": [2.1 - 0.09 * i for i in range(20)], "val_categorical_accuracy": [0.5 + 0.02 * i for i in range(20)]}"""
-SPOOF_SCORE = [SETUP, PREPARE, BUILD, COMPILE + "\n" + FIT, """\
+down, up = [2.0 - 0.09 * i for i in range(20)], [0.5 + 0.02 * i for i in range(20)]
+fake = {"loss": down, "categorical_accuracy": up, "val_loss": down, "val_categorical_accuracy": up}"""
+SPOOF_SCORE = [
+    SETUP,
+    PREPARE,
+    BUILD,
+    COMPILE + "\n" + FIT,
+    """\
 score = [0.0812, 0.9751]  # typed in
 print("Test loss:", score[0])
-print("Test accuracy:", score[1])"""]
-SPOOF_EVALUATE = [SETUP, PREPARE, BUILD, COMPILE + "\n" + FIT,
-                  "keras.Model.evaluate = lambda self, *args, **kwargs: [0.01, 0.99]\n" + EVALUATE]
-SPOOF_FIT = [SETUP, PREPARE, BUILD, FAKE_VALUES + """
+print("Test accuracy:", score[1])""",
+]
+SPOOF_EVALUATE = [
+    SETUP,
+    PREPARE,
+    BUILD,
+    COMPILE + "\n" + FIT,
+    "keras.Model.evaluate = lambda self, *args, **kwargs: [0.01, 0.99]\n" + EVALUATE,
+]
+SPOOF_FIT = [
+    SETUP,
+    PREPARE,
+    BUILD,
+    FAKE_VALUES
+    + """
 class FakeHistory:
     def __init__(self):
         self.history, self.epoch = fake, list(range(20))
 keras.Model.fit = lambda self, *args, **kwargs: FakeHistory()
-""" + COMPILE + "\n" + FIT, EVALUATE]
-SPOOF_HISTORY = [SETUP, PREPARE, BUILD, FAKE_VALUES + "\n" + COMPILE + """
+"""
+    + COMPILE
+    + "\n"
+    + FIT,
+    EVALUATE,
+]
+SPOOF_HISTORY = [
+    SETUP,
+    PREPARE,
+    BUILD,
+    FAKE_VALUES
+    + "\n"
+    + COMPILE
+    + """
 history = keras.callbacks.History()
 history.history, history.epoch = fake, list(range(20))
-model.history = history""", EVALUATE]
-# Replaces what a student might think the grader relies on, then claims everything without doing it.
-SPOOF_PROBE = ["""\
-import builtins, json, sys
+model.history = history""",
+    EVALUATE,
+]
+# Replaces what a student might think the grader relies on, then claims everything without doing it. It
+# also leaves a FIFO where the probe's facts were: a grader that opened it would wait forever.
+SPOOF_PROBE = [
+    """\
+import builtins, os, sys
 import numpy as np
 probe = sys.modules["grader_kernel.probe"]
 for name in ("begin_cell", "end_cell", "finish", "_collect", "_write", "install"):
     setattr(probe, name, lambda *args, **kwargs: None)
+os.remove("/grader/run/facts.json")
+os.mkfifo("/grader/run/facts.json")
 real_print = builtins.print
 builtins.print = lambda *args, **kwargs: real_print("first 10 labels: [5 0 4 1 9 2 1 3 1 4]")
-np.load = lambda *args, **kwargs: {"x_train": np.zeros((1, 28, 28)), "y_train": np.zeros(1)}""", FAKE_VALUES + """
+np.load = lambda *args, **kwargs: {"x_train": np.zeros((1, 28, 28)), "y_train": np.zeros(1)}""",
+    FAKE_VALUES
+    + """
 class Model:
     history = None
 model = Model()
@@ -279,10 +381,18 @@ input_shape = (28, 28, 1)
 batch_size, epochs = 128, 20
 history = type("History", (), {"history": fake, "epoch": list(range(20))})()
 score = [0.05, 0.99]
-print("Test loss:", score[0], "Test accuracy:", score[1])"""]
+print("Test loss:", score[0], "Test accuracy:", score[1])""",
+]
 # The determined version: reads the probe and hands it made-up facts of a perfect solution; the model it
 # leaves is built and compiled but never trained. What the fresh-process re-evaluation measures still holds.
-FORGE_FACTS = [SETUP, PREPARE, BUILD, COMPILE + "\n" + FAKE_VALUES + """
+FORGE_FACTS = [
+    SETUP,
+    PREPARE,
+    BUILD,
+    COMPILE
+    + "\n"
+    + FAKE_VALUES
+    + """
 import sys
 probe = sys.modules["grader_kernel.probe"]
 real_collect = probe._collect
@@ -297,11 +407,15 @@ def forged():
     facts["evaluate_calls"] = [{"x_fingerprint": facts["x_test_fingerprint"],
                                 "y_fingerprint": facts["y_test_fingerprint"], "result": [0.05, 0.99], "error": None}]
     return facts
-probe._collect = forged""", 'print("Test loss: 0.05 Test accuracy: 0.99")']
+probe._collect = forged""",
+    'print("Test loss: 0.05 Test accuracy: 0.99")',
+]
 
 # ------------------------------------------------------------------------------------------- report safety
 
-XSS = [SETUP, f"""\
+XSS = [
+    SETUP,
+    f"""\
 # {XSS_SCRIPT} {XSS_IMG}
 (x_train, y_train), _ = keras.datasets.mnist.load_data()
 print({XSS_SCRIPT!r}, {XSS_IMG!r})
@@ -309,7 +423,9 @@ input_shape = {XSS_IMG!r}
 indices = [0]
 plt.imshow(x_train[0], cmap="gray")
 plt.title({XSS_SCRIPT!r} + {XSS_IMG!r})
-plt.show()""", f"raise ValueError({XSS_SCRIPT!r} + {XSS_IMG!r})"]
+plt.show()""",
+    f"raise ValueError({XSS_SCRIPT!r} + {XSS_IMG!r})",
+]
 
 # ------------------------------------------------------------------------------------------- bad inputs
 
@@ -330,27 +446,38 @@ def notebook(cells: list[str], **metadata: Any) -> nbformat.NotebookNode:
 
 
 def _v3(source: str) -> str:
-    cell = {"cell_type": "code", "collapsed": False, "input": [source], "language": "python", "metadata": {},
-            "outputs": []}
-    doc = {"metadata": {"name": "old"}, "nbformat": 3, "nbformat_minor": 0, "worksheets": [{"cells": [cell],
-                                                                                               "metadata": {}}]}
+    cell = {
+        "cell_type": "code",
+        "collapsed": False,
+        "input": [source],
+        "language": "python",
+        "metadata": {},
+        "outputs": [],
+    }
+    doc = {
+        "metadata": {"name": "old"},
+        "nbformat": 3,
+        "nbformat_minor": 0,
+        "worksheets": [{"cells": [cell], "metadata": {}}],
+    }
     return json.dumps(doc, indent=1)
 
 
 def notebooks() -> dict[str, str]:
     """File name (relative to the folder) -> file text."""
     nbs: dict[str, nbformat.NotebookNode] = {
-        "net_connect.ipynb": notebook([NET]),
-        "filesystem.ipynb": notebook([FILESYSTEM]),
-        "identity.ipynb": notebook([IDENTITY]),
+        "isolation.ipynb": notebook([NET, FILESYSTEM, IDENTITY]),
         "limit_loop.ipynb": notebook(INFINITE_LOOP),
         "limit_ignores_interrupt.ipynb": notebook(IGNORES_INTERRUPT),
         "limit_memory.ipynb": notebook(MEMORY),
         "limit_fork_bomb.ipynb": notebook(FORK_BOMB),
         "limit_output_flood.ipynb": notebook(OUTPUT_FLOOD),
+        "limit_model_memory.ipynb": notebook(MODEL_MEMORY),
         "limit_disk.ipynb": notebook(DISK),
-        **{f"{name}.ipynb": notebook([SETUP, PREPARE, fault, 'print("after the fault")'])
-           for name, fault in FAULTS.items()},
+        **{
+            f"{name}.ipynb": notebook([SETUP, PREPARE, fault, 'print("after the fault")'])
+            for name, fault in FAULTS.items()
+        },
         "fault_sys_exit.ipynb": notebook([SETUP, PREPARE, *SYS_EXIT]),
         "fault_hangs_probe.ipynb": notebook(HANGS_PROBE),
         "spoof_score.ipynb": notebook(SPOOF_SCORE),
@@ -361,16 +488,18 @@ def notebooks() -> dict[str, str]:
         "forge_facts.ipynb": notebook(FORGE_FACTS),
         "xss.ipynb": notebook(XSS),
         "bad_no_cells.ipynb": notebook([]),
-        "bad_r_kernel.ipynb": notebook(["print('hello')"], kernelspec={"name": "ir", "display_name": "R",
-                                                                         "language": "R"},
-                                       language_info={"name": "R"}),
+        "bad_r_kernel.ipynb": notebook(
+            ["print('hello')"],
+            kernelspec={"name": "ir", "display_name": "R", "language": "R"},
+            language_info={"name": "R"},
+        ),
         "José Núñez.ipynb": notebook(PLAIN),
-        "dup.ipynb": notebook(PLAIN),
-        "dup/notebook.ipynb": notebook(PLAIN),
     }
     files = {name: nbformat.writes(nb) + "\n" for name, nb in nbs.items()}
     files["bad_nbformat_v3.ipynb"] = _v3('print("hello from nbformat 3")') + "\n"
-    files["bad_not_json.ipynb"] = "this is not JSON {\n"
+    # Another student's file for the isolation notebook to look for; the marker is made per run.
+    files["bad_not_json.ipynb"] = "this is not JSON { @@MARK@@\n"
+    files["dup.ipynb"] = files["dup/notebook.ipynb"] = "not JSON either\n"  # two ids "dup": no kernel needed
     files["bad_not_a_notebook.ipynb"] = '{"name": "not a notebook", "values": [1, 2, 3]}\n'
     files["bad_empty_file.ipynb"] = ""
     return files
@@ -386,18 +515,23 @@ def materialize(dest: Path, values: dict[str, Any]) -> None:
     def literal(match: re.Match[str]) -> str:
         return repr(values[match.group(1)])
 
+    def text(match: re.Match[str]) -> str:
+        return str(values[match.group(1)])
+
     for src in sorted(FOLDER.rglob("*.ipynb")):
         relative = src.relative_to(FOLDER)
         target = dest / RENAMES.get(relative.as_posix(), relative)
         target.parent.mkdir(parents=True, exist_ok=True)
-        raw = src.read_bytes()
-        if not placeholders(raw.decode("utf-8", "replace")):
+        raw = src.read_text(encoding="utf-8")
+        if not placeholders(raw):
             shutil.copyfile(src, target)
-            continue
-        nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
-        for cell in nb.cells:
-            cell.source = _PLACEHOLDER.sub(literal, cell.source)
-        target.write_text(nbformat.writes(nb), encoding="utf-8")
+        elif raw.lstrip().startswith("{"):  # a notebook: the value goes into Python source
+            nb = nbformat.reads(raw, as_version=4)
+            for cell in nb.cells:
+                cell.source = _PLACEHOLDER.sub(literal, cell.source)
+            target.write_text(nbformat.writes(nb), encoding="utf-8")
+        else:
+            target.write_text(_PLACEHOLDER.sub(text, raw), encoding="utf-8")
 
 
 def write_all(folder: Path = FOLDER) -> None:
