@@ -13,6 +13,7 @@ Standard library, numpy, keras and matplotlib only: this package never imports t
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import inspect
 import json
@@ -33,11 +34,7 @@ class _State:
     """Everything the probe knows; one instance per kernel."""
 
     def __init__(self, dataset_path: str, out_dir: str) -> None:
-        with np.load(dataset_path) as data:
-            self.x_train = np.array(data["x_train"])
-            self.y_train = np.array(data["y_train"])
-            self.x_test = np.array(data["x_test"])
-            self.y_test = np.array(data["y_test"])
+        self.dataset_path = dataset_path
         self.out_dir = out_dir
         self.cell = 0
         self.summary_calls = 0
@@ -59,6 +56,29 @@ class _State:
         self.np_savez = np.savez
         self.model_cls = keras.Model
         self.sequential_cls = keras.Sequential
+
+    # Loaded on first use (the student's load_data, or facts about arrays), not at install: a notebook
+    # pays for decompressing the data once, as it would without the grader.
+    @functools.cached_property
+    def x_train(self) -> Any:
+        return self._data["x_train"]
+
+    @functools.cached_property
+    def y_train(self) -> Any:
+        return self._data["y_train"]
+
+    @functools.cached_property
+    def x_test(self) -> Any:
+        return self._data["x_test"]
+
+    @functools.cached_property
+    def y_test(self) -> Any:
+        return self._data["y_test"]
+
+    @functools.cached_property
+    def _data(self) -> dict[str, Any]:
+        with np.load(self.dataset_path) as data:
+            return {key: np.array(data[key]) for key in ("x_train", "y_train", "x_test", "y_test")}
 
 
 _state: _State | None = None
@@ -364,7 +384,7 @@ def _namespace() -> dict[str, Any]:
     return shell.user_ns if shell is not None else {}
 
 
-def _array_facts(value: Any, raw: Any, labels: Any, kind: str) -> dict[str, Any]:
+def _array_facts(value: Any, split: str, kind: str) -> dict[str, Any]:
     if value is None:
         return {"present": False}
     if not isinstance(value, np.ndarray):
@@ -373,7 +393,7 @@ def _array_facts(value: Any, raw: Any, labels: Any, kind: str) -> dict[str, Any]
         except Exception:
             return {"present": True, "type_name": type(value).__name__}
     st = _st()
-    key = (kind, id(value), value.__array_interface__["data"][0], value.shape, value.dtype.str, _sample(value))
+    key = (kind, split, id(value), value.__array_interface__["data"][0], value.shape, value.dtype.str, _sample(value))
     cached = st.array_cache.get(key)
     if cached is not None:
         return cached
@@ -386,10 +406,9 @@ def _array_facts(value: Any, raw: Any, labels: Any, kind: str) -> dict[str, Any]
     if value.dtype.kind in "biuf" and value.size:
         facts["min"] = float(np.nanmin(value))
         facts["max"] = float(np.nanmax(value))
+        raw, labels = (st.x_train, st.y_train) if split == "train" else (st.x_test, st.y_test)
         if kind == "x" and value.size == raw.size:
-            pixels = value.reshape(raw.shape)
-            facts["matches_raw"] = bool(st.np_array_equal(pixels, raw))
-            facts["matches_scaled"] = bool(np.allclose(pixels, raw / 255.0, atol=1e-5))
+            facts["matches_scaled"], facts["matches_raw"] = _pixels_match(value.reshape(raw.shape), raw)
         if kind == "y":
             if value.ndim == 2 and value.shape == (len(labels), 10):
                 facts["onehot"] = bool(np.isin(value, (0, 1)).all() and (value.sum(axis=1) == 1).all())
@@ -399,6 +418,25 @@ def _array_facts(value: Any, raw: Any, labels: Any, kind: str) -> dict[str, Any]
                 facts["labels_match"] = bool(st.np_array_equal(value, labels))
     st.array_cache[key] = facts
     return facts
+
+
+def _pixels_match(pixels: Any, raw: Any) -> tuple[bool, bool]:
+    """Whether the student's pixels equal the provisioned ones divided by 255, and whether they equal them raw.
+
+    Compared in float32 blocks: the whole training set at once would take several temporary copies of
+    hundreds of MB, and most of a second per cell.
+    """
+    equal = _st().np_array_equal
+    scaled = unscaled = True
+    for start in range(0, len(raw), 4096):
+        block = np.asarray(pixels[start : start + 4096], dtype=np.float32)
+        expected = raw[start : start + 4096].astype(np.float32)
+        unscaled = unscaled and bool(equal(block, expected))
+        expected *= np.float32(1 / 255)
+        scaled = scaled and bool(np.abs(block - expected).max(initial=0) <= 1e-5)
+        if not (scaled or unscaled):
+            break
+    return scaled, unscaled
 
 
 def _sample(value: Any) -> float:
@@ -558,10 +596,10 @@ def _collect() -> dict[str, Any]:
     indices, note = _guarded(lambda: _indices_value(ns.get("indices")), (None, "could not be read"))
     input_shape = ns.get("input_shape")
     facts = {
-        "x_train": (lambda: _array_facts(ns.get("x_train"), st.x_train, st.y_train, "x"), missing),
-        "x_test": (lambda: _array_facts(ns.get("x_test"), st.x_test, st.y_test, "x"), missing),
-        "y_train": (lambda: _array_facts(ns.get("y_train"), st.x_train, st.y_train, "y"), missing),
-        "y_test": (lambda: _array_facts(ns.get("y_test"), st.x_test, st.y_test, "y"), missing),
+        "x_train": (lambda: _array_facts(ns.get("x_train"), "train", "x"), missing),
+        "x_test": (lambda: _array_facts(ns.get("x_test"), "test", "x"), missing),
+        "y_train": (lambda: _array_facts(ns.get("y_train"), "train", "y"), missing),
+        "y_test": (lambda: _array_facts(ns.get("y_test"), "test", "y"), missing),
         "input_shape": (lambda: _shape_value(input_shape), None),
         "input_shape_repr": (lambda: repr(input_shape)[:200] if "input_shape" in ns else "", "<unprintable>"),
         "model": (lambda: _model_facts(model), {"present": model is not None}),
