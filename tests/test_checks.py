@@ -236,5 +236,6 @@ def test_model_facts_disagreeing_with_the_saved_model_zero_build() -> None:
 
 def test_matching_saved_model_is_no_evidence() -> None:
     model = make_facts().kernel.model
-    grade = make_grade(facts=make_facts(reevaluation={"layers": list(model.layers), "total_params": model.total_params}))
+    saved = {"layers": list(model.layers), "total_params": model.total_params}
+    grade = make_grade(facts=make_facts(reevaluation=saved))
     assert grade.total == 100 and not grade.integrity_flags

@@ -237,9 +237,7 @@ def fake_keras(get_file: Callable[..., str]) -> types.ModuleType:
     return module
 
 
-def test_download_is_not_tried_when_the_host_is_unreachable(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_download_is_not_tried_when_the_host_is_unreachable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dataset, "_reachable", lambda host, port, timeout: False)
     monkeypatch.setitem(sys.modules, "keras", fake_keras(lambda **kw: pytest.fail("get_file called")))
 
