@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 import time
 import unicodedata
 from pathlib import Path
@@ -220,9 +222,9 @@ def test_calibration_sets_the_threshold_below_the_reference() -> None:
 
 
 def test_a_reference_without_full_marks_is_refused() -> None:
-    relu = make_facts(kernel={"model": dataclasses.replace(make_facts().kernel.model, layers=[])})
+    no_layers = make_facts(kernel={"model": dataclasses.replace(make_facts().kernel.model, layers=[])})
     with pytest.raises(GraderError, match=r"scores .*/100, not full marks") as raised:
-        calibrate(relu, rubric())
+        calibrate(no_layers, rubric())
     assert "build." in str(raised.value)
 
 
@@ -236,6 +238,13 @@ def test_a_reference_without_a_model_is_refused() -> None:
 
 
 # --- re-grading from the cache (real CLI, real kernels) ------------------------------------------------
+
+
+def test_the_grader_process_does_not_import_tensorflow() -> None:
+    """Re-scoring must not pay for importing TensorFlow (seconds): only kernels and re-evaluations do."""
+    code = "import sys, grader.cli; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert result.stdout.strip() == "[]"
 
 
 def edited_rubric(folder: Path) -> Path:
@@ -299,8 +308,14 @@ def test_rescore_without_cached_facts_names_the_students_instead_of_running_them
 ) -> None:
     touch(tmp_path / "subs" / "ada.ipynb", (ROOT / "submissions" / "ada_perfect.ipynb").read_bytes())
     result = run_grade(
-        tmp_path / "subs", "--rescore", "--dataset", small_dataset, "--out", tmp_path / "out",
-        cache=tmp_path / "cache", timeout=60,
+        tmp_path / "subs",
+        "--rescore",
+        "--dataset",
+        small_dataset,
+        "--out",
+        tmp_path / "out",
+        cache=tmp_path / "cache",
+        timeout=60,
     )
     assert result.returncode == 2
     assert "no cached facts for reference" in result.stderr

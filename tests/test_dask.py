@@ -8,12 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from distributed import Client, LocalCluster
 
 from tests.conftest import ROOT, run_grade
 
 pytestmark = pytest.mark.integration
-
-distributed = pytest.importorskip("distributed")
 
 
 def _scheduled_keys(dask_scheduler) -> list[str]:  # noqa: ANN001 - runs inside the scheduler
@@ -27,30 +26,33 @@ def _executed_keys(dask_worker) -> list[str]:  # noqa: ANN001 - runs inside each
 
 
 @pytest.fixture
-def cluster() -> Iterator[distributed.Client]:
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as local,
-        distributed.Client(local) as client,
-    ):
-        yield client
+def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    """Two single-threaded worker processes on this machine, as `dask worker` would start them on others."""
+    env = {"MNIST_GRADER_CACHE": str(tmp_path / "worker-cache")}  # where workers keep their copy of the data
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, env=env) as local:
+        yield local
 
 
-def test_scheduler_runs_every_notebook_on_workers(
-    cluster: distributed.Client, small_dataset: Path, tmp_path: Path
-) -> None:
+def test_scheduler_runs_every_notebook_on_workers(cluster: LocalCluster, small_dataset: Path, tmp_path: Path) -> None:
     folder = tmp_path / "submissions"
     folder.mkdir()
     for name in ("ada_perfect.ipynb", "eli_relu.ipynb"):
         shutil.copy(ROOT / "submissions" / name, folder / name)
     cache = tmp_path / "cache"
     out = tmp_path / "out"
-    address = cluster.scheduler.address  # type: ignore[union-attr]
 
     result = run_grade(
-        folder, "--scheduler", address, "--dataset", small_dataset, "--out", out, "--jobs", "2",
-        cache=cache, timeout=300,
+        folder,
+        "--scheduler",
+        cluster.scheduler_address,
+        "--dataset",
+        small_dataset,
+        "--out",
+        out,
+        "--jobs",
+        "2",
+        cache=cache,
+        timeout=300,
     )
 
     assert result.returncode == 0, result.stderr
@@ -63,8 +65,11 @@ def test_scheduler_runs_every_notebook_on_workers(
     # to its workers: the reference and both students ran there, and nothing ran in the grader process.
     cached = {p.stem for p in (cache / "facts").glob("*.json")}
     assert len(cached) == 3
-    scheduled = cluster.run_on_scheduler(_scheduled_keys)
+    with Client(cluster) as client:
+        scheduled = client.run_on_scheduler(_scheduled_keys)
+        executed = client.run(_executed_keys)  # {worker address: keys}
     assert {k.removeprefix("grade-") for k in scheduled if k.startswith("grade-")} == cached
-    executed = cluster.run(_executed_keys)  # {worker address: keys}
     on_workers = {k.removeprefix("grade-") for keys in executed.values() for k in keys if k.startswith("grade-")}
     assert on_workers == cached
+    # Each worker received the dataset from the grader (scattered) and kept its own copy.
+    assert list((tmp_path / "worker-cache").glob("dataset-*.npz"))
