@@ -3,13 +3,13 @@
     .venv/bin/python benchmarks/profile_grade.py [--dataset NPZ] [--small] [--notebook NB] [--no-sandbox-too]
 
 Runs `grader.execute.grade_run` in this process with timers wrapped around its steps (nothing in the
-grader is changed), then the same notebook under plain nbclient with the same timers, and prints both.
+grader is changed) and the same notebook under plain nbclient with the same timers, and prints both, each
+after waiting for the machine to be quiet and with the share of it that other processes used meanwhile.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import subprocess
 import sys
@@ -17,6 +17,8 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -105,45 +107,49 @@ def instrument(timings: Timings) -> Callable[[], None]:
     return restore
 
 
-def show(title: str, total: float, timings: Timings) -> None:
-    print(f"\n{title}: {total:.2f} s")
-    accounted = 0.0
-    for key, values in timings.items():
-        accounted += sum(values)
-        per = f"  ({len(values)} calls, max {max(values):.2f} s)" if len(values) > 1 else ""
-        print(f"  {key:<50} {sum(values):8.2f} s{per}")
-    print(f"  {'unaccounted':<50} {total - accounted:8.2f} s")
+@dataclass
+class Profile:
+    title: str
+    total: float = 0.0
+    others: float = 0.0  # share of the machine that other processes used meanwhile
+    timings: Timings = field(default_factory=lambda: defaultdict(list))
+
+    def show(self) -> None:
+        print(f"\n{self.title}: {self.total:.2f} s (other processes: {self.others:.0%} of the machine)")
+        accounted = 0.0
+        for key, values in self.timings.items():
+            accounted += sum(values)
+            per = f"  ({len(values)} calls, max {max(values):.2f} s)" if len(values) > 1 else ""
+            print(f"  {key:<50} {sum(values):8.2f} s{per}")
+        print(f"  {'unaccounted':<50} {self.total - accounted:8.2f} s")
 
 
-def profile_grade(notebook: Path, data: Path, isolated: bool) -> tuple[float, Timings]:
-    timings: Timings = defaultdict(list)
-    undo = instrument(timings)
+def profiled(title: str, run: Callable[[], object], max_wait_s: float) -> Profile:
+    """`run()` timed step by step, after waiting for the machine to be quiet."""
+    profile = Profile(title)
+    if max_wait_s > 0:
+        bench.wait_until_quiet(max_wait_s)
+    undo = instrument(profile.timings)
     try:
-        with tempfile.TemporaryDirectory() as cache:
-            dataset = provision_dataset(data, Path(cache))
-            limits = load_rubric(bench.ROOT / "rubric.yaml", KNOWN_CHECKS).limits
-            settings = RunSettings(limits=limits, isolated=isolated, threads=len(os.sched_getaffinity(0)))
-            started = time.perf_counter()
-            facts = grade_run(notebook, dataset, settings)
-            total = time.perf_counter() - started
+        _, profile.total, profile.others = bench.foreign_share(run)
     finally:
         undo()
+    return profile
+
+
+def grade_once(notebook: Path, data: Path, isolated: bool) -> None:
+    with tempfile.TemporaryDirectory() as cache:
+        dataset = provision_dataset(data, Path(cache))
+        limits = load_rubric(bench.ROOT / "rubric.yaml", KNOWN_CHECKS).limits
+        settings = RunSettings(limits=limits, isolated=isolated, threads=len(os.sched_getaffinity(0)))
+        facts = grade_run(notebook, dataset, settings)
     if facts.execution.status != "completed":
         print(f"warning: {facts.execution.status}: {facts.execution.message}")
-    return total, timings
 
 
-def profile_nbclient(notebook: Path, data: Path) -> tuple[float, Timings]:
-    timings: Timings = defaultdict(list)
-    undo = instrument(timings)
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            started = time.perf_counter()
-            bench.run_nbclient(notebook, data, Path(folder))
-            total = time.perf_counter() - started
-    finally:
-        undo()
-    return total, timings
+def nbclient_once(notebook: Path, data: Path) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        bench.run_nbclient(notebook, data, Path(folder))
 
 
 def import_time(sandboxed: bool) -> float:
@@ -165,18 +171,22 @@ def main() -> int:
     p.add_argument("--small", action="store_true")
     p.add_argument("--notebook", type=Path, default=bench.REFERENCE)
     p.add_argument("--no-sandbox-too", action="store_true", help="also profile grade without bubblewrap")
+    p.add_argument("--max-wait", type=float, default=900, help="seconds to wait for a quiet machine before a run")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as work:
         data = bench.dataset_for(argparse.Namespace(dataset=args.dataset, small=args.small), Path(work))
         print(f"dataset: {bench.describe_dataset(data)}")
         print(f"python -c 'import keras': {import_time(False):.2f} s plain, {import_time(True):.2f} s in bwrap")
-        show("plain nbclient", *profile_nbclient(args.notebook, data))
-        show("grade_run, sandboxed", *profile_grade(args.notebook, data, isolated=True))
+        runs = [
+            ("plain nbclient", partial(nbclient_once, args.notebook, data)),
+            ("grade_run, sandboxed", partial(grade_once, args.notebook, data, True)),
+        ]
         if args.no_sandbox_too:
-            show("grade_run, --no-sandbox", *profile_grade(args.notebook, data, isolated=False))
+            runs.append(("grade_run, --no-sandbox", partial(grade_once, args.notebook, data, False)))
+        for title, run in runs:
+            profiled(title, run, args.max_wait).show()
     return 0
 
 
 if __name__ == "__main__":
-    asyncio.set_event_loop_policy(None)
     sys.exit(main())
