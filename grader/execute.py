@@ -55,6 +55,8 @@ from grader.sandbox import (
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _MAX_FACTS_BYTES = 8 << 20
 _MAX_STDOUT = 64 << 10
+_MAX_CELL_STDOUT = 8 << 10
+_CELLS_OF_OUTPUT = 16
 _MAX_SOURCE = 20_000
 _HIDDEN_TIMEOUT_S = 120.0
 _GRACE_S = 15.0
@@ -118,24 +120,31 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 
 class BoundedClient(NotebookClient):
-    """nbclient with a cap on how much output it keeps, and a record of which cells timed out."""
+    """nbclient with a cap on how much output it keeps, and a record of which cells timed out.
+
+    The cap is per cell, so a flood in one cell (200 epochs of progress bars) cannot hide what later cells
+    print; the whole notebook keeps at most `_CELLS_OF_OUTPUT` cells' worth.
+    """
 
     def __init__(self, nb: nbformat.NotebookNode, output_limit: int, **kw: Any):
         super().__init__(nb, **kw)
         self.output_limit = output_limit
         self.output_used = 0
-        self.output_truncated = False
+        self.cell_output: dict[int, int] = {}
+        self.truncated_cells: set[int] = set()
         self.timed_out: set[int] = set()
         self.current_index = -1
 
     def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
         size = len(json.dumps(msg.get("content", {})))
-        if self.output_used + size > self.output_limit:
-            if not self.output_truncated:
-                self.output_truncated = True
+        used = self.cell_output.get(cell_index, 0)
+        if used + size > self.output_limit or self.output_used + size > self.output_limit * _CELLS_OF_OUTPUT:
+            if cell_index not in self.truncated_cells:
+                self.truncated_cells.add(cell_index)
                 notice = f"\n[grader: output beyond {self.output_limit // 1024} KB was discarded]\n"
                 outs.append(nbformat.v4.new_output("stream", name="stderr", text=notice))
             return None
+        self.cell_output[cell_index] = used + size
         self.output_used += size
         return super().output(outs, msg, display_id, cell_index)
 
@@ -331,8 +340,9 @@ async def _run(
     elif oom:
         limits_hit.append(f"killed at {memory_text(limits.memory_mb)} of memory")
         status = "kernel_died"
-    if client.output_truncated:
-        limits_hit.append(f"output beyond {limits.output_kb} KB discarded")
+    if client.truncated_cells:
+        numbers = ", ".join(str(code_cells.index(i) + 1) for i in sorted(client.truncated_cells))
+        limits_hit.append(f"output beyond {limits.output_kb} KB discarded (cell {numbers})")
     if status == "kernel_died":
         message = message or _death_message(code_cells, states, watchdog.reason or killed_for)
     kernel = _read_kernel_facts(placement.run_dir)
@@ -422,12 +432,22 @@ def _cell_facts(cell: Any, number: int, state: str) -> CellFacts:
 
 
 def _stdout(nb: Any, code_cells: list[int]) -> str:
+    """What the cells printed, bounded: each cell keeps its first and last lines, where the shapes, labels
+    and scores the checks look for are printed, and drops the middle of a long output."""
     parts = []
     for i in code_cells:
-        for out in nb.cells[i].get("outputs", []):
-            if out.get("output_type") == "stream" and out.get("name") == "stdout":
-                parts.append(out.get("text", ""))
-    return strip_ansi("".join(parts))[:_MAX_STDOUT]
+        text = strip_ansi(
+            "".join(
+                out.get("text", "")
+                for out in nb.cells[i].get("outputs", [])
+                if out.get("output_type") == "stream" and out.get("name") == "stdout"
+            )
+        )
+        if len(text) > _MAX_CELL_STDOUT:
+            half = _MAX_CELL_STDOUT // 2
+            text = text[:half] + "\n[...]\n" + text[-half:]
+        parts.append(text)
+    return "".join(parts)[-_MAX_STDOUT:]
 
 
 def _images(nb: Any, code_cells: list[int]) -> dict[str, str]:

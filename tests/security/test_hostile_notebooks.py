@@ -336,7 +336,7 @@ def test_fork_bomb_is_contained_by_the_process_limit(batch: Batch) -> None:
 
 def test_output_flood_is_cut(batch: Batch) -> None:
     student = batch.student("limit_output_flood")
-    assert f"output beyond {LIMITS['output_kb']} KB discarded" in student["limits_hit"]
+    assert any(hit.startswith(f"output beyond {LIMITS['output_kb']} KB discarded") for hit in student["limits_hit"])
     facts = batch.facts("after the flood")
     assert len(facts.execution.stdout) <= 64 << 10
     assert [c.status for c in facts.execution.cells] == ["ok", "ok"]
