@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -194,7 +194,7 @@ def grade_run(path: Path, dataset: Dataset, settings: RunSettings) -> Facts:
             reevaluation = reevaluator.result() if kernel.model.saved else _no_model(kernel)
         finally:
             reevaluator.close()
-    execution = _with_duration(execution, time.monotonic() - started)
+    execution = replace(execution, duration_s=round(time.monotonic() - started, 2))
     return Facts(execution, kernel, reevaluation, data)
 
 
@@ -202,12 +202,6 @@ def _no_model(kernel: KernelFacts) -> Reevaluation:
     if not kernel.model.present:
         return Reevaluation(ok=False, message="no `model` variable was left at the end of the notebook")
     return Reevaluation(ok=False, message="the model could not be saved for re-evaluation (was it built?)")
-
-
-def _with_duration(execution: ExecutionFacts, seconds: float) -> ExecutionFacts:
-    from dataclasses import replace
-
-    return replace(execution, duration_s=round(seconds, 2))
 
 
 async def _run(

