@@ -28,7 +28,7 @@ from grader.score import StudentGrade, score_facts
 
 _PACKAGE = Path(__file__).parent
 # Files whose code decides what facts a run produces; editing any of them invalidates the cache.
-_FACT_SOURCES = ("execute.py", "sandbox.py", "facts.py", "jsoncodec.py", "kernel/probe.py", "kernel/reevaluate.py")
+_FACT_SOURCES = ("execute.py", "sandbox.py", "facts.py", "strictjson.py", "kernel/probe.py", "kernel/reevaluate.py")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,13 +20,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty
 from typing import Any
 
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
+from msgspec.structs import replace
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
@@ -39,7 +40,6 @@ from grader.facts import (
     KernelFacts,
     Reevaluation,
 )
-from grader.jsoncodec import DecodeError, from_data
 from grader.sandbox import (
     KERNEL_PACKAGE,
     Limits,
@@ -51,9 +51,11 @@ from grader.sandbox import (
     prepare_placement,
     wrap_command,
 )
+from grader.strictjson import DecodeError, decode
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _MAX_FACTS_BYTES = 8 << 20
+_MAX_REEVALUATION_BYTES = 1 << 20
 _MAX_STDOUT = 64 << 10
 _MAX_CELL_STDOUT = 8 << 10
 _CELLS_OF_OUTPUT = 16
@@ -403,8 +405,8 @@ def _read_kernel_facts(run_dir: Path) -> KernelFacts:
             info = os.fstat(fh.fileno())
             if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_FACTS_BYTES:
                 return KernelFacts.empty()
-            return from_data(KernelFacts, json.loads(fh.read(_MAX_FACTS_BYTES).decode("utf-8")))
-    except (OSError, ValueError, DecodeError):
+            return decode(fh.read(_MAX_FACTS_BYTES), KernelFacts, max_bytes=_MAX_FACTS_BYTES)
+    except (OSError, DecodeError):
         return KernelFacts.empty()
 
 
@@ -493,10 +495,10 @@ class Reevaluator:
             stopped = f"killed at {memory_text(self.memory_mb)} of memory"
         if stopped:
             return Reevaluation(ok=False, message=f"re-evaluation of the saved model stopped: {stopped}")
-        lines = out.decode("utf-8", "replace").strip().splitlines()
+        lines = out.strip().splitlines()
         try:
-            return from_data(Reevaluation, json.loads(lines[-1]))
-        except (IndexError, ValueError, DecodeError):
+            return decode(lines[-1], Reevaluation, max_bytes=_MAX_REEVALUATION_BYTES)
+        except (IndexError, DecodeError):
             self.stderr.seek(0)
             tail = self.stderr.read().decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
             return Reevaluation(ok=False, message=f"re-evaluation failed: {tail[0][:300]}")

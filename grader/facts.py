@@ -1,23 +1,27 @@
 """The facts schema: everything a notebook run left behind that scoring may read, and its JSON round trip.
 
 Two producers fill it. `KernelFacts` are collected inside the student's kernel by `grader.kernel.probe`
-and cross the sandbox boundary as JSON; they are untrusted and decoded strictly. `ExecutionFacts` and
+and cross the sandbox boundary as JSON; they are untrusted and decoded strictly (`grader.strictjson`:
+unknown keys, wrong types, deep nesting and out-of-range numbers are refused). `ExecutionFacts` and
 `Reevaluation` are produced by the grader itself, outside the student's process.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.jsoncodec import from_data, to_data
+from msgspec import Struct, field, to_builtins
+
+from grader.strictjson import decode
 
 SCHEMA_VERSION = 1
+# A cached Facts holds the notebook's kept outputs (images, stdout) beside the kernel's facts.
+MAX_FACTS_JSON_BYTES = 64 << 20
+# Every part is immutable, and decoding refuses a key it does not declare (forbid_unknown_fields).
 
 
-@dataclass(frozen=True, slots=True)
-class ArrayFacts:
+class ArrayFacts(Struct, frozen=True, forbid_unknown_fields=True):
     """One of x_train, x_test, y_train, y_test as found in the student's namespace."""
 
     present: bool
@@ -34,8 +38,7 @@ class ArrayFacts:
     labels_match: bool | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PanelFacts:
+class PanelFacts(Struct, frozen=True, forbid_unknown_fields=True):
     """One image panel of a figure."""
 
     row: int
@@ -46,8 +49,7 @@ class PanelFacts:
     true_label: int | None  # the provisioned label of that image
 
 
-@dataclass(frozen=True, slots=True)
-class FigureFacts:
+class FigureFacts(Struct, frozen=True, forbid_unknown_fields=True):
     """A figure the student rendered (shown inline or saved)."""
 
     cell: int
@@ -56,8 +58,7 @@ class FigureFacts:
     panels: list[PanelFacts]
 
 
-@dataclass(frozen=True, slots=True)
-class LayerFacts:
+class LayerFacts(Struct, frozen=True, forbid_unknown_fields=True):
     class_name: str
     units: int | None = None
     activation: str | None = None
@@ -65,8 +66,7 @@ class LayerFacts:
     params: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class CompileCall:
+class CompileCall(Struct, frozen=True, forbid_unknown_fields=True):
     """A recorded `compile`, each argument reduced to a canonical name."""
 
     loss: str | None
@@ -76,8 +76,7 @@ class CompileCall:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class FitCall:
+class FitCall(Struct, frozen=True, forbid_unknown_fields=True):
     """A recorded `fit`, with what it actually did to the model."""
 
     batch_size: int | None
@@ -93,8 +92,7 @@ class FitCall:
     unknown_arguments: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class EvaluateCall:
+class EvaluateCall(Struct, frozen=True, forbid_unknown_fields=True):
     """A recorded `evaluate`: on which data, and what it returned."""
 
     x_fingerprint: str
@@ -103,8 +101,7 @@ class EvaluateCall:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ModelFacts:
+class ModelFacts(Struct, frozen=True, forbid_unknown_fields=True):
     present: bool
     class_name: str = ""
     is_sequential: bool = False
@@ -119,32 +116,28 @@ class ModelFacts:
     saved: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryFacts:
+class HistoryFacts(Struct, frozen=True, forbid_unknown_fields=True):
     epochs: int
     keys: list[str]
     values: dict[str, list[float]]
     from_fit: bool  # the very object a recorded fit returned
 
 
-@dataclass(frozen=True, slots=True)
-class ScoreFacts:
+class ScoreFacts(Struct, frozen=True, forbid_unknown_fields=True):
     present: bool
     type_name: str = ""
     value: list[float] | None = None
     from_evaluate: bool = False  # equals what a recorded evaluate returned
 
 
-@dataclass(frozen=True, slots=True)
-class IntegrityFacts:
+class IntegrityFacts(Struct, frozen=True, forbid_unknown_fields=True):
     """Whether the grader's recording hooks were still in place when facts were collected."""
 
     hooks_intact: dict[str, bool]
     instance_overrides: list[str]  # methods replaced on the model object itself
 
 
-@dataclass(frozen=True, slots=True)
-class KernelFacts:
+class KernelFacts(Struct, frozen=True, forbid_unknown_fields=True):
     """Collected inside the student's kernel (untrusted; decoded strictly)."""
 
     x_train: ArrayFacts
@@ -198,8 +191,7 @@ class KernelFacts:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class CellFacts:
+class CellFacts(Struct, frozen=True, forbid_unknown_fields=True):
     """How one code cell of the notebook ran."""
 
     index: int  # position among the notebook's code cells, from 1
@@ -210,8 +202,7 @@ class CellFacts:
     traceback_tail: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class ExecutionFacts:
+class ExecutionFacts(Struct, frozen=True, forbid_unknown_fields=True):
     """How the notebook ran, as observed by the grader."""
 
     status: str  # "completed" | "kernel_died" | "notebook_timeout" | "failed_to_start" | "unreadable"
@@ -223,8 +214,7 @@ class ExecutionFacts:
     images: dict[str, str] = field(default_factory=dict)  # cell index -> last PNG output, base64
 
 
-@dataclass(frozen=True, slots=True)
-class Reevaluation:
+class Reevaluation(Struct, frozen=True, forbid_unknown_fields=True):
     """The grader's own evaluation of the saved model, in a fresh sandboxed process."""
 
     ok: bool
@@ -240,8 +230,7 @@ class Reevaluation:
     total_params: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class DatasetFacts:
+class DatasetFacts(Struct, frozen=True, forbid_unknown_fields=True):
     n_train: int
     n_test: int
     standin: bool
@@ -250,8 +239,7 @@ class DatasetFacts:
     first_labels: list[int]  # y_train[:10], which the notebook is asked to print
 
 
-@dataclass(frozen=True, slots=True)
-class Facts:
+class Facts(Struct, frozen=True, forbid_unknown_fields=True):
     """Everything scoring reads about one submission."""
 
     execution: ExecutionFacts
@@ -262,11 +250,14 @@ class Facts:
 
 
 def facts_to_json(facts: Facts) -> str:
-    return json.dumps(to_data(facts), indent=1, sort_keys=True)
+    # Python's json rather than msgspec's encoder: it writes NaN and Infinity (a diverged loss) as
+    # tokens that `decode` reads back, where msgspec would write null.
+    return json.dumps(to_builtins(facts), indent=1, sort_keys=True)
 
 
-def facts_from_json(text: str) -> Facts:
-    return from_data(Facts, json.loads(text))
+def facts_from_json(text: str | bytes) -> Facts:
+    """Facts from JSON; raises `grader.strictjson.DecodeError` for anything that does not fit the schema."""
+    return decode(text, Facts, max_bytes=MAX_FACTS_JSON_BYTES)
 
 
 def save_facts(facts: Facts, path: Path) -> None:
@@ -276,4 +267,4 @@ def save_facts(facts: Facts, path: Path) -> None:
 
 
 def load_facts(path: Path) -> Facts:
-    return facts_from_json(path.read_text(encoding="utf-8"))
+    return facts_from_json(path.read_bytes())

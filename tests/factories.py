@@ -7,12 +7,13 @@ fields it names, any other value replaces the whole part. `make_grade` scores fa
 from __future__ import annotations
 
 import base64
-import dataclasses
 import struct
 import zlib
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from msgspec.structs import replace
 
 from grader.checks import Context
 from grader.facts import (
@@ -125,10 +126,10 @@ def _kernel() -> KernelFacts:
     ]
     keys = ["categorical_accuracy", "loss", "val_categorical_accuracy", "val_loss"]
     return KernelFacts(
-        x_train=dataclasses.replace(x, shape=[N_TRAIN, 28, 28, 1]),
-        x_test=dataclasses.replace(x, shape=[N_TEST, 28, 28, 1]),
-        y_train=dataclasses.replace(y, shape=[N_TRAIN, 10]),
-        y_test=dataclasses.replace(y, shape=[N_TEST, 10]),
+        x_train=replace(x, shape=[N_TRAIN, 28, 28, 1]),
+        x_test=replace(x, shape=[N_TEST, 28, 28, 1]),
+        y_train=replace(y, shape=[N_TRAIN, 10]),
+        y_test=replace(y, shape=[N_TEST, 10]),
         indices=list(INDICES),
         indices_note="",
         figures=[FigureFacts(cell=FIGURE_CELL, nrows=3, ncols=3, panels=panels)],
@@ -186,7 +187,7 @@ def _execution() -> ExecutionFacts:
 
 
 def _with(value: Any, override: Any) -> Any:
-    return dataclasses.replace(value, **override) if isinstance(override, dict) else override
+    return replace(value, **override) if isinstance(override, dict) else override
 
 
 def make_facts(**overrides: Any) -> Facts:

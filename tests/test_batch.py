@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from msgspec import structs
 
 from grader.batch import FactsCache, Submission, cache_key, calibrate, discover, fact_code_digest
 from grader.dataset import Dataset
@@ -222,7 +223,7 @@ def test_calibration_sets_the_threshold_below_the_reference() -> None:
 
 
 def test_a_reference_without_full_marks_is_refused() -> None:
-    no_layers = make_facts(kernel={"model": dataclasses.replace(make_facts().kernel.model, layers=[])})
+    no_layers = make_facts(kernel={"model": structs.replace(make_facts().kernel.model, layers=[])})
     with pytest.raises(GraderError, match=r"scores .*/100, not full marks") as raised:
         calibrate(no_layers, rubric())
     assert "build." in str(raised.value)

@@ -6,7 +6,6 @@ With UPDATE_SCREENSHOTS=1 the screenshots are also saved to docs/screenshots/ fo
 from __future__ import annotations
 
 import base64
-import dataclasses
 import io
 import os
 import re
@@ -19,6 +18,7 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.image import imread
+from msgspec.structs import replace
 
 from grader.dataset import build_standin, load_arrays
 from grader.export import file_stems
@@ -56,13 +56,13 @@ def kim(tmp_path: Path) -> StudentGrade:
         PanelFacts(i // 3, i % 3, str(np.eye(10)[label]), [28, 28], INDICES[i], label) for i, label in enumerate(labels)
     ]
     model = make_facts().kernel.model
-    layers = [model.layers[0], dataclasses.replace(model.layers[1], activation="relu"), model.layers[2]]
+    layers = [model.layers[0], replace(model.layers[1], activation="relu"), model.layers[2]]
     return make_grade(
         "kim_onehot_titles",
         execution={"images": {str(figure.cell): base64.b64encode(png).decode("ascii")}},
         kernel={
-            "figures": [dataclasses.replace(figure, panels=panels)],
-            "model": dataclasses.replace(model, layers=layers),
+            "figures": [replace(figure, panels=panels)],
+            "model": replace(model, layers=layers),
         },
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from msgspec.structs import replace
 
 from grader.checks import Context
 from grader.facts import (
@@ -76,8 +77,8 @@ def test_sparse_labels_fail_one_hot() -> None:
 def test_wrong_titles_earn_partial_credit() -> None:
     facts = make_facts()
     figure = facts.kernel.figures[0]
-    panels = [dataclasses.replace(p, title=f"[0. 1. {i}]") if i < 3 else p for i, p in enumerate(figure.panels)]
-    facts = make_facts(kernel={"figures": [dataclasses.replace(figure, panels=panels)]})
+    panels = [replace(p, title=f"[0. 1. {i}]") if i < 3 else p for i, p in enumerate(figure.panels)]
+    facts = make_facts(kernel={"figures": [replace(figure, panels=panels)]})
     verdict = check(make_grade(facts=facts), "titles")
     assert verdict.points == pytest.approx(3 * 6 / 9, abs=0.01)
     assert "one-hot" in verdict.message
@@ -91,16 +92,14 @@ def test_panels_of_other_images_do_not_count() -> None:
 def test_relu_hidden_layer() -> None:
     layers = list(make_facts().kernel.model.layers)
     layers[1] = LayerFacts("Dense", units=128, activation="relu", output_shape=[None, 128], params=100480)
-    facts = make_facts(kernel={"model": dataclasses.replace(make_facts().kernel.model, layers=layers)})
+    facts = make_facts(kernel={"model": replace(make_facts().kernel.model, layers=layers)})
     grade = make_grade(facts=facts)
     assert points(grade, "build") == 40 and "'relu'" in check(grade, "hidden").message
 
 
 def test_extra_layer_fails_output_exactness() -> None:
     layers = [*make_facts().kernel.model.layers, LayerFacts("Dense", units=10, activation="softmax", params=110)]
-    facts = make_facts(
-        kernel={"model": dataclasses.replace(make_facts().kernel.model, layers=layers, total_params=101880)}
-    )
+    facts = make_facts(kernel={"model": replace(make_facts().kernel.model, layers=layers, total_params=101880)})
     grade = make_grade(facts=facts)
     assert not check(grade, "output").passed and not check(grade, "params").passed
 
@@ -115,7 +114,7 @@ def test_extra_layer_fails_output_exactness() -> None:
     ],
 )
 def test_equivalent_and_wrong_compile_spellings(loss: str, metrics: list[str], ok_loss: bool, ok_metrics: bool) -> None:
-    model = dataclasses.replace(make_facts().kernel.model, loss=loss)
+    model = replace(make_facts().kernel.model, loss=loss)
     facts = make_facts(kernel={"model": model, "compile_calls": [CompileCall(loss, "sgd", 0.02, metrics)]})
     grade = make_grade(facts=facts)
     assert check(grade, "loss").passed is ok_loss
@@ -136,7 +135,7 @@ def test_old_lr_spelling_gets_a_hint() -> None:
 
 
 def test_fit_call_arguments_come_from_the_recorded_call() -> None:
-    fit = dataclasses.replace(make_facts().kernel.fit_calls[0], batch_size=None, validation_split=0.0)
+    fit = replace(make_facts().kernel.fit_calls[0], batch_size=None, validation_split=0.0)
     verdict = check(make_grade(facts=make_facts(kernel={"fit_calls": [fit]})), "fit_call")
     assert not verdict.passed and "Keras then uses 32" in verdict.message and "validation_split" in verdict.message
 
@@ -187,8 +186,8 @@ def test_accuracy_threshold_comes_from_the_context() -> None:
 
 def test_a_dead_kernel_keeps_earlier_points() -> None:
     cells = list(make_facts().execution.cells)
-    cells[4] = dataclasses.replace(cells[4], status="kernel_died")
-    cells[5] = dataclasses.replace(cells[5], status="not_run")
+    cells[4] = replace(cells[4], status="kernel_died")
+    cells[5] = replace(cells[5], status="not_run")
     facts = make_facts(
         execution={"status": "kernel_died", "cells": cells},
         kernel={"fit_calls": [], "history": None, "score": ScoreFacts(present=False), "evaluate_calls": []},

@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from msgspec import structs
 
 from grader.export import file_stems, number
 from grader.facts import CellFacts, ExecutionFacts, KernelFacts, LayerFacts, ModelFacts, PanelFacts, ScoreFacts
@@ -99,7 +100,7 @@ def hostile() -> StudentGrade:
     panels = [PanelFacts(0, 0, IMG, [28, 28], 7, 3), *fig.panels[1:]]
     kernel = {
         "figures": [type(fig)(cell=fig.cell, nrows=3, ncols=3, panels=panels)],
-        "model": dataclasses.replace(perfect_model(), layers=[LayerFacts(SCRIPT, output_shape=[None, 784])]),
+        "model": structs.replace(perfect_model(), layers=[LayerFacts(SCRIPT, output_shape=[None, 784])]),
     }
     facts = make_facts(execution={"cells": cells, "stdout": SCRIPT + IMG, "message": IMG}, kernel=kernel)
     return make_grade(SCRIPT + IMG, facts=facts)
@@ -224,7 +225,7 @@ def test_model_table_highlights_layers_that_differ(tmp_path: Path) -> None:
     model = make_facts().kernel.model
     layers = [model.layers[0], LayerFacts("Dense", 128, "relu", [None, 128], 100_480), model.layers[2]]
     html = student_html(
-        render(tmp_path, [make_grade("eli", kernel={"model": dataclasses.replace(model, layers=layers)})]), "eli"
+        render(tmp_path, [make_grade("eli", kernel={"model": structs.replace(model, layers=layers)})]), "eli"
     )
     rows = re.findall(r"<tr>\s*<td>(.*?)</tr>", html, re.S)
     flagged = [row for row in rows if "mismatch" in row]
@@ -319,8 +320,8 @@ def test_an_empty_class_gets_an_index(tmp_path: Path) -> None:
 
 def test_a_figure_whose_panels_have_no_grid_position_is_laid_out_row_by_row(tmp_path: Path) -> None:
     fig = make_facts().kernel.figures[0]
-    panels = [dataclasses.replace(p, row=-1, col=-1) for p in fig.panels[:4]]
-    grade = make_grade("ola", kernel={"figures": [dataclasses.replace(fig, nrows=None, ncols=None, panels=panels)]})
+    panels = [structs.replace(p, row=-1, col=-1) for p in fig.panels[:4]]
+    grade = make_grade("ola", kernel={"figures": [structs.replace(fig, nrows=None, ncols=None, panels=panels)]})
     html = student_html(render(tmp_path, [grade]), "ola")
     table = html[html.index('class="panels"') : html.index("</table>", html.index('class="panels"'))]
     assert table.count("<tr>") == 2 and table.count("true label:") == 4
