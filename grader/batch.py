@@ -21,8 +21,18 @@ from grader import __version__
 from grader.checks import Context
 from grader.dataset import Dataset
 from grader.errors import GraderError
-from grader.execute import RunSettings, grade_run
-from grader.facts import Facts, facts_from_json, facts_to_json, load_facts, save_facts
+from grader.execute import RunSettings, dataset_facts, grade_run
+from grader.facts import (
+    ExecutionFacts,
+    Facts,
+    KernelFacts,
+    Reevaluation,
+    facts_from_json,
+    facts_to_json,
+    load_facts,
+    save_facts,
+)
+from grader.isolation import DECODE, EXECUTE, StageFailure, StageGuard
 from grader.rubric import Rubric
 from grader.score import StudentGrade, score_facts
 
@@ -195,7 +205,17 @@ class Progress:
 Executor = Callable[[list[tuple[Submission, str]]], Iterator[tuple[Submission, str, Facts, float]]]
 
 
-def local_executor(dataset: Dataset, settings: RunSettings, jobs: int, on_start: Callable[[], None]) -> Executor:
+def failure_facts(failure: StageFailure, dataset: Dataset) -> Facts:
+    """What stands in for a student's facts when the grader itself failed to produce or read them."""
+    execution = ExecutionFacts(
+        status="grader_error", message=failure.message, cells=[], stdout="", limits_hit=[], duration_s=0.0
+    )
+    return Facts(execution, KernelFacts.empty(), Reevaluation(ok=False, message="not run"), dataset_facts(dataset))
+
+
+def local_executor(
+    dataset: Dataset, settings: RunSettings, jobs: int, on_start: Callable[[], None], guard: StageGuard
+) -> Executor:
     """Runs notebooks on this machine, `jobs` at a time."""
 
     def run(todo: list[tuple[Submission, str]]) -> Iterator[tuple[Submission, str, Facts, float]]:
@@ -210,13 +230,17 @@ def local_executor(dataset: Dataset, settings: RunSettings, jobs: int, on_start:
             }
             for future in as_completed(futures):
                 sub, key = futures[future]
-                facts, seconds = future.result()
+                facts, seconds = guard.run(
+                    EXECUTE, sub.student, lambda failure: (failure_facts(failure, dataset), 0.0), future.result
+                )
                 yield sub, key, facts, seconds
 
     return run
 
 
-def dask_executor(address: str, dataset: Dataset, settings: RunSettings, on_start: Callable[[], None]) -> Executor:
+def dask_executor(
+    address: str, dataset: Dataset, settings: RunSettings, on_start: Callable[[], None], guard: StageGuard
+) -> Executor:
     """Sends each execution to a dask.distributed worker, which sandboxes it on its own host."""
     try:
         from distributed import Client
@@ -248,8 +272,15 @@ def dask_executor(address: str, dataset: Dataset, settings: RunSettings, on_star
                 futures[future] = (sub, key)
             for future in dask_completed(futures):
                 sub, key = futures[future]
-                text, seconds = future.result()
-                yield sub, key, facts_from_json(text), seconds
+                outcome: tuple[str, float] | StageFailure = guard.run(
+                    EXECUTE, sub.student, lambda failure: failure, future.result
+                )
+                if isinstance(outcome, StageFailure):
+                    yield sub, key, failure_facts(outcome, dataset), 0.0
+                    continue
+                text, seconds = outcome
+                facts = guard.run(DECODE, sub.student, lambda f: failure_facts(f, dataset), facts_from_json, text)
+                yield sub, key, facts, seconds
 
     return run
 
@@ -286,6 +317,7 @@ def execute_all(
     cache: FactsCache,
     executor: Executor | None,
     on_result: Callable[[Submission, Facts, float, bool], None],
+    guard: StageGuard,
 ) -> dict[str, Facts]:
     """Facts for every submission: from the cache where possible, else executed (and cached)."""
     digest = fact_code_digest()
@@ -296,7 +328,7 @@ def execute_all(
             key = cache_key(sub.path.read_bytes(), dataset, settings, digest)
         except OSError:
             key = ""
-        cached = cache.get(key) if key else None
+        cached = guard.run(DECODE, sub.student, lambda f: failure_facts(f, dataset), cache.get, key) if key else None
         if cached is not None:
             results[sub.student] = cached
             on_result(sub, cached, 0.0, True)
@@ -307,7 +339,7 @@ def execute_all(
             missing = ", ".join(sub.student for sub, _ in todo[:5])
             raise GraderError(f"no cached facts for {missing}: run without --rescore to execute them")
         for sub, key, facts, seconds in executor(todo):
-            if key and facts.execution.status != "failed_to_start":
+            if key and facts.execution.status not in ("failed_to_start", "grader_error"):
                 cache.put(key, facts)
             results[sub.student] = facts
             on_result(sub, facts, seconds, False)

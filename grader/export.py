@@ -8,15 +8,19 @@ import io
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import nbformat
 
 from grader.errors import GraderError
+from grader.isolation import CANVAS_CSV, GRADES_CSV, GRADES_JSON, GRADESCOPE, StageFailure, StageGuard
 from grader.score import SECTION_CHECKS, StudentGrade
+
+T = TypeVar("T")
 
 SECTION_IDS = tuple(SECTION_CHECKS)
 ROSTER_COLUMNS = ("notebook", "name", "id", "sis_user_id", "sis_login_id", "section")
@@ -87,43 +91,64 @@ def _section(grade: StudentGrade, section_id: str) -> Any:
     return next((s for s in grade.sections if s.id == section_id), None)
 
 
-def grades_data(grades: list[StudentGrade]) -> dict[str, Any]:
-    """The grades.json document: one entry per student with every section and check."""
-    students = []
-    for grade in grades:
-        sections: dict[str, Any] = {}
-        for section_id in SECTION_IDS:
-            section = _section(grade, section_id)
-            if section is None:
-                sections[section_id] = {"points": 0.0, "max": 0, "checks": []}
-                continue
-            sections[section_id] = {
-                "points": float(section.points),
-                "max": number(section.max),
-                "checks": [
-                    {
-                        "id": c.id,
-                        "points": float(c.points),
-                        "max": float(c.max),
-                        "passed": bool(c.passed),
-                        "message": c.message,
-                    }
-                    for c in section.checks
-                ],
-            }
-        students.append(
-            {
-                "student": grade.student,
-                "status": grade.status,
-                "message": grade.message,
-                "total": float(grade.total),
-                "max_total": number(grade.max_total),
-                "integrity": list(grade.integrity_flags),
-                "limits_hit": list(grade.facts.execution.limits_hit),
-                "sections": sections,
-            }
-        )
-    return {"students": students}
+def grade_entry(grade: StudentGrade) -> dict[str, Any]:
+    """One student's entry of grades.json, with every section and check."""
+    sections: dict[str, Any] = {}
+    for section_id in SECTION_IDS:
+        section = _section(grade, section_id)
+        if section is None:
+            sections[section_id] = {"points": 0.0, "max": 0, "checks": []}
+            continue
+        sections[section_id] = {
+            "points": float(section.points),
+            "max": number(section.max),
+            "checks": [
+                {
+                    "id": c.id,
+                    "points": float(c.points),
+                    "max": float(c.max),
+                    "passed": bool(c.passed),
+                    "message": c.message,
+                }
+                for c in section.checks
+            ],
+        }
+    return {
+        "student": grade.student,
+        "status": grade.status,
+        "message": grade.message,
+        "total": float(grade.total),
+        "max_total": number(grade.max_total),
+        "integrity": list(grade.integrity_flags),
+        "limits_hit": list(grade.facts.execution.limits_hit),
+        "sections": sections,
+    }
+
+
+def _failed_entry(grade: StudentGrade, failure: StageFailure) -> dict[str, Any]:
+    empty = {"points": 0.0, "max": 0, "checks": []}
+    return {
+        "student": grade.student,
+        "status": "error",
+        "message": failure.message,
+        "total": 0.0,
+        "max_total": 0,
+        "integrity": [],
+        "limits_hit": [],
+        "sections": {section_id: dict(empty) for section_id in SECTION_IDS},
+    }
+
+
+def _rows(
+    grades: list[StudentGrade],
+    stage: str,
+    build: Callable[[StudentGrade], T],
+    failed: Callable[[StudentGrade, StageFailure], T],
+    guard: StageGuard | None,
+) -> list[T]:
+    """One row per student, each built under the guard: a row that fails to build is replaced, not fatal."""
+    guard = guard or StageGuard()
+    return [guard.run(stage, g.student, partial(failed, g), build, g) for g in grades]
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -133,9 +158,10 @@ def _write_text(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def write_grades_json(grades: list[StudentGrade], path: Path) -> None:
-    """Writes grades.json (schema: see `grades_data`)."""
-    _write_text(path, json.dumps(grades_data(grades), indent=1, ensure_ascii=False) + "\n")
+def write_grades_json(grades: list[StudentGrade], path: Path, guard: StageGuard | None = None) -> None:
+    """Writes grades.json: {"students": [one `grade_entry` per student]}."""
+    entries = _rows(grades, GRADES_JSON, grade_entry, _failed_entry, guard)
+    _write_text(path, json.dumps({"students": entries}, indent=1, ensure_ascii=False) + "\n")
 
 
 def _cell(text: str) -> str:
@@ -150,13 +176,21 @@ def _csv_text(rows: list[list[Any]]) -> str:
     return buffer.getvalue()
 
 
-def write_grades_csv(grades: list[StudentGrade], path: Path) -> None:
-    """Writes one row per student: points per section, total and status."""
-    rows: list[list[Any]] = [["student", *SECTION_IDS, "total", "status"]]
-    for grade in grades:
-        points = [number(s.points) if (s := _section(grade, sid)) else 0 for sid in SECTION_IDS]
-        rows.append([_cell(grade.student), *points, number(grade.total), grade.status])
-    _write_text(path, _csv_text(rows))
+def _grades_csv_row(grade: StudentGrade) -> list[Any]:
+    points = [number(s.points) if (s := _section(grade, sid)) else 0 for sid in SECTION_IDS]
+    message = _cell(grade.message) if grade.status == "error" else ""
+    return [_cell(grade.student), *points, number(grade.total), grade.status, message]
+
+
+def _failed_csv_row(grade: StudentGrade, failure: StageFailure) -> list[Any]:
+    return [_cell(grade.student), *(0 for _ in SECTION_IDS), 0, "error", failure.message]
+
+
+def write_grades_csv(grades: list[StudentGrade], path: Path, guard: StageGuard | None = None) -> None:
+    """Writes one row per student: points per section, total, status, and the message of a status "error"."""
+    header: list[Any] = ["student", *SECTION_IDS, "total", "status", "message"]
+    rows = _rows(grades, GRADES_CSV, _grades_csv_row, _failed_csv_row, guard)
+    _write_text(path, _csv_text([header, *rows]))
 
 
 def read_roster(path: Path) -> dict[str, RosterEntry]:
@@ -213,24 +247,33 @@ def write_canvas_csv(
     path: Path,
     roster: dict[str, RosterEntry] | None,
     assignment: str = "MNIST Image Classification",
+    guard: StageGuard | None = None,
 ) -> None:
     """Writes a Canvas gradebook import: the roster's identity columns, a Points Possible row, then totals.
 
-    A student missing from the roster keeps their notebook name as the Student column, other ids blank.
+    A student missing from the roster keeps their notebook name as the Student column, other ids blank. A
+    student whose row could not be made gets an empty score, which Canvas leaves ungraded.
     """
     possible = number(grades[0].max_total) if grades else 100
-    rows: list[list[Any]] = [
+
+    def identity(grade: StudentGrade) -> list[str]:
+        entry = (roster or {}).get(grade.student)
+        if entry is None:
+            return [_cell(grade.student), "", "", "", ""]
+        return [_cell(v) for v in (entry.name, entry.id, entry.sis_user_id, entry.sis_login_id, entry.section)]
+
+    rows: list[list[Any]] = _rows(
+        grades,
+        CANVAS_CSV,
+        lambda grade: [*identity(grade), number(grade.total)],
+        lambda grade, _: [*identity(grade), ""],
+        guard,
+    )
+    header: list[list[Any]] = [
         [*CANVAS_COLUMNS, f"{assignment} (points)"],
         ["Points Possible", "", "", "", "", possible],
     ]
-    for grade in grades:
-        entry = (roster or {}).get(grade.student)
-        if entry is None:
-            identity = [grade.student, "", "", "", ""]
-        else:
-            identity = [entry.name, entry.id, entry.sis_user_id, entry.sis_login_id, entry.section]
-        rows.append([*(_cell(v) for v in identity), number(grade.total)])
-    _write_text(path, _csv_text(rows))
+    _write_text(path, _csv_text([*header, *rows]))
 
 
 def summary_text(grade: StudentGrade) -> str:
@@ -267,11 +310,19 @@ def gradescope_results(grade: StudentGrade) -> dict[str, Any]:
     }
 
 
-def write_gradescope(grades: list[StudentGrade], out_dir: Path) -> None:
-    """Writes out_dir/<student>/results.json for each student (the student id made file-safe)."""
+def write_gradescope(grades: list[StudentGrade], out_dir: Path, guard: StageGuard | None = None) -> None:
+    """Writes out_dir/<student>/results.json for each student (the student id made file-safe).
+
+    A student whose results cannot be made gets a score of 0 with the grader's message as output, so that
+    Gradescope shows why rather than nothing.
+    """
     stems = file_stems(g.student for g in grades)
-    for grade in grades:
-        text = json.dumps(gradescope_results(grade), indent=1, ensure_ascii=False) + "\n"
+
+    def failed(grade: StudentGrade, failure: StageFailure) -> dict[str, Any]:
+        return {"score": 0.0, "output": failure.message, "tests": []}
+
+    for grade, results in zip(grades, _rows(grades, GRADESCOPE, gradescope_results, failed, guard), strict=True):
+        text = json.dumps(results, indent=1, ensure_ascii=False) + "\n"
         _write_text(out_dir / stems[grade.student] / "results.json", text)
 
 

@@ -36,10 +36,11 @@ from grader.export import (
     write_gradescope,
 )
 from grader.facts import Facts
+from grader.isolation import FEEDBACK, SCORE, StageFailure, StageGuard
 from grader.report import ReportContext, write_reports
 from grader.rubric import load_rubric
 from grader.sandbox import require_bwrap
-from grader.score import KNOWN_CHECKS, StudentGrade
+from grader.score import KNOWN_CHECKS, StudentGrade, unscored_grade
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,40 +98,60 @@ def run(options: Options, cache_dir: Path) -> Outcome:
     cache = FactsCache(cache_dir)
     progress = Progress(total=len(submissions), quiet=options.quiet, verbose=options.verbose)
 
-    def executor_for(run_settings: RunSettings, n_jobs: int, on_start: Callable[[], None]) -> Executor | None:
+    def executor_for(
+        run_settings: RunSettings, n_jobs: int, on_start: Callable[[], None], guard: StageGuard
+    ) -> Executor | None:
         if options.rescore:
             return None
         if options.scheduler:
-            return dask_executor(options.scheduler, dataset, run_settings, on_start)
-        return local_executor(dataset, run_settings, n_jobs, on_start)
+            return dask_executor(options.scheduler, dataset, run_settings, on_start, guard)
+        return local_executor(dataset, run_settings, n_jobs, on_start, guard)
 
-    # The reference runs alone with every core; it is cached like any submission.
+    # The reference runs alone with every core; it is cached like any submission. A failure there is not a
+    # student's: `calibrate` turns it into a user error that ends the run.
     reference_settings = replace(settings, threads=cores)
+    reference_guard = StageGuard()
     reference_run = execute_all(
         [Submission("reference", reference)],
         dataset,
         reference_settings,
         cache,
-        executor_for(reference_settings, 1, lambda: None),
+        executor_for(reference_settings, 1, lambda: None, reference_guard),
         lambda *_: None,
+        reference_guard,
     )
     reference_facts = reference_run["reference"]
     calibration = calibrate(reference_facts, rubric)
 
+    # From here on, whatever fails for one student is that student's alone (see grader.isolation).
+    guard = StageGuard()
     grades: dict[str, StudentGrade] = {}
 
     def on_result(sub: Submission, facts: Facts, seconds: float, cached: bool) -> None:
-        grade = grade_with_notes(sub, facts, rubric, calibration)
+        def unscored(failure: StageFailure) -> StudentGrade:
+            return unscored_grade(sub.student, facts, rubric, failure.message)
+
+        grade = guard.run(SCORE, sub.student, unscored, grade_with_notes, sub, facts, rubric, calibration)
         grades[sub.student] = grade
         progress.finish_one(grade, seconds, cached)
 
     try:
-        execute_all(submissions, dataset, settings, cache, executor_for(settings, jobs, progress.start_one), on_result)
+        execute_all(
+            submissions,
+            dataset,
+            settings,
+            cache,
+            executor_for(settings, jobs, progress.start_one, guard),
+            on_result,
+            guard,
+        )
     finally:
         progress.close()
     ordered = [grades[s.student] for s in submissions]
-    write_outputs(ordered, options, calibration, dataset.describe(), dataset.standin, roster, submissions)
-    return Outcome(ordered, calibration, options.out)
+    written = write_outputs(
+        ordered, options, calibration, dataset.describe(), dataset.standin, roster, submissions, guard
+    )
+    return Outcome(written, calibration, options.out)
 
 
 def write_outputs(
@@ -141,13 +162,26 @@ def write_outputs(
     standin: bool,
     roster: dict[str, RosterEntry] | None,
     submissions: list[Submission],
-) -> None:
+    guard: StageGuard,
+) -> list[StudentGrade]:
+    """Writes every output; returns the grades as written, marked with any stage that failed for a student.
+
+    Each student's own files come first, then the files that show statuses (reports, grades.json, the CSV
+    files). Should one of those fail for a student, they are all written once more with that failure
+    marked, so that every file tells the same story.
+    """
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
-    write_grades_json(grades, out / "grades.json")
-    write_grades_csv(grades, out / "grades.csv")
-    write_canvas_csv(grades, out / "canvas.csv", roster)
-    write_gradescope(grades, out / "gradescope")
+    stems = file_stems(g.student for g in grades)
+    if options.feedback_notebooks:
+        folder = out / "feedback"
+        folder.mkdir(exist_ok=True)
+        paths = {s.student: s.path for s in submissions}
+        for grade in grades:
+            dest = folder / f"{stems[grade.student]}.ipynb"
+            guard.run(
+                FEEDBACK, grade.student, lambda _: None, write_feedback_notebook, grade, paths[grade.student], dest
+            )
     history = calibration.reference_facts.kernel.history
     context = ReportContext(
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -158,11 +192,14 @@ def write_outputs(
         accuracy_threshold=calibration.threshold,
         reference_accuracy=calibration.reference_accuracy,
     )
-    write_reports(grades, out, context)
-    if options.feedback_notebooks:
-        folder = out / "feedback"
-        folder.mkdir(exist_ok=True)
-        paths = {s.student: s.path for s in submissions}
-        stems = file_stems(g.student for g in grades)
-        for grade in grades:
-            write_feedback_notebook(grade, paths[grade.student], folder / f"{stems[grade.student]}.ipynb")
+    for _ in range(2):
+        failed_before = sum(len(f) for f in guard.failures.values())
+        marked = [guard.mark(g) for g in grades]
+        write_gradescope(marked, out / "gradescope", guard)
+        marked = write_reports(marked, out, context, guard)
+        write_grades_json(marked, out / "grades.json", guard)
+        write_grades_csv(marked, out / "grades.csv", guard)
+        write_canvas_csv(marked, out / "canvas.csv", roster, guard=guard)
+        if sum(len(f) for f in guard.failures.values()) == failed_before:
+            break
+    return [guard.mark(g) for g in grades]

@@ -87,7 +87,7 @@ def score_facts(student: str, facts: Facts, rubric: Rubric, ctx: Context) -> Stu
         points = _round(sum(c.points for c in checks))
         sections.append(SectionResult(spec.id, spec.title, points, spec.points, tuple(checks), evidence))
     # "error" only when the notebook could not be run at all; a crash inside it still earns what it earned.
-    never_ran = facts.execution.status in ("unreadable", "failed_to_start")
+    never_ran = facts.execution.status in ("unreadable", "failed_to_start", "grader_error")
     return StudentGrade(
         student=student,
         status="error" if never_ran else "graded",
@@ -97,3 +97,19 @@ def score_facts(student: str, facts: Facts, rubric: Rubric, ctx: Context) -> Stu
         sections=tuple(sections),
         facts=facts,
     )
+
+
+def unscored_grade(student: str, facts: Facts, rubric: Rubric, message: str) -> StudentGrade:
+    """The grade of a student whose scoring failed: every check of the rubric listed, none earned."""
+    sections = tuple(
+        SectionResult(
+            spec.id,
+            spec.title,
+            0.0,
+            spec.points,
+            tuple(CheckResult(c.id, c.title, 0.0, c.points, False, "Not scored.") for c in spec.checks),
+            (),
+        )
+        for spec in rubric.sections
+    )
+    return StudentGrade(student, "error", message, 0.0, rubric.max_total, sections, facts)

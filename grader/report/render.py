@@ -26,11 +26,18 @@ from grader.checks.build import EXPECTED_PARAMS
 from grader.checks.visualize import _grid, _title_label
 from grader.export import file_stems, mentions, number
 from grader.facts import CellFacts, Facts, LayerFacts, PanelFacts
+from grader.isolation import REPORT, StageFailure, StageGuard
 from grader.report import charts
 from grader.score import CheckResult, SectionResult, StudentGrade
 
 FAILED_CELL_STATUSES = ("error", "timeout", "kernel_died")
-MAX_SOURCE_CHARS = 20_000
+# What one report shows at most, so that a notebook of 400 failing cells gives a report of a few hundred kB
+# rendered in well under a second: the first MAX_ERROR_CELLS cells that did not finish (the rest are counted),
+# each with MAX_SOURCE_CHARS of source (about 50 kB once highlighted) and MAX_TRACEBACK_CHARS of traceback,
+# MAX_STDOUT_CHARS of printed output, MAX_PANELS figure panels, and one image each of the figure and curves.
+MAX_ERROR_CELLS = 12
+MAX_SOURCE_CHARS = 5_000
+MAX_TRACEBACK_CHARS = 4_000
 MAX_STDOUT_CHARS = 20_000
 MAX_PANELS = 36
 # The model the assignment asks for: layer, activation, output shape, parameters.
@@ -39,6 +46,7 @@ EXPECTED_LAYERS: tuple[tuple[str, str | None, list[int | None], int], ...] = (
     ("Dense", "sigmoid", [None, 128], 100_480),
     ("Dense", "softmax", [None, 10], 1_290),
 )
+STUDENT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 # Progressive enhancement for the class table: click a header to sort. The table reads fine without it.
 SORT_SCRIPT = """
 document.querySelectorAll("table.sortable").forEach(function (table) {
@@ -162,26 +170,28 @@ def _highlighted(source: str) -> Markup:
 
 
 def _cell_view(cell: CellFacts) -> CellView:
-    first_line = cell.error_value.splitlines()[0] if cell.error_value else ""
-    error = f"{cell.error_name}: {first_line}" if cell.error_name else cell.status.replace("_", " ")
-    return CellView(cell.index, cell.status, error, _highlighted(cell.source), "\n".join(cell.traceback_tail))
+    first_line = cell.error_value.splitlines()[0][:500] if cell.error_value else ""
+    error = f"{cell.error_name[:200]}: {first_line}" if cell.error_name else cell.status.replace("_", " ")
+    traceback = "\n".join(cell.traceback_tail)
+    if len(traceback) > MAX_TRACEBACK_CHARS:
+        traceback = "... (start cut here by the grader)\n" + traceback[-MAX_TRACEBACK_CHARS:]
+    return CellView(cell.index, cell.status, error, _highlighted(cell.source), traceback)
 
 
-def _sections(grade: StudentGrade) -> tuple[list[SectionView], list[CellView]]:
-    """Sections with failed checks first, and each cell that raised placed once: in the first section whose
-    code it holds and whose checks failed, else in the list of other errors."""
+def _sections(grade: StudentGrade) -> tuple[list[SectionView], list[CellView], int]:
+    """Sections with failed checks first, each cell that raised placed once (in the first section whose code it
+    holds and whose checks failed, else in the list of other errors), and how many such cells are not shown."""
     failing = {s.id for s in grade.sections if not all(c.passed for c in s.checks)}
     placed: dict[str, list[CellView]] = {s.id: [] for s in grade.sections}
     others: list[CellView] = []
-    for cell in grade.facts.execution.cells:
-        if cell.status not in FAILED_CELL_STATUSES:
-            continue
+    failed = [cell for cell in grade.facts.execution.cells if cell.status in FAILED_CELL_STATUSES]
+    for cell in failed[:MAX_ERROR_CELLS]:
         home = next((s.id for s in grade.sections if s.id in failing and mentions(cell.source, s.id)), None)
         (placed[home] if home else others).append(_cell_view(cell))
     views = [
         SectionView(s, tuple(sorted(s.checks, key=lambda c: c.passed)), tuple(placed[s.id])) for s in grade.sections
     ]
-    return views, others
+    return views, others, max(0, len(failed) - MAX_ERROR_CELLS)
 
 
 def _panel_view(panel: PanelFacts, chosen: set[int]) -> PanelView:
@@ -240,7 +250,7 @@ def _model_rows(layers: list[LayerFacts]) -> list[LayerRow]:
 
 def _student_page(grade: StudentGrade, ctx: ReportContext, env: Environment) -> str:
     facts = grade.facts
-    sections, other_errors = _sections(grade)
+    sections, other_errors, cells_left_out = _sections(grade)
     history = facts.kernel.history.values if facts.kernel.history else {}
     curves = charts.training_curves(history, ctx.reference_history)
     stdout = facts.execution.stdout
@@ -252,13 +262,15 @@ def _student_page(grade: StudentGrade, ctx: ReportContext, env: Environment) -> 
         standin=ctx.standin or facts.dataset.standin,
         sections=sections,
         other_errors=other_errors,
+        cells_left_out=cells_left_out,
+        max_error_cells=MAX_ERROR_CELLS,
         figure=_figure(facts),
         curves=charts.png_data_uri(curves) if curves else None,
         model=facts.kernel.model,
         model_rows=_model_rows(facts.kernel.model.layers) if facts.kernel.model.present else [],
         expected_params=EXPECTED_PARAMS,
         stdout=stdout,
-        csp="default-src 'none'; img-src data:; style-src 'unsafe-inline'",
+        csp=STUDENT_CSP,
     )
 
 
@@ -306,15 +318,36 @@ def _index_page(grades: list[StudentGrade], stems: dict[str, str], ctx: ReportCo
     )
 
 
-def write_reports(grades: list[StudentGrade], out: Path, ctx: ReportContext) -> None:
-    """Writes out/index.html (the class) and out/students/<student>.html (one per student, file-safe name)."""
+def _failed_page(grade: StudentGrade, ctx: ReportContext, env: Environment) -> str:
+    """The page of a student whose report could not be rendered: who, the status and why, nothing else."""
+    return env.get_template("failed.html.j2").render(grade=grade, ctx=ctx, csp=STUDENT_CSP)
+
+
+def write_reports(
+    grades: list[StudentGrade], out: Path, ctx: ReportContext, guard: StageGuard | None = None
+) -> list[StudentGrade]:
+    """Writes out/index.html (the class) and out/students/<student>.html (one per student, file-safe name).
+
+    A student whose page fails to render gets a page with their status and the grader's message instead;
+    the grades are returned marked with that failure, as the index shows them.
+    """
+    guard = guard or StageGuard()
     env = _environment()
     stems = file_stems(g.student for g in grades)
     students_dir = out / "students"
     students_dir.mkdir(parents=True, exist_ok=True)
     for grade in grades:
-        _write(students_dir / f"{stems[grade.student]}.html", _student_page(grade, ctx, env))
-    _write(out / "index.html", _index_page(grades, stems, ctx, env))
+
+        def failed(_: StageFailure, grade: StudentGrade = grade) -> str:
+            return _failed_page(guard.mark(grade), ctx, env)
+
+        _write(
+            students_dir / f"{stems[grade.student]}.html",
+            guard.run(REPORT, grade.student, failed, _student_page, grade, ctx, env),
+        )
+    marked = [guard.mark(g) for g in grades]
+    _write(out / "index.html", _index_page(marked, stems, ctx, env))
+    return marked
 
 
 def _write(path: Path, text: str) -> None:
