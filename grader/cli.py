@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     flagged = sum(bool(g.integrity_flags) for g in grades)
     mean = sum(g.total for g in grades) / len(grades)
     print(
-        f"Graded {len(grades)} notebook(s): mean {mean:.1f}/100, {errors} with status error, {flagged} flagged for integrity. "
-        f"Reports: {outcome.out / 'index.html'}"
+        f"Graded {len(grades)} notebook(s): mean {mean:.1f}/100, {errors} with status error, "
+        f"{flagged} flagged for integrity. Reports: {outcome.out / 'index.html'}"
     )
     return 0

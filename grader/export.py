@@ -252,28 +252,31 @@ def write_canvas_csv(
     """Writes a Canvas gradebook import: the roster's identity columns, a Points Possible row, then totals.
 
     A student missing from the roster keeps their notebook name as the Student column, other ids blank. A
-    student whose row could not be made gets an empty score, which Canvas leaves ungraded.
+    student whose row could not be made gets only their notebook name and an empty score.
     """
     possible = number(grades[0].max_total) if grades else 100
-
-    def identity(grade: StudentGrade) -> list[str]:
-        entry = (roster or {}).get(grade.student)
-        if entry is None:
-            return [_cell(grade.student), "", "", "", ""]
-        return [_cell(v) for v in (entry.name, entry.id, entry.sis_user_id, entry.sis_login_id, entry.section)]
-
-    rows: list[list[Any]] = _rows(
-        grades,
-        CANVAS_CSV,
-        lambda grade: [*identity(grade), number(grade.total)],
-        lambda grade, _: [*identity(grade), ""],
-        guard,
-    )
+    rows: list[list[Any]] = _rows(grades, CANVAS_CSV, partial(_canvas_row, roster=roster), _failed_canvas_row, guard)
     header: list[list[Any]] = [
         [*CANVAS_COLUMNS, f"{assignment} (points)"],
         ["Points Possible", "", "", "", "", possible],
     ]
     _write_text(path, _csv_text([*header, *rows]))
+
+
+def _canvas_identity(grade: StudentGrade, roster: dict[str, RosterEntry] | None) -> list[str]:
+    entry = (roster or {}).get(grade.student)
+    if entry is None:
+        return [_cell(grade.student), "", "", "", ""]
+    return [_cell(v) for v in (entry.name, entry.id, entry.sis_user_id, entry.sis_login_id, entry.section)]
+
+
+def _canvas_row(grade: StudentGrade, roster: dict[str, RosterEntry] | None) -> list[Any]:
+    return [*_canvas_identity(grade, roster), number(grade.total)]
+
+
+def _failed_canvas_row(grade: StudentGrade, _: StageFailure) -> list[Any]:
+    # Only what cannot fail: the notebook's name, and an empty score that Canvas leaves ungraded.
+    return [_cell(grade.student), "", "", "", "", ""]
 
 
 def summary_text(grade: StudentGrade) -> str:

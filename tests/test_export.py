@@ -78,9 +78,9 @@ def test_grades_csv_has_a_row_per_student(tmp_path: Path) -> None:
     path = tmp_path / "grades.csv"
     write_grades_csv([*grades(), make_grade("=HYPERLINK(1)")], path)
     rows = list(csv.reader(path.read_text("utf-8").splitlines()))
-    assert rows[0] == ["student", *SECTIONS, "total", "status"]
-    assert rows[1] == ["ada", "10", "10", "50", "20", "10", "100", "graded"]
-    assert rows[2] == ["hal", "10", "2", "50", "20", "10", "92", "graded"]
+    assert rows[0] == ["student", *SECTIONS, "total", "status", "message"]
+    assert rows[1] == ["ada", "10", "10", "50", "20", "10", "100", "graded", ""]
+    assert rows[2] == ["hal", "10", "2", "50", "20", "10", "92", "graded", ""]
     assert rows[3][0] == "Zoë Ünal"
     assert rows[4][0] == "'=HYPERLINK(1)"  # a spreadsheet must not run a student's file name
 
