@@ -22,6 +22,12 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # A student's own figure larger than this is not embedded: it would make the report heavy to mail.
 MAX_STUDENT_IMAGE_BYTES = 600_000
 _SIZE = (8.0, 2.8)  # inches; at _DPI each chart stays well under 60 kB
+# A history comes from the student's kernel and can hold anything a float can. A curve draws at most
+# _MAX_POINTS epochs (evenly spaced, first and last kept), and leaves a gap where a value is NaN, infinite
+# or beyond +-_MAX_VALUE: no loss or accuracy worth reading is that large, and matplotlib cannot scale an
+# axis to 1e308.
+_MAX_POINTS = 500
+_MAX_VALUE = 1e6
 _DPI = 80
 _TRAIN, _VALIDATION = "#1f77b4", "#d62728"
 
@@ -52,8 +58,14 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _finite(values: Sequence[float]) -> list[float]:
-    return [v if math.isfinite(v) else math.nan for v in values]
+def _drawable(values: Sequence[float]) -> tuple[list[int], list[float]]:
+    """Epoch numbers (from 1) and values to draw: at most _MAX_POINTS, unplottable values as gaps (NaN)."""
+    n = len(values)
+    epochs = (
+        sorted({round(i * (n - 1) / (_MAX_POINTS - 1)) for i in range(_MAX_POINTS)}) if n > _MAX_POINTS else range(n)
+    )
+    shown = [values[i] for i in epochs]
+    return [i + 1 for i in epochs], [v if math.isfinite(v) and abs(v) <= _MAX_VALUE else math.nan for v in shown]
 
 
 def _accuracy_key(history: dict[str, list[float]]) -> str | None:
@@ -68,10 +80,12 @@ def _plot(ax: Axes, history: dict[str, list[float]], key: str, *, dashed: bool, 
         values = history.get(name)
         if not values:
             continue
-        epochs = range(1, len(values) + 1)
+        epochs, drawable = _drawable(values)
+        if all(math.isnan(v) for v in drawable):
+            continue
         ax.plot(
             epochs,
-            _finite(values),
+            drawable,
             color=colour,
             linestyle="--" if dashed else "-",
             alpha=0.55 if dashed else 1.0,
