@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import re
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from msgspec import structs
 from grader.export import file_stems, number
 from grader.facts import CellFacts, ExecutionFacts, KernelFacts, LayerFacts, ModelFacts, PanelFacts, ScoreFacts
 from grader.report import ReportContext, write_reports
-from grader.report.render import SORT_SCRIPT
+from grader.report.render import MAX_ERROR_CELLS, SORT_SCRIPT
 from grader.score import StudentGrade
 from tests.factories import CELL_SOURCES, grid_png, make_facts, make_grade, report_context
 
@@ -325,3 +326,20 @@ def test_a_figure_whose_panels_have_no_grid_position_is_laid_out_row_by_row(tmp_
     html = student_html(render(tmp_path, [grade]), "ola")
     table = html[html.index('class="panels"') : html.index("</table>", html.index('class="panels"'))]
     assert table.count("<tr>") == 2 and table.count("true label:") == 4
+
+
+def test_a_notebook_of_400_failing_cells_gives_a_small_report_quickly(tmp_path: Path) -> None:
+    source = ("\n".join(CELL_SOURCES) * 40)[:20_000]  # code at the executor's own cap, to be highlighted
+    cells = [
+        CellFacts(i, "error", source, "ValueError", "bad " * 300, [f"line {n} " + "y" * 490 for n in range(8)])
+        for i in range(1, 401)
+    ]
+    grade = make_grade("big", execution={"cells": cells, "stdout": "z" * 64_000})
+    started = time.monotonic()
+    out = render(tmp_path, [grade])
+    seconds = time.monotonic() - started
+    html = student_html(out, "big")
+    assert len(html.encode("utf-8")) < 2_000_000 and seconds < 5
+    assert html.count('class="cell-error"') == MAX_ERROR_CELLS
+    assert f"{400 - MAX_ERROR_CELLS} more cell(s) that did not finish are left out" in html
+    assert "source cut here by the grader" in html
