@@ -89,13 +89,16 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
         data = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise NotebookUnreadable(f"the file is not a Jupyter notebook (not valid JSON: {exc})") from None
+    except RecursionError:
+        raise NotebookUnreadable("the file is not a Jupyter notebook (its JSON is nested too deeply)") from None
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         raise NotebookUnreadable("the file is JSON but not a Jupyter notebook (it has no cells)")
     try:
         nb = nbformat.reads(json.dumps(data), as_version=4)
         nbformat.validate(nb)
-    except Exception as exc:
-        raise NotebookUnreadable(f"the notebook is malformed: {str(exc).splitlines()[0][:300]}") from None
+    except Exception as exc:  # nbformat raises many types, some without a message (a bare AssertionError)
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise NotebookUnreadable(f"the notebook is malformed: {reason[:300]}") from None
     language = nb.metadata.get("kernelspec", {}).get("language") or nb.metadata.get("language_info", {}).get(
         "name", "python"
     )
