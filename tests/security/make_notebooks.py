@@ -306,6 +306,26 @@ get_ipython().input_transformers_cleanup.append(swallow_grader_calls)""",
     'print("second cell")',
     'print("third cell")',
 ]
+# The facts file is the student's to write: each of these leaves one the grader's decoder once crashed on
+# (nested 100,000 deep; a 400-digit integer), and a folder where the probe's next write would go, so that
+# the probe cannot replace it.
+HOSTILE_FACTS = {
+    "fault_deep_facts": '"[" * 100_000 + "]" * 100_000',
+    "fault_huge_integer_facts": '\'{"batch_size": \' + "9" * 400 + "}"',
+}
+HOSTILE_FACTS_CELL = """\
+import os
+os.mkdir("/grader/run/facts.json.tmp")
+with open("/grader/run/facts.json", "w") as fh:
+    fh.write({text})"""
+# A history no chart can scale (1.7e308, infinities, NaN), handed to the probe as if `fit` had made it.
+HUGE_HISTORY = """\
+import sys
+probe = sys.modules["grader_kernel.probe"]
+real_collect = probe._collect
+values = {"loss": [1.7e308, float("inf"), float("nan"), 0.5], "accuracy": [-1.7e308, 0.1, 0.2, 0.3]}
+probe._collect = lambda: {**real_collect(), "history": {"epochs": 4, "keys": sorted(values), "values": values,
+                                                        "from_fit": True}}"""
 
 # ------------------------------------------------------------------------------------------- spoofing
 
@@ -480,6 +500,11 @@ def notebooks() -> dict[str, str]:
         },
         "fault_sys_exit.ipynb": notebook([SETUP, PREPARE, *SYS_EXIT]),
         "fault_hangs_probe.ipynb": notebook(HANGS_PROBE),
+        **{
+            f"{name}.ipynb": notebook([HOSTILE_FACTS_CELL.format(text=text), 'print("after the facts")'])
+            for name, text in HOSTILE_FACTS.items()
+        },
+        "fault_huge_history.ipynb": notebook([HUGE_HISTORY]),
         "spoof_score.ipynb": notebook(SPOOF_SCORE),
         "spoof_evaluate.ipynb": notebook(SPOOF_EVALUATE),
         "spoof_fit.ipynb": notebook(SPOOF_FIT),

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from grader.facts import Facts
+from grader.facts import Facts, KernelFacts
 from grader.sandbox import bwrap_path, process_tree
 from tests.conftest import ROOT, run_grade
 from tests.security import make_notebooks
@@ -391,6 +391,22 @@ def test_facts_file_replaced_by_a_fifo_does_not_hang_the_grader(batch: Batch) ->
     facts = batch.facts("os.mkfifo")
     assert facts.execution.status == "completed"
     assert not facts.kernel.model.present and not facts.kernel.score.present
+
+
+@pytest.mark.parametrize("name", ["fault_deep_facts", "fault_huge_integer_facts"])
+def test_a_facts_file_the_decoder_refuses_costs_that_notebook_its_facts_only(batch: Batch, name: str) -> None:
+    student = batch.student(name)
+    assert student["status"] == "graded" and student["total"] == 0
+    facts = batch.facts('"[" * 100_000' if name == "fault_deep_facts" else '"9" * 400')
+    assert facts.execution.status == "completed" and facts.kernel == KernelFacts.empty()
+    assert (batch.out / "students" / f"{name}.html").is_file()
+
+
+def test_a_history_no_chart_can_scale_still_gets_its_report(batch: Batch) -> None:
+    facts = batch.facts("1.7e308")
+    assert facts.kernel.history is not None and facts.kernel.history.values["loss"][0] == 1.7e308
+    html = (batch.out / "students" / "fault_huge_history.html").read_text("utf-8")
+    assert 'alt="Loss and accuracy per epoch' in html and "Report unavailable" not in html
 
 
 # ------------------------------------------------------------------------------------------- spoofing
