@@ -166,9 +166,9 @@ def write_outputs(
 ) -> list[StudentGrade]:
     """Writes every output; returns the grades as written, marked with any stage that failed for a student.
 
-    Each student's own files come first, then the files that show statuses (reports, grades.json, the CSV
-    files). Should one of those fail for a student, they are all written once more with that failure
-    marked, so that every file tells the same story.
+    Feedback notebooks come first, then the files that show a student's status (Gradescope results,
+    reports, grades.json, the CSV files). Should one of those fail for a student, they are all written once
+    more with that failure marked, so that every file tells the same story.
     """
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
