@@ -25,7 +25,7 @@ from grader.strictjson import MAX_DEPTH, DecodeError, decode
 from tests.factories import make_facts
 
 SCHEMAS = (Facts, KernelFacts, Reevaluation, ArrayFacts)
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
     st.none()

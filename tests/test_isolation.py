@@ -22,6 +22,7 @@ import grader.pipeline
 import grader.report.render
 from grader.batch import FactsCache
 from grader.cli import main
+from grader.errors import GraderError
 from grader.export import file_stems
 from grader.facts import Facts
 from grader.isolation import (
@@ -165,3 +166,12 @@ def test_the_guard_logs_a_repeated_bug_once_and_marks_each_failure_once(tmp_path
     assert text.count("Traceback") == 1 and text.count("internal error while scoring") == 2
     assert results[0] == results[2] and "KeyError: 'ann'" in results[0]
     assert len(guard.failures["ann"]) == 1
+
+
+@pytest.mark.parametrize("error", [GraderError("cannot reach the Dask scheduler"), KeyboardInterrupt()])
+def test_user_errors_and_interrupts_still_end_the_run(error: BaseException) -> None:
+    def stage() -> None:
+        raise error
+
+    with pytest.raises(type(error)):
+        StageGuard().run(EXECUTE, "ann", lambda _: None, stage)

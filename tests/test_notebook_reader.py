@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from grader.execute import NotebookUnreadable, read_notebook
 from tests.factories import ROOT
 
-FAST = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 VALID = json.loads((ROOT / "submissions" / "ada_perfect.ipynb").read_text("utf-8"))
 
 json_values = st.recursive(
