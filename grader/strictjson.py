@@ -26,7 +26,9 @@ MAX_DEPTH = 32
 MAX_INT = 2**63
 # Python's json writes these outside strings; msgspec (rightly, for standard JSON) refuses them. Each is
 # rewritten to a JSON string holding a NUL-prefixed marker and turned back into a float after parsing.
-_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|-?Infinity|NaN')
+# Strings are matched to skip them; the closing quote is optional so that a string left open matches to the
+# end rather than failing, which would make the scan quadratic (each quote inside it a new attempt).
+_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|-?Infinity|NaN')
 _MARKERS = {"\x00NaN": math.nan, "\x00Infinity": math.inf, "\x00-Infinity": -math.inf}
 
 

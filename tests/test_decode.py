@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from functools import cache
 from typing import Any
 
@@ -196,3 +197,18 @@ def test_facts_are_immutable() -> None:
     facts = make_facts()
     with pytest.raises(AttributeError):
         facts.kernel.epochs = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'[NaN, "' + b'\\"' * 200_000,  # a string left open, full of escaped quotes: once quadratic
+        b"[" + b"NaN," * 200_000 + b"1]",
+        b'{"message": "' + b"NaN Infinity " * 100_000 + b'"}',
+    ],
+    ids=["open string", "many tokens", "tokens in a string"],
+)
+def test_scanning_for_nan_tokens_is_linear(text: bytes) -> None:
+    started = time.monotonic()
+    decodes_or_refuses(text, Reevaluation)
+    assert time.monotonic() - started < 10
