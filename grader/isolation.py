@@ -39,7 +39,8 @@ _TRACEBACK_FRAMES = 4
 @dataclass(frozen=True, slots=True)
 class StageFailure:
     stage: str
-    error: str  # the exception's type and first line, e.g. "KeyError: 'loss'"
+    # The exception's type only: its text can hold host paths and is for the instructor's log, not the report.
+    error: str
 
     @property
     def message(self) -> str:
@@ -73,8 +74,7 @@ class StageGuard:
         except GraderError:
             raise
         except Exception as exc:
-            first_line = (str(exc).splitlines() or [""])[0][:200]
-            failure = StageFailure(stage, f"{type(exc).__name__}: {first_line}".rstrip(": "))
+            failure = StageFailure(stage, type(exc).__name__)
             with self._lock:
                 known = self.failures.setdefault(student, [])
                 if failure not in known:  # a stage retried in a later pass is reported once
@@ -98,7 +98,8 @@ class StageGuard:
         # A grader bug usually hits many students the same way: the full (compact) traceback once, then a line.
         where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
         key = (failure.stage, type(exc).__name__, f"{where[0].filename}:{where[0].lineno}" if where else "")
-        print(f"grade: internal error while {failure.stage} for {student!r}: {failure.error}", file=log)
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        print(f"grade: internal error while {failure.stage} for {student!r}: {failure.error}: {first_line}", file=log)
         if key not in self._seen:
             self._seen.add(key)
             frames = traceback.format_exception(exc, limit=-_TRACEBACK_FRAMES)

@@ -164,7 +164,8 @@ def test_the_guard_logs_a_repeated_bug_once_and_marks_each_failure_once(tmp_path
         results = [guard.run(SCORE, s, lambda f: f.message, broken, s) for s in ("ann", "bob", "ann")]
     text = log_path.read_text()
     assert text.count("Traceback") == 1 and text.count("internal error while scoring") == 2
-    assert results[0] == results[2] and "KeyError: 'ann'" in results[0]
+    assert results[0] == results[2] and "(KeyError)" in results[0] and "'ann'" not in results[0]
+    assert "KeyError: 'ann'" in text
     assert len(guard.failures["ann"]) == 1
 
 
