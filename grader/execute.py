@@ -26,10 +26,12 @@ from queue import Empty
 from typing import Any
 
 import nbformat
+import zmq.asyncio
 from jupyter_client.manager import AsyncKernelManager
 from msgspec.structs import replace
 from nbclient import NotebookClient
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellExecutionComplete, DeadKernelError
+from traitlets import Type, default
 
 from grader.dataset import Dataset
 from grader.facts import (
@@ -40,6 +42,7 @@ from grader.facts import (
     KernelFacts,
     Reevaluation,
 )
+from grader.kernel_channels import MESSAGE_OVERHEAD, BoundedKernelClient, bounded_context
 from grader.sandbox import (
     KERNEL_PACKAGE,
     Limits,
@@ -110,7 +113,13 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel command runs inside the sandbox, talking over ipc sockets."""
+    """A kernel manager whose kernel command runs inside the sandbox, talking over ipc sockets.
+
+    Its own sockets (the control socket it interrupts the kernel on) and its clients' sockets accept no message
+    over `max_message_bytes` (`grader.kernel_channels`).
+    """
+
+    client_factory = Type(BoundedKernelClient)
 
     def __init__(self, *, placement: Placement, limits: Limits, env: dict[str, str], group: ResourceGroup, **kw: Any):
         super().__init__(**kw)
@@ -119,43 +128,134 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.sandbox_env = env
         self.group = group
 
+    @property
+    def max_message_bytes(self) -> int:
+        # A message bigger than one cell's output cap could never be kept, whatever its type.
+        return self.limits.output_kb * 1024 + MESSAGE_OVERHEAD
+
+    @default("context")
+    def _bounded_context(self) -> zmq.asyncio.Context:
+        self._created_context = True  # cleanup_resources destroys it
+        return bounded_context(self.max_message_bytes)
+
+    def client(self, **kwargs: Any) -> BoundedKernelClient:  # type: ignore[override]
+        return super().client(max_message_bytes=self.max_message_bytes, **kwargs)  # type: ignore[return-value]
+
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         argv = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file]
         return self.group.enter_prefix() + wrap_command(argv, self.placement, self.limits, self.sandbox_env)
 
 
-class BoundedClient(NotebookClient):
-    """nbclient with a cap on how much output it keeps, and a record of which cells timed out.
+# Output message types: each one's content is checked and counted against the output cap.
+_OUTPUT_TYPES = frozenset({"stream", "display_data", "update_display_data", "execute_result", "error", "clear_output"})
+# What a display id costs against the cap beside its message: nbclient keeps an entry per id it has seen.
+_DISPLAY_ID_COST = 1024
+# The content nbclient's display code expects in the stand-in reply it makes when a cell times out.
+_TIMEOUT_REPLY = {"ename": "CellTimeout", "evalue": "the cell ran past its time limit", "traceback": []}
 
-    The cap is per cell, so a flood in one cell (200 epochs of progress bars) cannot hide what later cells
-    print; the whole notebook keeps at most `_CELLS_OF_OUTPUT` cells' worth.
+
+class BoundedClient(NotebookClient):
+    """nbclient that keeps a bounded amount of output, ignores what it cannot use, and records timed-out cells.
+
+    Every output message (streams, displays with or without a display id, display updates, results, errors,
+    clears) counts against a cap per cell, so a flood in one cell (200 epochs of progress bars) cannot hide
+    what later cells print; the whole notebook keeps at most `_CELLS_OF_OUTPUT` cells' worth. No message the
+    kernel sends can raise out of a cell's execution: comm messages are ignored (no widget front end is
+    mimicked and no widget state is kept), as are unknown types, and an output whose content does not have
+    the expected shape is dropped and counted.
     """
 
     def __init__(self, nb: nbformat.NotebookNode, output_limit: int, **kw: Any):
-        super().__init__(nb, **kw)
+        super().__init__(nb, store_widget_state=False, error_on_timeout=_TIMEOUT_REPLY, **kw)
+        self.on_cell_executed = self._cell_executed
         self.output_limit = output_limit
         self.output_used = 0
         self.cell_output: dict[int, int] = {}
         self.truncated_cells: set[int] = set()
         self.timed_out: set[int] = set()
-        self.current_index = -1
+        self.oversized_cells: set[int] = set()
+        self.malformed_cells: set[int] = set()
 
-    def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
-        size = len(json.dumps(msg.get("content", {})))
+    def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
+        msg_type, content = msg["msg_type"], msg["content"]  # their types are checked by BoundedChannel
+        if msg_type == "status":
+            if content.get("execution_state") == "idle":
+                raise CellExecutionComplete()
+            return None
+        if msg_type not in _OUTPUT_TYPES:
+            return None
+        try:
+            size = len(json.dumps(content))
+            if not _valid_output(msg_type, content):
+                raise ValueError(f"malformed {msg_type}")
+        except (ValueError, TypeError, RecursionError):
+            self.malformed_cells.add(cell_index)
+            return None
+        if (content.get("transient") or {}).get("display_id") is not None:
+            size += _DISPLAY_ID_COST
+        if not self._within_cap(cell.outputs, size, cell_index):
+            return None
+        try:
+            return super().process_message(msg, cell, cell_index)
+        except Exception:  # nbformat's own validation of an output: the output is dropped, the cell goes on
+            self.malformed_cells.add(cell_index)
+            return None
+
+    def _within_cap(self, outs: list[Any], size: int, cell_index: int) -> bool:
         used = self.cell_output.get(cell_index, 0)
         if used + size > self.output_limit or self.output_used + size > self.output_limit * _CELLS_OF_OUTPUT:
             if cell_index not in self.truncated_cells:
                 self.truncated_cells.add(cell_index)
                 notice = f"\n[grader: output beyond {self.output_limit // 1024} KB was discarded]\n"
                 outs.append(nbformat.v4.new_output("stream", name="stderr", text=notice))
-            return None
+            return False
         self.cell_output[cell_index] = used + size
         self.output_used += size
-        return super().output(outs, msg, display_id, cell_index)
+        return True
 
-    async def _async_handle_timeout(self, timeout: int, cell: Any = None) -> Any:
-        self.timed_out.add(self.current_index)
-        return await super()._async_handle_timeout(timeout, cell)
+    async def _cell_executed(self, cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
+        # nbclient's stand-in reply for a cell it interrupted at its time limit is the only one with no header.
+        if "header" not in execute_reply:
+            self.timed_out.add(cell_index)
+        if isinstance(self.kc, BoundedKernelClient):
+            oversized, malformed = await self.kc.dropped()
+            if oversized:
+                self.oversized_cells.add(cell_index)
+            if malformed:
+                self.malformed_cells.add(cell_index)
+
+
+def _valid_output(msg_type: str, content: dict[str, Any]) -> bool:
+    """Whether an output message's content has the types nbclient and the grader read without checking."""
+    transient = content.get("transient") or {}
+    if not isinstance(transient, dict) or not isinstance(transient.get("display_id", ""), str | None):
+        return False
+    if msg_type == "stream":
+        return isinstance(content.get("name"), str) and isinstance(content.get("text"), str)
+    if msg_type == "error":
+        traceback = content.get("traceback")
+        return (
+            isinstance(content.get("ename"), str)
+            and isinstance(content.get("evalue"), str)
+            and isinstance(traceback, list)
+            and all(isinstance(line, str) for line in traceback)
+        )
+    if msg_type == "clear_output":
+        return True
+    data = content.get("data")
+    return isinstance(data, dict) and isinstance(content.get("metadata"), dict) and all(map(_mime_value, data.items()))
+
+
+def _mime_value(item: tuple[Any, Any]) -> bool:
+    """nbformat's rule for one entry of an output's data: text (a string or lines), or any JSON for a JSON type."""
+    mime, value = item
+    if not isinstance(mime, str):
+        return False
+    return (
+        mime.endswith("json")
+        or isinstance(value, str)
+        or (isinstance(value, list) and all(isinstance(line, str) for line in value))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,14 +380,19 @@ async def _run(
                     break
                 cell_limit = min(limits.cell_timeout_s, remaining)
                 client.timeout = max(1, int(cell_limit))
-                client.current_index = index
                 await call_probe(f"{probe}.begin_cell({number})")
                 try:
-                    await asyncio.wait_for(client.async_execute_cell(nb.cells[index], index), cell_limit + _GRACE_S)
-                    states[index] = "ok"
+                    # nbclient interrupts a cell at its limit and waits up to iopub_timeout for its last output;
+                    # this deadline is only a backstop.
+                    backstop = cell_limit + client.iopub_timeout + _GRACE_S
+                    await asyncio.wait_for(client.async_execute_cell(nb.cells[index], index), backstop)
+                    states[index] = "timeout" if index in client.timed_out else "ok"
+                    if index in client.timed_out:
+                        # An interrupted cell must have stopped: a kernel still busy with it gets killed.
+                        await _hidden(client, "", _GRACE_S)
                 except (DeadKernelError, TimeoutError) as exc:
                     # nbclient turns the cancellation at our deadline into DeadKernelError: only a kernel
-                    # that is really gone died by itself.
+                    # that is really gone died by itself. KernelUnresponsive is a TimeoutError.
                     if isinstance(exc, DeadKernelError) and not await _alive(km):
                         states[index] = "kernel_died"
                         status = "kernel_died"
@@ -302,7 +407,6 @@ async def _run(
                     kill()
                     break
                 if index in client.timed_out:
-                    states[index] = "timeout"
                     which = "notebook" if remaining < limits.cell_timeout_s else f"cell {number}"
                     total = limits.notebook_timeout_s if which == "notebook" else limits.cell_timeout_s
                     limits_hit.append(f"{which} stopped after {total:g} s (interrupted)")
@@ -339,9 +443,17 @@ async def _run(
     elif oom:
         limits_hit.append(f"killed at {memory_text(limits.memory_mb)} of memory")
         status = "kernel_died"
+
+    def cells(indices: set[int]) -> str:
+        return ", ".join(str(code_cells.index(i) + 1) for i in sorted(indices) if i in code_cells)
+
     if client.truncated_cells:
-        numbers = ", ".join(str(code_cells.index(i) + 1) for i in sorted(client.truncated_cells))
-        limits_hit.append(f"output beyond {limits.output_kb} KB discarded (cell {numbers})")
+        limits_hit.append(f"output beyond {limits.output_kb} KB discarded (cell {cells(client.truncated_cells)})")
+    if client.oversized_cells:
+        cap_kb = km.max_message_bytes // 1024
+        limits_hit.append(f"kernel messages over {cap_kb} KB dropped (cell {cells(client.oversized_cells)})")
+    if client.malformed_cells:
+        limits_hit.append(f"malformed kernel messages ignored (cell {cells(client.malformed_cells)})")
     if status == "kernel_died":
         message = message or _death_message(code_cells, states, watchdog.reason or killed_for)
     kernel = _read_kernel_facts(placement.run_dir)

@@ -1,0 +1,363 @@
+"""The execution logic against faked kernel messages, without a kernel (as nbclient's own tests do): output caps
+for every output type, display updates, timeouts, a dead kernel, unknown and malformed messages, bad comms;
+and the bounded channel against real ZeroMQ sockets fed oversized and malformed messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from queue import Empty
+from typing import Any
+
+import nbformat
+import pytest
+import zmq
+import zmq.asyncio
+from jupyter_client.session import Session
+from nbclient.exceptions import DeadKernelError
+
+from grader.execute import _CELLS_OF_OUTPUT, _DISPLAY_ID_COST, BoundedClient
+from grader.kernel_channels import BoundedChannel, bounded_context, well_formed
+
+CAP = 16 << 10
+PARENT = "execute-request-1"
+
+
+def message(msg_type: str, content: dict[str, Any] | Any, parent: str = PARENT) -> dict[str, Any]:
+    """A decoded kernel message as jupyter_client hands it to nbclient."""
+    return {
+        "header": {"msg_id": uuid.uuid4().hex, "msg_type": msg_type},
+        "msg_id": "",
+        "msg_type": msg_type,
+        "parent_header": {"msg_id": parent},
+        "metadata": {},
+        "content": content,
+        "buffers": [],
+    }
+
+
+def stream(text: str, name: str = "stdout") -> dict[str, Any]:
+    return message("stream", {"name": name, "text": text})
+
+
+def display(data: str, display_id: str | None = None, msg_type: str = "display_data") -> dict[str, Any]:
+    content: dict[str, Any] = {"data": {"text/plain": data}, "metadata": {}}
+    if display_id is not None:
+        content["transient"] = {"display_id": display_id}
+    return message(msg_type, content)
+
+
+IDLE = message("status", {"execution_state": "idle"})
+
+
+class FakeChannel:
+    """A channel that hands out queued messages, then raises Empty (or stays silent when `then_empty` is False)."""
+
+    def __init__(self, messages: list[dict[str, Any]], *, then_empty: bool = True) -> None:
+        self.messages = list(messages)
+        self.then_empty = then_empty
+
+    async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:
+        if self.messages:
+            return self.messages.pop(0)
+        if self.then_empty:
+            raise Empty
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+
+class FakeKernelClient:
+    def __init__(self, iopub: list[dict[str, Any]], shell: list[dict[str, Any]], alive: bool = True) -> None:
+        self.iopub_channel = FakeChannel(iopub, then_empty=False)
+        self.shell_channel = FakeChannel(shell)
+        self.alive = alive
+
+    def execute(self, code: str, **kwargs: Any) -> str:
+        return PARENT
+
+    async def is_alive(self) -> bool:
+        return self.alive
+
+
+class FakeKernelManager:
+    def __init__(self) -> None:
+        self.interrupts = 0
+
+    async def interrupt_kernel(self) -> None:
+        self.interrupts += 1
+
+
+def reply(status: str = "ok") -> dict[str, Any]:
+    return message("execute_reply", {"status": status, "execution_count": 1})
+
+
+def run_cell(
+    iopub: list[dict[str, Any]],
+    shell: list[dict[str, Any]] | None = None,
+    *,
+    alive: bool = True,
+    output_limit: int = CAP,
+) -> tuple[BoundedClient, nbformat.NotebookNode]:
+    """Executes one code cell against a faked kernel that sends `iopub` then goes idle, and replies `shell`."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("anything")])
+    km = FakeKernelManager()
+    client = BoundedClient(
+        nb, output_limit=output_limit, km=km, allow_errors=True, interrupt_on_timeout=True, iopub_timeout=1
+    )
+    client.kc = FakeKernelClient([*iopub, IDLE], [reply()] if shell is None else shell, alive)  # type: ignore[assignment]
+    client.timeout = 1
+    asyncio.run(client.async_execute_cell(nb.cells[0], 0))
+    return client, nb.cells[0]
+
+
+def kept_bytes(cell: nbformat.NotebookNode) -> int:
+    return len(json.dumps(cell.outputs))
+
+
+NOTICE = "output beyond 16 KB was discarded"
+
+
+def texts(cell: nbformat.NotebookNode) -> str:
+    return "".join(o.get("text", "") + str(o.get("data", "")) for o in cell.outputs)
+
+
+# ------------------------------------------------------------------------------------------- output cap
+
+
+def test_a_flood_of_small_outputs_keeps_the_cap_and_says_so() -> None:
+    client, cell = run_cell([stream("x" * 1000 + "\n") for _ in range(100)])
+    assert client.truncated_cells == {0}
+    assert CAP - 2000 < kept_bytes(cell) < CAP + 1000
+    assert NOTICE in texts(cell)
+
+
+@pytest.mark.parametrize(
+    "big",
+    [
+        stream("x" * (CAP + 1)),
+        stream("x" * (CAP + 1), name="stderr"),
+        display("x" * (CAP + 1)),
+        display("x" * (CAP + 1), display_id="d"),
+        display("x" * (CAP + 1), display_id="d", msg_type="update_display_data"),
+        message("execute_result", {"data": {"text/plain": "x" * (CAP + 1)}, "metadata": {}, "execution_count": 1}),
+        message("error", {"ename": "E", "evalue": "x" * (CAP + 1), "traceback": []}),
+        message("clear_output", {"wait": "x" * (CAP + 1)}),
+    ],
+    ids=lambda m: m["msg_type"] + ("+id" if "transient" in m["content"] else "") + m["content"].get("name", ""),
+)
+def test_every_output_type_counts_against_the_cap(big: dict[str, Any]) -> None:
+    client, cell = run_cell([display("shown", display_id="d"), big, stream("after\n")])
+    assert client.truncated_cells == {0}
+    assert "x" * 100 not in texts(cell)
+    assert "after" in texts(cell) and NOTICE in texts(cell)
+
+
+def test_display_updates_are_counted_and_cannot_grow_a_kept_output() -> None:
+    updates = [display(f"{i}" * 4000, display_id="d", msg_type="update_display_data") for i in range(1, 10)]
+    client, cell = run_cell([display("first", display_id="d"), *updates])
+    assert client.truncated_cells == {0}
+    shown = cell.outputs[0]["data"]["text/plain"]
+    # The updates applied while there was room (each costs its size and its display id); the rest were dropped.
+    assert shown in {f"{i}" * 4000 for i in range(1, 5)}
+    assert kept_bytes(cell) < CAP
+
+
+def test_many_display_ids_each_cost_room_so_their_bookkeeping_stays_bounded() -> None:
+    client, _ = run_cell([display("", display_id=f"id-{i}") for i in range(1000)])
+    assert len(client._display_id_map) <= CAP // _DISPLAY_ID_COST
+
+
+def test_the_notebook_keeps_at_most_its_cells_worth_of_output() -> None:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x") for _ in range(_CELLS_OF_OUTPUT + 4)])
+    client = BoundedClient(nb, output_limit=CAP, km=FakeKernelManager(), allow_errors=True)
+    for index, cell in enumerate(nb.cells):
+        client.kc = FakeKernelClient([stream("y" * (CAP - 100)), IDLE], [reply()])  # type: ignore[assignment]
+        asyncio.run(client.async_execute_cell(cell, index))
+    assert client.output_used <= CAP * _CELLS_OF_OUTPUT
+    assert client.truncated_cells == set(range(_CELLS_OF_OUTPUT, _CELLS_OF_OUTPUT + 4))
+
+
+# ------------------------------------------------------------------------------------------- odd messages
+
+
+def test_comm_messages_with_bad_widget_state_are_ignored() -> None:
+    comms = [
+        message("comm_open", {"comm_id": "c1", "target_name": "jupyter.widget", "data": {"state": {}}}),
+        message("comm_open", {"comm_id": "c2", "target_name": "jupyter.widget", "data": {}}),
+        message("comm_open", {"target_name": "jupyter.widget"}),
+        message("comm_msg", {"comm_id": "c1", "data": {"state": {"msg_id": PARENT}, "buffer_paths": [["x"]]}}),
+        message("comm_msg", {}),
+        message("comm_close", {"comm_id": 7}),
+    ]
+    client, cell = run_cell([*comms, stream("after the comms\n")])
+    assert texts(cell) == "after the comms\n"
+    assert client.widget_state == {} and client.comm_objects == {}
+    assert client.malformed_cells == set()
+
+
+def test_unknown_message_types_are_ignored() -> None:
+    odd = [message("no_such_type", {"x": 1}), message("execute_input", {"code": 1}), message("status", {})]
+    client, cell = run_cell([*odd, stream("after\n")])
+    assert texts(cell) == "after\n"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        message("stream", {"name": "stdout", "text": {"not": "text"}}),
+        message("stream", {"text": "no name"}),
+        message("error", {"ename": "E", "evalue": "v", "traceback": [1, 2]}),
+        message("display_data", {"data": "not a dict", "metadata": {}}),
+        message("display_data", {"data": {"text/plain": "no metadata"}}),
+        message("display_data", {"data": {}, "metadata": {}, "transient": "not a dict"}),
+        message("display_data", {"data": {}, "metadata": {}, "transient": {"display_id": ["x"]}}),
+        message("execute_result", {"data": {"text/plain": "no execution count"}, "metadata": {}}),
+        message("display_data", {"data": {"image/png": [1, 2]}, "metadata": {}}),
+        message("update_display_data", {"data": {"text/plain": 1}, "metadata": {}, "transient": {"display_id": "d"}}),
+    ],
+    ids=lambda m: json.dumps(m["content"])[:60],
+)
+def test_malformed_output_is_dropped_and_the_cell_goes_on(bad: dict[str, Any]) -> None:
+    client, cell = run_cell([display("shown", display_id="d"), bad, stream("after\n")])
+    assert "after" in texts(cell)
+    assert client.malformed_cells == {0}
+    assert all(isinstance(o.get("text", ""), str) for o in cell.outputs)
+
+
+def test_deeply_nested_content_does_not_raise() -> None:
+    nested: Any = "leaf"
+    for _ in range(100_000):
+        nested = {"a": nested}
+    client, cell = run_cell([message("display_data", {"data": nested, "metadata": {}}), stream("after\n")])
+    assert client.malformed_cells == {0}
+    assert texts(cell) == "after\n"
+
+
+# ------------------------------------------------------------------------------------------- timeouts and death
+
+
+def test_a_cell_past_its_time_limit_is_interrupted_and_recorded() -> None:
+    client, cell = run_cell([stream("working\n")], shell=[])
+    assert client.km.interrupts == 1  # type: ignore[union-attr]
+    assert client.timed_out == {0}
+    assert "working" in texts(cell)
+
+
+def test_a_real_error_reply_is_not_mistaken_for_a_timeout() -> None:
+    interrupted = message("error", {"ename": "KeyboardInterrupt", "evalue": "", "traceback": []})
+    client, _ = run_cell([interrupted], shell=[reply("error")])
+    assert client.timed_out == set()
+
+
+def test_a_dead_kernel_raises_dead_kernel_error_and_keeps_the_output_before() -> None:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os; os._exit(1)")])
+    client = BoundedClient(nb, output_limit=CAP, km=FakeKernelManager(), allow_errors=True, interrupt_on_timeout=True)
+    client.kc = FakeKernelClient([stream("before\n")], [], alive=False)  # type: ignore[assignment]
+    client.timeout = 1
+    with pytest.raises(DeadKernelError):
+        asyncio.run(client.async_execute_cell(nb.cells[0], 0))
+    assert texts(nb.cells[0]) == "before\n"
+
+
+# ------------------------------------------------------------------------------------------- the channel
+
+
+def test_well_formed_requires_what_nbclient_reads_without_checking() -> None:
+    assert well_formed(stream("x"))
+    assert well_formed(reply())
+    assert not well_formed(message("execute_reply", {"execution_count": 1}))
+    assert not well_formed({**stream("x"), "content": ["x"]})
+    assert not well_formed({**stream("x"), "parent_header": {"msg_id": ["x"]}})
+    assert not well_formed({**stream("x"), "msg_type": 3})
+
+
+class Pair:
+    """A publisher playing the kernel and a BoundedChannel subscribed to it, over an ipc socket."""
+
+    def __init__(self, folder: Path, max_bytes: int) -> None:
+        self.session = Session(key=b"secret")
+        self.kernel_context = zmq.Context()
+        self.kernel = self.kernel_context.socket(zmq.PUB)
+        url = f"ipc://{folder}/iopub"
+        self.kernel.bind(url)
+        self.context = bounded_context(max_bytes)
+        socket = self.context.socket(zmq.SUB)
+        socket.setsockopt(zmq.SUBSCRIBE, b"")
+        socket.connect(url)
+        self.channel = BoundedChannel(socket, Session(key=b"secret"))
+
+    def send(self, msg_type: str, content: Any, buffers: list[bytes] | None = None) -> None:
+        self.session.send(self.kernel, msg_type, content, buffers=buffers)
+
+    def send_parts(self, parts: list[bytes]) -> None:
+        self.kernel.send_multipart(parts)
+
+    async def next_text(self, timeout: float = 5) -> str:
+        """The text of the next message the channel accepts (a marker is re-sent until one arrives)."""
+        while True:
+            self.send("stream", {"name": "stdout", "text": "marker"})
+            try:
+                return str((await self.channel.get_msg(timeout=0.1))["content"]["text"])
+            except Empty:
+                timeout -= 0.1
+                assert timeout > 0, "the channel stopped receiving"
+
+    def close(self) -> None:
+        self.channel.close()
+        self.kernel.close(linger=0)
+        self.context.destroy(linger=0)
+        self.kernel_context.destroy(linger=0)
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[Pair]:
+    pair = Pair(tmp_path, max_bytes=64 << 10)
+    yield pair
+    pair.close()
+
+
+def test_channel_drops_malformed_messages_and_goes_on(pair: Pair) -> None:
+    async def scenario() -> None:
+        assert await pair.next_text() == "marker"
+        signed = pair.session.serialize(pair.session.msg("stream", {"name": "stdout", "text": "x"}))
+        bad = [
+            [b"<IDS|MSG>", b"not a signature", *signed[2:]],
+            [b"too", b"few"],
+            [b"<IDS|MSG>"],
+        ]
+        for parts in bad:
+            pair.send_parts(parts)
+        pair.send("stream", b'["content", "is", "a", "list"]')
+        pair.send("execute_reply", {"no": "status"})
+        pair.send("stream", {"name": "stdout", "text": "good"})
+        assert (await pair.channel.get_msg(timeout=5))["content"]["text"] == "good"
+        assert pair.channel.malformed == 5
+
+    asyncio.run(scenario())
+
+
+def test_oversized_message_part_is_refused_and_the_channel_reconnects(pair: Pair) -> None:
+    async def scenario() -> None:
+        assert await pair.next_text() == "marker"
+        pair.send("stream", {"name": "stdout", "text": "x" * (1 << 20)})
+        # ZeroMQ drops the connection rather than the message: the channel notices, connects again, goes on.
+        assert await pair.next_text() == "marker"
+        assert pair.channel.oversized >= 1
+        assert pair.channel.malformed == 0
+
+    asyncio.run(scenario())
+
+
+def test_message_whose_parts_add_up_over_the_cap_is_dropped(pair: Pair) -> None:
+    async def scenario() -> None:
+        assert await pair.next_text() == "marker"
+        pair.send("stream", {"name": "stdout", "text": "split"}, buffers=[b"y" * (32 << 10)] * 4)
+        pair.send("stream", {"name": "stdout", "text": "after"})
+        assert (await pair.channel.get_msg(timeout=5))["content"]["text"] == "after"
+        assert pair.channel.oversized == 1
+
+    asyncio.run(scenario())
