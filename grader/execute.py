@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty
-from typing import Any
+from typing import Any, TypeGuard
 
 import nbformat
 import zmq.asyncio
@@ -146,10 +146,15 @@ class SandboxedKernelManager(AsyncKernelManager):
         return self.group.enter_prefix() + wrap_command(argv, self.placement, self.limits, self.sandbox_env)
 
 
-# Output message types: each one's content is checked and counted against the output cap.
+# Output message types: each one's content is checked, reduced to what the grader reads, and counted against the cap.
 _OUTPUT_TYPES = frozenset({"stream", "display_data", "update_display_data", "execute_result", "error", "clear_output"})
-# What a display id costs against the cap beside its message: nbclient keeps an entry per id it has seen.
-_DISPLAY_ID_COST = 1024
+# What the grader reads of a display: its text and its PNG (the student's figures).
+_KEPT_MIMES = ("text/plain", "image/png")
+# An output's own objects in the grader's memory, charged beside its text so that many tiny outputs cost what
+# they take (measured with nbformat 5.11: a stream output about 0.55 KB, an empty display about 1.4 KB).
+_STREAM_COST = 640
+_OUTPUT_COST = 1536
+_LINE_COST = 64  # each traceback line, a string object of its own
 # The content nbclient's display code expects in the stand-in reply it makes when a cell times out.
 _TIMEOUT_REPLY = {"ename": "CellTimeout", "evalue": "the cell ran past its time limit", "traceback": []}
 
@@ -173,7 +178,6 @@ class BoundedClient(NotebookClient):
         self.cell_output: dict[int, int] = {}
         self.truncated_cells: set[int] = set()
         self.timed_out: set[int] = set()
-        self.oversized_cells: set[int] = set()
         self.malformed_cells: set[int] = set()
 
     def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
@@ -184,20 +188,17 @@ class BoundedClient(NotebookClient):
             return None
         if msg_type not in _OUTPUT_TYPES:
             return None
-        try:
-            size = len(json.dumps(content))
-            if not _valid_output(msg_type, content):
-                raise ValueError(f"malformed {msg_type}")
-        except (ValueError, TypeError, RecursionError):
+        kept = _kept_content(msg_type, content)
+        if kept is None:
             self.malformed_cells.add(cell_index)
             return None
-        if (content.get("transient") or {}).get("display_id") is not None:
-            size += _DISPLAY_ID_COST
+        size = len(json.dumps(kept)) + (_STREAM_COST if msg_type == "stream" else _OUTPUT_COST)
+        size += _LINE_COST * len(kept.get("traceback", ()))
         if not self._within_cap(cell.outputs, size, cell_index):
             return None
         try:
-            return super().process_message(msg, cell, cell_index)
-        except Exception:  # nbformat's own validation of an output: the output is dropped, the cell goes on
+            return super().process_message({**msg, "content": kept}, cell, cell_index)
+        except Exception:  # whatever nbclient or nbformat make of it, the output is dropped and the cell goes on
             self.malformed_cells.add(cell_index)
             return None
 
@@ -219,43 +220,54 @@ class BoundedClient(NotebookClient):
             self.timed_out.add(cell_index)
         if isinstance(self.kc, BoundedKernelClient):
             oversized, malformed = await self.kc.dropped()
-            if oversized:
-                self.oversized_cells.add(cell_index)
+            if oversized:  # over output_kb + MESSAGE_OVERHEAD: beyond what the cell could keep anyway
+                self.truncated_cells.add(cell_index)
             if malformed:
                 self.malformed_cells.add(cell_index)
 
 
-def _valid_output(msg_type: str, content: dict[str, Any]) -> bool:
-    """Whether an output message's content has the types nbclient and the grader read without checking."""
+def _kept_content(msg_type: str, content: dict[str, Any]) -> dict[str, Any] | None:
+    """The part of an output message's content that the grader keeps, with the types nbclient and the grader
+    read without checking; None when those parts have the wrong types."""
     transient = content.get("transient") or {}
-    if not isinstance(transient, dict) or not isinstance(transient.get("display_id", ""), str | None):
-        return False
+    display_id = transient.get("display_id") if isinstance(transient, dict) else ()
+    if display_id is not None and not isinstance(display_id, str):
+        return None
     if msg_type == "stream":
-        return isinstance(content.get("name"), str) and isinstance(content.get("text"), str)
+        name, text = content.get("name"), content.get("text")
+        return {"name": name, "text": text} if isinstance(name, str) and isinstance(text, str) else None
     if msg_type == "error":
-        traceback = content.get("traceback")
-        return (
-            isinstance(content.get("ename"), str)
-            and isinstance(content.get("evalue"), str)
-            and isinstance(traceback, list)
-            and all(isinstance(line, str) for line in traceback)
-        )
+        fields = {key: content.get(key) for key in ("ename", "evalue", "traceback")}
+        lines = fields["traceback"]
+        if not (isinstance(fields["ename"], str) and isinstance(fields["evalue"], str) and _text_lines(lines)):
+            return None
+        return fields
     if msg_type == "clear_output":
-        return True
-    data = content.get("data")
-    return isinstance(data, dict) and isinstance(content.get("metadata"), dict) and all(map(_mime_value, data.items()))
+        return {"wait": bool(content.get("wait"))}
+    data = content.get("data", {})
+    if not isinstance(data, dict):
+        return None
+    kept: dict[str, Any] = {"data": {}, "metadata": {}}
+    for mime in _KEPT_MIMES:
+        value = data.get(mime)
+        if _text_lines(value):  # nbformat's multi-line form
+            value = "".join(value)
+        if isinstance(value, str):
+            kept["data"][mime] = value
+        elif value is not None:
+            return None
+    if display_id is not None:
+        kept["transient"] = {"display_id": display_id}
+    if msg_type == "execute_result":
+        count = content.get("execution_count")
+        if count is not None and not isinstance(count, int):
+            return None
+        kept["execution_count"] = count
+    return kept
 
 
-def _mime_value(item: tuple[Any, Any]) -> bool:
-    """nbformat's rule for one entry of an output's data: text (a string or lines), or any JSON for a JSON type."""
-    mime, value = item
-    if not isinstance(mime, str):
-        return False
-    return (
-        mime.endswith("json")
-        or isinstance(value, str)
-        or (isinstance(value, list) and all(isinstance(line, str) for line in value))
-    )
+def _text_lines(value: Any) -> TypeGuard[list[str]]:
+    return isinstance(value, list) and all(isinstance(line, str) for line in value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,9 +461,6 @@ async def _run(
 
     if client.truncated_cells:
         limits_hit.append(f"output beyond {limits.output_kb} KB discarded (cell {cells(client.truncated_cells)})")
-    if client.oversized_cells:
-        cap_kb = km.max_message_bytes // 1024
-        limits_hit.append(f"kernel messages over {cap_kb} KB dropped (cell {cells(client.oversized_cells)})")
     if client.malformed_cells:
         limits_hit.append(f"malformed kernel messages ignored (cell {cells(client.malformed_cells)})")
     if status == "kernel_died":

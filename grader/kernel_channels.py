@@ -34,7 +34,7 @@ from zmq.utils.monitor import parse_monitor_message
 # Room for a message's header, parent header and metadata parts beside its content, and JSON escaping.
 MESSAGE_OVERHEAD = 64 << 10
 # Messages ZeroMQ keeps per socket before the grader reads them; the kernel's own queue is in its memory.
-QUEUED_MESSAGES = 16
+QUEUED_MESSAGES = 4
 
 
 def bounded_context(max_bytes: int) -> zmq.asyncio.Context:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -33,16 +35,40 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run_grade(*args: str | Path, cache: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """Runs the installed CLI as a user would, with its own cache and no inherited home."""
+    return run_grade_measured(*args, cache=cache, timeout=timeout)[0]
+
+
+def run_grade_measured(
+    *args: str | Path, cache: Path, timeout: float = 900
+) -> tuple[subprocess.CompletedProcess[str], int]:
+    """`run_grade`, and the grader process's peak resident memory in bytes.
+
+    The peak is the kernel's high-water mark for that one process (VmHWM), read every 0.1 s until it exits:
+    the sandboxed kernels are other processes and do not count.
+    """
     env = {**os.environ, "MNIST_GRADER_CACHE": str(cache)}
-    return subprocess.run(
-        [sys.executable, "-m", "grader", *map(str, args)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    argv = [sys.executable, "-m", "grader", *map(str, args)]
+    peak = 0
+    done = threading.Event()
+    with subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+
+        def watch() -> None:
+            nonlocal peak
+            status = Path(f"/proc/{proc.pid}/status")
+            while not done.wait(0.1):
+                with contextlib.suppress(OSError, ValueError, StopIteration):  # gone, or a zombie
+                    line = next(ln for ln in status.read_text().splitlines() if ln.startswith("VmHWM:"))
+                    peak = max(peak, int(line.split()[1]) * 1024)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        finally:
+            done.set()
+            watcher.join()
+            proc.kill()
+    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr), peak
 
 
 def fast_rubric(folder: Path) -> Path:

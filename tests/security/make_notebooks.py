@@ -236,6 +236,38 @@ for _ in range(200):  # 200 MB in 1 MB pieces
     sys.stdout.flush()""",
     'print("after the flood")',
 ]
+# Messages no front end would send: a widget comm with incomplete state (nbclient's widget mimic raised on it),
+# then comm, status and output messages of the wrong shape and an unknown type, sent with the kernel's own
+# session (student code can reach it, key included).
+ODD_MESSAGES = """\
+from comm import create_comm
+create_comm(target_name="jupyter.widget", data={"state": {"_model_name": "X"}})
+kernel = get_ipython().kernel
+odd = [
+    ("comm_open", {"target_name": "jupyter.widget"}),
+    ("comm_msg", {}),
+    ("status", {}),
+    ("no_such_type", {"x": 1}),
+    ("stream", {"name": "stdout", "text": {"not": "text"}}),
+    ("display_data", {"data": "x", "transient": "y"}),
+    ("error", {"ename": 1}),
+]
+for msg_type, content in odd:
+    kernel.session.send(kernel.iopub_socket, msg_type, content, parent=kernel.get_parent())
+print("after the odd messages")"""
+# Display ids, then updates of 20 MB each: the grader applied updates before the output cap (2.8 GB for
+# 25 x 100 MB).
+DISPLAY_FLOOD = [
+    """\
+from IPython.display import display, update_display
+blob = "x" * (20 << 20)
+for i in range(20):
+    display({"text/plain": "small"}, raw=True, display_id=f"d{i}")
+    update_display({"text/plain": blob}, raw=True, display_id=f"d{i}")""",
+    'print("after the displays")',
+]
+# One 100 MB output message: the grader used to hold it whole, several times over, before discarding it.
+HUGE_PRINT = ['print("x" * (100 << 20))', 'print("after the print")']
 DISK = [
     """\
 import errno, json, os
@@ -494,6 +526,9 @@ def notebooks() -> dict[str, str]:
         "limit_output_flood.ipynb": notebook(OUTPUT_FLOOD),
         "limit_model_memory.ipynb": notebook(MODEL_MEMORY),
         "limit_disk.ipynb": notebook(DISK),
+        "limit_odd_messages.ipynb": notebook([SETUP, PREPARE, ODD_MESSAGES]),
+        "limit_display_flood.ipynb": notebook(DISPLAY_FLOOD),
+        "limit_huge_print.ipynb": notebook(HUGE_PRINT),
         **{
             f"{name}.ipynb": notebook([SETUP, PREPARE, fault, 'print("after the fault")'])
             for name, fault in FAULTS.items()

@@ -26,7 +26,7 @@ import pytest
 
 from grader.facts import Facts, KernelFacts
 from grader.sandbox import bwrap_path, process_tree
-from tests.conftest import ROOT, run_grade
+from tests.conftest import ROOT, run_grade, run_grade_measured
 from tests.security import make_notebooks
 from tests.security.conftest import (
     LIMITS,
@@ -44,6 +44,9 @@ pytestmark = [
 ]
 
 PREPARE_POINTS = 10
+# The grader's own peak over the batch: its baseline (reports and charts included) plus, for each of the two
+# notebooks running at once, the bound README states at output_kb = 256 (about 25 MB).
+GRADER_PEAK_MB = 0
 
 
 class Listener:
@@ -112,6 +115,7 @@ class Batch:
     token: str
     kernel_digest_before: str
     runs: tuple[Facts, ...]
+    grader_peak_bytes: int
 
     def facts(self, needle: str) -> Facts:
         return facts_with_source(self.runs, needle)
@@ -156,7 +160,7 @@ def batch(security_env: SecurityEnv, tmp_path_factory: pytest.TempPathFactory) -
     kernel_digest = tree_digest(ROOT / "grader" / "kernel")
     started = time.monotonic()
     with listener.running():
-        result = run_grade(
+        result, grader_peak = run_grade_measured(
             submissions, "--out", out, "--jobs", "2", *security_env.args(), cache=security_env.cache, timeout=600
         )
     seconds = time.monotonic() - started
@@ -172,6 +176,7 @@ def batch(security_env: SecurityEnv, tmp_path_factory: pytest.TempPathFactory) -
         token,
         kernel_digest,
         cached_facts(security_env.cache),
+        grader_peak,
     )
 
 
@@ -342,6 +347,35 @@ def test_output_flood_is_cut(batch: Batch) -> None:
     assert [c.status for c in facts.execution.cells] == ["ok", "ok"]
     report = next((batch.out / "students").glob("limit_output_flood*.html"))
     assert report.stat().st_size < 2 << 20
+
+
+def test_odd_kernel_messages_are_ignored_and_the_notebook_goes_on(batch: Batch) -> None:
+    student = batch.student("limit_odd_messages")
+    assert student["status"] == "graded"
+    assert "malformed kernel messages ignored (cell 3)" in student["limits_hit"]
+    assert batch.points("limit_odd_messages")["prepare"] == PREPARE_POINTS
+    facts = batch.facts("after the odd messages")
+    assert facts.execution.status == "completed"
+    assert [c.status for c in facts.execution.cells] == ["ok", "ok", "ok"]
+    assert "after the odd messages" in facts.execution.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "after"), [("limit_display_flood", "after the displays"), ("limit_huge_print", "after the print")]
+)
+def test_oversized_messages_are_dropped_and_the_next_cell_is_heard(batch: Batch, name: str, after: str) -> None:
+    assert f"output beyond {LIMITS['output_kb']} KB discarded (cell 1)" in batch.student(name)["limits_hit"]
+    facts = batch.facts(after)
+    assert facts.execution.status == "completed"
+    assert [c.status for c in facts.execution.cells] == ["ok", "ok"]
+    assert after in facts.execution.stdout
+
+
+def test_the_graders_own_memory_stays_bounded(batch: Batch) -> None:
+    """400 MB of display updates and a 100 MB print, among the rest of the batch: the grader holds none of it."""
+    peak_mb = batch.grader_peak_bytes >> 20
+    print(f"grader peak RSS over the hostile batch: {peak_mb} MB")
+    assert 0 < peak_mb < GRADER_PEAK_MB
 
 
 def test_disk_limits(batch: Batch) -> None:
