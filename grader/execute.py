@@ -155,7 +155,8 @@ _KEPT_MIMES = ("text/plain", "image/png")
 _STREAM_COST = 640
 _OUTPUT_COST = 1536
 _LINE_COST = 64  # each traceback line, a string object of its own
-# The content nbclient's display code expects in the stand-in reply it makes when a cell times out.
+# The error in the stand-in reply nbclient returns, without waiting for the kernel's, for a cell it interrupted
+# at its time limit (`error_on_timeout`).
 _TIMEOUT_REPLY = {"ename": "CellTimeout", "evalue": "the cell ran past its time limit", "traceback": []}
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import deque
 from queue import Empty
 from typing import Any
 
@@ -69,38 +70,57 @@ class BoundedChannel(AsyncZMQSocketChannel):
         self.oversized = 0
         self.malformed = 0
         # A part over zmq.MAXMSGSIZE never reaches get_msg: ZeroMQ ends the connection for good (a protocol
-        # error is not retried), which the monitor reports; get_msg then connects again.
+        # error is not retried), which the monitor reports; the channel then connects again.
         self._monitor = socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self._poller = zmq.asyncio.Poller()
         self._poller.register(socket, zmq.POLLIN)
         self._poller.register(self._monitor, zmq.POLLIN)
+        # The same socket, for reads that must finish without yielding to the event loop (reconnect).
+        self._now: zmq.Socket[bytes] = zmq.Socket.shadow(socket.underlying)
+        self._pending: deque[dict[str, Any]] = deque()
 
     async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:  # type: ignore[override]
         """The next acceptable message; Empty when none came within `timeout` seconds."""
         assert self.socket is not None
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
+        while not self._pending:
             left = None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
             ready = dict(await self._poller.poll(left))
             if self._monitor in ready:
                 await self.reconnect()
             elif self.socket in ready:
-                msg = self.checked(await self.socket.recv_multipart())
-                if msg is not None:
-                    return msg
+                self._keep(await self.socket.recv_multipart())
             else:
                 raise Empty
+        return self._pending.popleft()
 
     async def reconnect(self) -> None:
         """Connects again wherever ZeroMQ dropped the connection, counting each drop as an oversized message."""
         assert self.socket is not None
+        endpoints = []
         while await self._monitor.poll(0):
-            event = parse_monitor_message(await self._monitor.recv_multipart())
-            self.oversized += 1
-            endpoint = event["endpoint"].decode()
-            with contextlib.suppress(zmq.ZMQError):  # already forgotten by ZeroMQ after a protocol error
-                self.socket.disconnect(endpoint)
-            self.socket.connect(endpoint)
+            endpoints.append(parse_monitor_message(await self._monitor.recv_multipart())["endpoint"].decode())
+        if not endpoints:
+            return
+        self.oversized += len(endpoints)
+        # ZeroMQ ignores a second connect to an endpoint it still lists, so the old one is disconnected first.
+        # That ends its pipe at once, and ZeroMQ aborts the process if a message it has begun handing over (a
+        # SUB socket reads the first part of the next message ahead, when polled) then loses its pipe: what is
+        # queued is read first, whole, with no await in between.
+        while True:
+            try:
+                self._keep(self._now.recv_multipart(zmq.NOBLOCK))
+            except zmq.Again:
+                break
+        for endpoint in dict.fromkeys(endpoints):
+            with contextlib.suppress(zmq.ZMQError):  # already gone
+                self._now.disconnect(endpoint)
+            self._now.connect(endpoint)
+
+    def _keep(self, parts: list[bytes]) -> None:
+        msg = self.checked(parts)
+        if msg is not None:
+            self._pending.append(msg)
 
     def checked(self, parts: list[bytes]) -> dict[str, Any] | None:
         """The decoded message, or None (counted) when it is too big, does not decode, or has the wrong shape."""

@@ -6,7 +6,10 @@ and the bounded channel against real ZeroMQ sockets fed oversized and malformed 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -367,3 +370,30 @@ def test_message_whose_parts_add_up_over_the_cap_is_dropped(pair: Pair) -> None:
         assert pair.channel.oversized == 1
 
     asyncio.run(scenario())
+
+
+def test_channel_survives_a_stream_of_oversized_messages(pair: Pair) -> None:
+    """Each oversized part makes ZeroMQ drop the connection; reconnecting while messages are queued must neither
+    lose the channel nor abort the process (ZeroMQ asserts if a message it began handing over loses its pipe)."""
+
+    def kernel() -> None:
+        for i in range(450):
+            pair.send("stream", {"name": "stdout", "text": "x" * ((256 << 10) if i % 3 == 0 else 100)})
+            time.sleep(0.002)
+
+    async def scenario() -> int:
+        assert await pair.next_text() == "marker"
+        sender = threading.Thread(target=kernel)
+        sender.start()
+        received = 0
+        while sender.is_alive():
+            with contextlib.suppress(Empty):
+                await pair.channel.get_msg(timeout=0.2)
+                received += 1
+        sender.join()
+        assert await pair.next_text() == "marker"
+        return received
+
+    received = asyncio.run(scenario())
+    assert received > 0 and pair.channel.oversized > 10
+    assert pair.channel.malformed == 0
