@@ -1,16 +1,16 @@
-"""Receives the kernel's messages with a size cap and a shape check, so nothing a kernel sends can crash the grader
-or make it hold more than a bounded amount of memory.
+"""Receives the kernel's messages with a size cap and a shape check, so that nothing a kernel sends can crash the
+grader, and what it makes the grader hold is bounded (for messages of a few parts: README, "Grader memory").
 
 Student code controls its kernel process, session key included, so it can send any bytes on any socket. Three
 layers stand between those bytes and nbclient:
 
-- ZeroMQ drops a message part over `max_bytes` before it is read whole (`zmq.MAXMSGSIZE`: the connection is
-  dropped and re-made, the message is lost), and queues at most `QUEUED_MESSAGES` messages per socket
-  (`zmq.RCVHWM`: a kernel that sends faster than the grader reads waits, or its messages are dropped).
+- ZeroMQ refuses a message part over `max_bytes` before it is read whole (`zmq.MAXMSGSIZE`: it drops the
+  connection, and `BoundedChannel` connects again; the message is lost), and queues at most `QUEUED_MESSAGES`
+  messages per socket (`zmq.RCVHWM`: further messages wait in the kernel's own memory, or are dropped there).
 - `BoundedChannel.get_msg` drops a message whose parts add up to more than `max_bytes`, that does not decode
   (bad JSON, bad signature, too few parts, nesting too deep) or that lacks the shape nbclient relies on.
-- `grader.execute.BoundedClient.process_message` checks each output's content and counts it against the
-  output cap.
+- `grader.execute.BoundedClient.process_message` checks each output's content, keeps only what the grader reads
+  and counts it against the output cap.
 
 This relies on jupyter_client's channel and client internals (`AsyncZMQSocketChannel.socket` and `.session`,
 the client's `*_channel_class` and `context` traits), which is why pyproject.toml pins jupyter_client.

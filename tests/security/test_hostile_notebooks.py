@@ -45,8 +45,9 @@ pytestmark = [
 
 PREPARE_POINTS = 10
 # The grader's own peak over the batch: its baseline (reports and charts included) plus, for each of the two
-# notebooks running at once, the bound README states at output_kb = 256 (about 25 MB).
-GRADER_PEAK_MB = 0
+# notebooks running at once, the bound README states at output_kb = 256 (under 16 MB). Measured: 130 MB. Before
+# the bound, the display updates alone kept 400 MB in the grader and the print held 100 MB several times over.
+GRADER_PEAK_MB = 300
 
 
 class Listener:
@@ -364,7 +365,9 @@ def test_odd_kernel_messages_are_ignored_and_the_notebook_goes_on(batch: Batch) 
     ("name", "after"), [("limit_display_flood", "after the displays"), ("limit_huge_print", "after the print")]
 )
 def test_oversized_messages_are_dropped_and_the_next_cell_is_heard(batch: Batch, name: str, after: str) -> None:
-    assert f"output beyond {LIMITS['output_kb']} KB discarded (cell 1)" in batch.student(name)["limits_hit"]
+    # Refused by ZeroMQ (over output_kb + 64 KB), reported as output beyond the cap.
+    cut = f"output beyond {LIMITS['output_kb']} KB discarded (cell 1"
+    assert any(hit.startswith(cut) for hit in batch.student(name)["limits_hit"]), batch.student(name)["limits_hit"]
     facts = batch.facts(after)
     assert facts.execution.status == "completed"
     assert [c.status for c in facts.execution.cells] == ["ok", "ok"]
