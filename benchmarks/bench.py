@@ -326,6 +326,7 @@ def edited_rubric(dest: Path) -> Path:
     """The real rubric with one point moved between two build checks and a new hint: scoring only."""
     data = yaml.safe_load((ROOT / "rubric.yaml").read_text())
     data["reference"] = str(REFERENCE)
+    data["template"] = str(REFERENCE.parent / "template.ipynb")
     checks = data["sections"]["build"]["checks"]
     checks["hidden"]["points"] -= 1
     checks["input_shape"]["points"] += 1

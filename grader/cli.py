@@ -29,6 +29,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--cache", type=Path, help=f"facts cache folder (default: {default_cache_dir()})")
     p.add_argument("--roster", type=Path, help="roster.csv mapping notebook names to LMS ids")
+    p.add_argument(
+        "--adjustments",
+        type=Path,
+        metavar="FILE",
+        help="CSV of grade changes by hand (student,check,points,comment); combine with --rescore",
+    )
     p.add_argument("--feedback-notebooks", action="store_true", help="also write notebooks with feedback cells")
     p.add_argument("--verbose", action="store_true", help="show per-student timings")
     p.add_argument("--quiet", action="store_true", help="print only the final summary")
@@ -50,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         rescore=args.rescore,
         scheduler=args.scheduler,
         roster=args.roster,
+        adjustments=args.adjustments,
         feedback_notebooks=args.feedback_notebooks,
         quiet=args.quiet,
         verbose=args.verbose,
@@ -65,9 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     grades = outcome.grades
     errors = sum(g.status == "error" for g in grades)
     flagged = sum(bool(g.integrity_flags) for g in grades)
+    adjusted = sum(g.adjusted for g in grades)
     mean = sum(g.total for g in grades) / len(grades)
     print(
         f"Graded {len(grades)} notebook(s): mean {mean:.1f}/100, {errors} with status error, "
-        f"{flagged} flagged for integrity. Reports: {outcome.out / 'index.html'}"
+        f"{flagged} flagged for integrity, {adjusted} adjusted by hand, "
+        f"{len(outcome.near_copies)} near-copy pair(s) to review. Reports: {outcome.out / 'index.html'}"
     )
     return 0

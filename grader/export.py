@@ -16,9 +16,11 @@ from typing import Any, TypeVar
 
 import nbformat
 
+from grader.csvfile import read_rows
 from grader.errors import GraderError
 from grader.isolation import CANVAS_CSV, GRADES_CSV, GRADES_JSON, GRADESCOPE, StageFailure, StageGuard
-from grader.score import SECTION_CHECKS, StudentGrade
+from grader.near_copies import NearCopy, similar_to
+from grader.score import SECTION_CHECKS, CheckResult, StudentGrade
 
 T = TypeVar("T")
 
@@ -91,8 +93,25 @@ def _section(grade: StudentGrade, section_id: str) -> Any:
     return next((s for s in grade.sections if s.id == section_id), None)
 
 
-def grade_entry(grade: StudentGrade) -> dict[str, Any]:
-    """One student's entry of grades.json, with every section and check."""
+def _check_entry(check: CheckResult) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "id": check.id,
+        "points": float(check.points),
+        "max": float(check.max),
+        "passed": bool(check.passed),
+        "message": check.message,
+    }
+    if check.adjusted is not None:
+        entry["adjusted"] = {"from": float(check.adjusted.from_points), "comment": check.adjusted.comment}
+    return entry
+
+
+def grade_entry(grade: StudentGrade, similar: list[tuple[str, float]] | None = None) -> dict[str, Any]:
+    """One student's entry of grades.json, with every section and check.
+
+    A check an instructor adjusted carries `adjusted` (the grader's points and the comment); `bonus` lists
+    points added to the total by hand; `similar` lists the students whose own code is nearly this one's.
+    """
     sections: dict[str, Any] = {}
     for section_id in SECTION_IDS:
         section = _section(grade, section_id)
@@ -102,16 +121,7 @@ def grade_entry(grade: StudentGrade) -> dict[str, Any]:
         sections[section_id] = {
             "points": float(section.points),
             "max": number(section.max),
-            "checks": [
-                {
-                    "id": c.id,
-                    "points": float(c.points),
-                    "max": float(c.max),
-                    "passed": bool(c.passed),
-                    "message": c.message,
-                }
-                for c in section.checks
-            ],
+            "checks": [_check_entry(c) for c in section.checks],
         }
     return {
         "student": grade.student,
@@ -122,6 +132,8 @@ def grade_entry(grade: StudentGrade) -> dict[str, Any]:
         "integrity": list(grade.integrity_flags),
         "limits_hit": list(grade.facts.execution.limits_hit),
         "sections": sections,
+        "bonus": [{"points": float(b.points), "comment": b.comment} for b in grade.bonus],
+        "similar": [{"student": other, "score": score} for other, score in similar or []],
     }
 
 
@@ -136,6 +148,8 @@ def _failed_entry(grade: StudentGrade, failure: StageFailure) -> dict[str, Any]:
         "integrity": [],
         "limits_hit": [],
         "sections": {section_id: dict(empty) for section_id in SECTION_IDS},
+        "bonus": [],
+        "similar": [],
     }
 
 
@@ -158,9 +172,16 @@ def _write_text(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def write_grades_json(grades: list[StudentGrade], path: Path, guard: StageGuard | None = None) -> None:
-    """Writes grades.json: {"students": [one `grade_entry` per student]}."""
-    entries = _rows(grades, GRADES_JSON, grade_entry, _failed_entry, guard)
+def write_grades_json(
+    grades: list[StudentGrade], path: Path, guard: StageGuard | None = None, pairs: Iterable[NearCopy] = ()
+) -> None:
+    """Writes grades.json: {"students": [one `grade_entry` per student]}, with each student's near-copies."""
+    similar = similar_to(pairs)
+
+    def entry(grade: StudentGrade) -> dict[str, Any]:
+        return grade_entry(grade, similar.get(grade.student))
+
+    entries = _rows(grades, GRADES_JSON, entry, _failed_entry, guard)
     _write_text(path, json.dumps({"students": entries}, indent=1, ensure_ascii=False) + "\n")
 
 
@@ -179,66 +200,37 @@ def _csv_text(rows: list[list[Any]]) -> str:
 def _grades_csv_row(grade: StudentGrade) -> list[Any]:
     points = [number(s.points) if (s := _section(grade, sid)) else 0 for sid in SECTION_IDS]
     message = _cell(grade.message) if grade.status == "error" else ""
-    return [_cell(grade.student), *points, number(grade.total), grade.status, message]
+    bonus = number(sum(b.points for b in grade.bonus))
+    return [_cell(grade.student), *points, bonus, number(grade.total), grade.status, message]
 
 
 def _failed_csv_row(grade: StudentGrade, failure: StageFailure) -> list[Any]:
-    return [_cell(grade.student), *(0 for _ in SECTION_IDS), 0, "error", failure.message]
+    return [_cell(grade.student), *(0 for _ in SECTION_IDS), 0, 0, "error", failure.message]
 
 
 def write_grades_csv(grades: list[StudentGrade], path: Path, guard: StageGuard | None = None) -> None:
-    """Writes one row per student: points per section, total, status, and the message of a status "error"."""
-    header: list[Any] = ["student", *SECTION_IDS, "total", "status", "message"]
+    """Writes one row per student: points per section, bonus points given by hand, total, status, and the
+    message of a status "error"."""
+    header: list[Any] = ["student", *SECTION_IDS, "bonus", "total", "status", "message"]
     rows = _rows(grades, GRADES_CSV, _grades_csv_row, _failed_csv_row, guard)
     _write_text(path, _csv_text([header, *rows]))
 
 
 def read_roster(path: Path) -> dict[str, RosterEntry]:
     """Reads roster.csv (columns: notebook, name, id, sis_user_id, sis_login_id, section), keyed by notebook."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # spreadsheets often save a byte-order mark
-    except OSError as exc:
-        raise RosterError(f"cannot read roster {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise RosterError(f"{path}: not UTF-8 text; save the roster as CSV UTF-8") from None
-    reader = csv.reader(text.splitlines())
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise RosterError(f"{path}: empty file; expected a header row: {','.join(ROSTER_COLUMNS)}") from None
-    except csv.Error as exc:
-        raise RosterError(f"{path}: line 1: {exc}") from None
-    missing = [c for c in ROSTER_COLUMNS if c not in header]
-    if missing:
-        raise RosterError(
-            f"{path}: line 1: missing column(s) {', '.join(missing)} (expected: {','.join(ROSTER_COLUMNS)})"
-        )
-    duplicated = sorted({h for h in header if h and header.count(h) > 1})
-    if duplicated:
-        raise RosterError(f"{path}: line 1: column(s) {', '.join(duplicated)} appear more than once")
-    where = {c: header.index(c) for c in ROSTER_COLUMNS}
     roster: dict[str, RosterEntry] = {}
     first_line: dict[str, int] = {}
-    line = 1
-    try:
-        for line, row in enumerate(reader, start=2):
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                raise RosterError(f"{path}: line {line}: {len(row)} fields, but the header has {len(header)}")
-            values = {c: row[i].strip() for c, i in where.items()}
-            for column in ("notebook", "name"):
-                if not values[column]:
-                    raise RosterError(f"{path}: line {line}: column {column!r} is empty")
-            notebook = values["notebook"].removesuffix(".ipynb")
-            if notebook in roster:
-                raise RosterError(
-                    f"{path}: line {line}: notebook {notebook!r} is already listed on line {first_line[notebook]}"
-                )
-            first_line[notebook] = line
-            roster[notebook] = RosterEntry(**{**values, "notebook": notebook})
-    except csv.Error as exc:
-        raise RosterError(f"{path}: line {line + 1}: {exc}") from None
+    for line, values in read_rows(path, ROSTER_COLUMNS, RosterError, "roster"):
+        for column in ("notebook", "name"):
+            if not values[column]:
+                raise RosterError(f"{path}: line {line}: column {column!r} is empty")
+        notebook = values["notebook"].removesuffix(".ipynb")
+        if notebook in roster:
+            raise RosterError(
+                f"{path}: line {line}: notebook {notebook!r} is already listed on line {first_line[notebook]}"
+            )
+        first_line[notebook] = line
+        roster[notebook] = RosterEntry(**{**values, "notebook": notebook})
     return roster
 
 
@@ -283,6 +275,7 @@ def summary_text(grade: StudentGrade) -> str:
     """A plain-text summary of a grade: total, sections, integrity flags, how the notebook ran."""
     lines = [f"{grade.student}: {number(grade.total)} / {number(grade.max_total)}"]
     lines += [f"  {s.title}: {number(s.points)} / {number(s.max)}" for s in grade.sections]
+    lines += [f"Adjustment by the instructor: {b.points:+g} ({b.comment})" for b in grade.bonus]
     lines += [f"Integrity: {flag}" for flag in grade.integrity_flags]
     execution = grade.facts.execution
     lines.append(f"Notebook run: {execution.status}" + (f" ({execution.message})" if execution.message else ""))
@@ -291,19 +284,40 @@ def summary_text(grade: StudentGrade) -> str:
     return "\n".join(lines)
 
 
+def check_message(check: CheckResult) -> str:
+    """A check's message, followed by the instructor's change where there was one."""
+    if check.adjusted is None:
+        return check.message
+    return (
+        f"{check.message} Adjusted by the instructor from {number(check.adjusted.from_points)} to "
+        f"{number(check.points)} points: {check.adjusted.comment}"
+    )
+
+
 def gradescope_results(grade: StudentGrade) -> dict[str, Any]:
-    """A Gradescope autograder results.json: the total, a summary, and one test per rubric check."""
+    """A Gradescope autograder results.json: the total, a summary, one test per rubric check and per bonus."""
     tests = [
         {
             "name": f"{section.title}: {check.title}",
             "score": float(check.points),
             "max_score": float(check.max),
             "status": "passed" if check.passed else "failed",
-            "output": check.message,
+            "output": check_message(check),
             "visibility": "visible",
         }
         for section in grade.sections
         for check in section.checks
+    ]
+    tests += [
+        {
+            "name": "Adjustment by the instructor",
+            "score": float(bonus.points),
+            "max_score": 0.0,
+            "status": "passed" if bonus.points >= 0 else "failed",
+            "output": bonus.comment,
+            "visibility": "visible",
+        }
+        for bonus in grade.bonus
     ]
     return {
         "score": float(grade.total),
@@ -351,7 +365,7 @@ def _feedback_markdown(grade: StudentGrade, section_id: str) -> str:
         mark = "✓" if check.passed else "✗"
         lines.append(
             f"- {mark} **{markdown_text(check.title)}** ({number(check.points)} / {number(check.max)}): "
-            + markdown_text(check.message)
+            + markdown_text(check_message(check))
         )
     return "\n".join(lines)
 

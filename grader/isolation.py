@@ -33,6 +33,7 @@ GRADES_CSV = "writing grades.csv"
 CANVAS_CSV = "writing canvas.csv"
 GRADESCOPE = "writing the Gradescope results"
 FEEDBACK = "writing the feedback notebook"
+NEAR_COPIES = "looking for near-copies"  # a step of the whole class, not of one student
 _TRACEBACK_FRAMES = 4
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from grader import __version__
+from grader.adjustments import apply_adjustments, read_adjustments
 from grader.batch import (
     Calibration,
     Executor,
@@ -36,7 +37,8 @@ from grader.export import (
     write_gradescope,
 )
 from grader.facts import Facts
-from grader.isolation import FEEDBACK, SCORE, StageFailure, StageGuard
+from grader.isolation import FEEDBACK, NEAR_COPIES, SCORE, StageFailure, StageGuard
+from grader.near_copies import NearCopy, find_near_copies
 from grader.report import ReportContext, write_reports
 from grader.rubric import load_rubric
 from grader.sandbox import require_bwrap
@@ -56,6 +58,7 @@ class Options:
     rescore: bool = False
     scheduler: str | None = None
     roster: Path | None = None
+    adjustments: Path | None = None
     feedback_notebooks: bool = False
     quiet: bool = False
     verbose: bool = False
@@ -66,6 +69,7 @@ class Outcome:
     grades: list[StudentGrade]
     calibration: Calibration
     out: Path
+    near_copies: list[NearCopy]
 
 
 def default_jobs() -> int:
@@ -83,8 +87,14 @@ def run(options: Options, cache_dir: Path) -> Outcome:
     reference = (options.reference or rubric.reference).resolve()
     if not reference.is_file():
         raise GraderError(f"reference notebook not found: {reference} (set `reference:` in the rubric or --reference)")
+    if rubric.template is not None and not rubric.template.is_file():
+        raise GraderError(f"template notebook not found: {rubric.template} (fix `template:` in the rubric)")
     submissions = discover(options.submissions)
     roster = read_roster(options.roster) if options.roster else None
+    # Read before anything runs, so a wrong line costs no execution and leaves no output behind.
+    adjustments = (
+        read_adjustments(options.adjustments, [s.student for s in submissions], rubric) if options.adjustments else {}
+    )
     if options.sandbox and not options.rescore:
         require_bwrap()
     dataset = provision_dataset(options.dataset, cache_dir)
@@ -131,7 +141,12 @@ def run(options: Options, cache_dir: Path) -> Outcome:
         def unscored(failure: StageFailure) -> StudentGrade:
             return unscored_grade(sub.student, facts, rubric, failure.message)
 
-        grade = guard.run(SCORE, sub.student, unscored, grade_with_notes, sub, facts, rubric, calibration)
+        def scored() -> StudentGrade:
+            return apply_adjustments(
+                grade_with_notes(sub, facts, rubric, calibration), adjustments.get(sub.student, [])
+            )
+
+        grade = guard.run(SCORE, sub.student, unscored, scored)
         grades[sub.student] = grade
         progress.finish_one(grade, seconds, cached)
 
@@ -148,14 +163,33 @@ def run(options: Options, cache_dir: Path) -> Outcome:
     finally:
         progress.close()
     ordered = [grades[s.student] for s in submissions]
+    bases = [reference, *([rubric.template] if rubric.template else [])]
+    paths = {s.student: s.path for s in submissions}
+
+    # A whole-class step: should it fail (a grader fault), the grades stand and the summary says so.
+    def look_for_near_copies() -> list[NearCopy] | None:
+        return find_near_copies(paths, bases, rubric.similarity_threshold)
+
+    pairs = guard.run(NEAR_COPIES, "the class", lambda _: None, look_for_near_copies)
     written = write_outputs(
-        ordered, options, calibration, dataset.describe(), dataset.standin, roster, submissions, guard
+        ordered,
+        pairs,
+        rubric.similarity_threshold,
+        options,
+        calibration,
+        dataset.describe(),
+        dataset.standin,
+        roster,
+        submissions,
+        guard,
     )
-    return Outcome(written, calibration, options.out)
+    return Outcome(written, calibration, options.out, pairs or [])
 
 
 def write_outputs(
     grades: list[StudentGrade],
+    pairs: list[NearCopy] | None,
+    similarity_threshold: float,
     options: Options,
     calibration: Calibration,
     dataset_description: str,
@@ -165,6 +199,8 @@ def write_outputs(
     guard: StageGuard,
 ) -> list[StudentGrade]:
     """Writes every output; returns the grades as written, marked with any stage that failed for a student.
+
+    `pairs` are the near-copies found, or None where looking for them failed.
 
     Feedback notebooks come first, then the files that show a student's status (Gradescope results,
     reports, grades.json, the CSV files). Should one of those fail for a student, they are all written once
@@ -191,13 +227,14 @@ def write_outputs(
         reference_history=history.values if history else None,
         accuracy_threshold=calibration.threshold,
         reference_accuracy=calibration.reference_accuracy,
+        similarity_threshold=similarity_threshold if pairs is not None else None,
     )
     for _ in range(2):
         failed_before = sum(len(f) for f in guard.failures.values())
         marked = [guard.mark(g) for g in grades]
         write_gradescope(marked, out / "gradescope", guard)
-        marked = write_reports(marked, out, context, guard)
-        write_grades_json(marked, out / "grades.json", guard)
+        marked = write_reports(marked, out, context, guard, pairs or [])
+        write_grades_json(marked, out / "grades.json", guard, pairs or [])
         write_grades_csv(marked, out / "grades.csv", guard)
         write_canvas_csv(marked, out / "canvas.csv", roster, guard=guard)
         if sum(len(f) for f in guard.failures.values()) == failed_before:

@@ -13,6 +13,8 @@ from grader.sandbox import Limits
 
 # The assignment fixes the section totals; a rubric can move points between checks, not between sections.
 SECTION_TOTALS = {"prepare": 10, "visualize": 10, "build": 50, "train": 20, "evaluate": 10}
+# Two submissions are flagged as near-copies when this share of the smaller one's own code is shared.
+DEFAULT_SIMILARITY_THRESHOLD = 0.7
 
 
 class RubricError(GraderError):
@@ -42,6 +44,8 @@ class Rubric:
     accuracy_margin: float
     limits: Limits
     sections: tuple[SectionSpec, ...]
+    template: Path | None = None  # the notebook handed to students; its lines are nobody's own code
+    similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD
 
     @property
     def max_total(self) -> float:
@@ -118,11 +122,23 @@ def load_rubric(path: Path, known_checks: dict[str, tuple[str, ...]]) -> Rubric:
     finally:
         loader.dispose()
     reader = _Reader(path, loader.lines)
-    top = reader.mapping(data, "rubric", {"reference", "accuracy_margin", "limits", "sections"}, {"sections"})
+    allowed = {"reference", "template", "accuracy_margin", "similarity_threshold", "limits", "sections"}
+    top = reader.mapping(data, "rubric", allowed, {"sections"})
     reference = reader.text(top, "reference", "rubric", "reference/solution.ipynb")
+    template = reader.text(top, "template", "rubric")
     margin = reader.number(top, "accuracy_margin", "rubric") if "accuracy_margin" in top else 0.03
     if margin >= 1:
         raise reader.fail("rubric.accuracy_margin", "must be below 1 (a fraction of accuracy)", top, "accuracy_margin")
+    threshold = DEFAULT_SIMILARITY_THRESHOLD
+    if "similarity_threshold" in top:
+        threshold = reader.number(top, "similarity_threshold", "rubric")
+        if not 0 < threshold <= 1:
+            raise reader.fail(
+                "rubric.similarity_threshold",
+                f"must be above 0 and at most 1 (a share of shared code), found {threshold:g}",
+                top,
+                "similarity_threshold",
+            )
     limits = _limits(reader, top.get("limits", {}))
     sections_data = reader.mapping(top["sections"], "sections", set(SECTION_TOTALS), set(SECTION_TOTALS))
     sections = []
@@ -163,6 +179,8 @@ def load_rubric(path: Path, known_checks: dict[str, tuple[str, ...]]) -> Rubric:
         accuracy_margin=margin,
         limits=limits,
         sections=tuple(sections),
+        template=(path.parent / template).resolve() if template else None,
+        similarity_threshold=threshold,
     )
 
 

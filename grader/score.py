@@ -24,6 +24,22 @@ KNOWN_CHECKS = {section: tuple(checks) for section, checks in SECTION_CHECKS.ite
 
 
 @dataclass(frozen=True, slots=True)
+class Adjusted:
+    """An instructor's correction of one check: the points the grader gave, and why they were changed."""
+
+    from_points: float
+    comment: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bonus:
+    """Points an instructor added to (or, negative, took from) a student's total, and why."""
+
+    points: float
+    comment: str
+
+
+@dataclass(frozen=True, slots=True)
 class CheckResult:
     id: str
     title: str
@@ -31,6 +47,7 @@ class CheckResult:
     max: float
     passed: bool
     message: str
+    adjusted: Adjusted | None = None  # set when an instructor changed the points by hand
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +69,19 @@ class StudentGrade:
     max_total: float
     sections: tuple[SectionResult, ...]
     facts: Facts
+    bonus: tuple[Bonus, ...] = ()
 
     @property
     def integrity_flags(self) -> list[str]:
         return [f"{s.title}: {e}" for s in self.sections for e in s.integrity]
 
+    @property
+    def adjusted(self) -> bool:
+        """Whether an instructor changed this grade by hand (a check's points or a bonus)."""
+        return bool(self.bonus) or any(c.adjusted for s in self.sections for c in s.checks)
 
-def _round(points: float) -> float:
+
+def round_points(points: float) -> float:
     return round(points + 1e-12, 2)
 
 
@@ -74,7 +97,12 @@ def score_facts(student: str, facts: Facts, rubric: Rubric, ctx: Context) -> Stu
                 message = f"{message} {check.hint}"
             checks.append(
                 CheckResult(
-                    check.id, check.title, _round(check.points * verdict.earned), check.points, verdict.passed, message
+                    check.id,
+                    check.title,
+                    round_points(check.points * verdict.earned),
+                    check.points,
+                    verdict.passed,
+                    message,
                 )
             )
         evidence = tuple(SECTION_INTEGRITY[spec.id](facts, ctx)) if spec.id in SECTION_INTEGRITY else ()
@@ -84,7 +112,7 @@ def score_facts(student: str, facts: Facts, rubric: Rubric, ctx: Context) -> Stu
                 CheckResult(c.id, c.title, 0.0, c.max, False, note + c.message if c.passed else c.message)
                 for c in checks
             ]
-        points = _round(sum(c.points for c in checks))
+        points = round_points(sum(c.points for c in checks))
         sections.append(SectionResult(spec.id, spec.title, points, spec.points, tuple(checks), evidence))
     # "error" only when the notebook could not be run at all; a crash inside it still earns what it earned.
     never_ran = facts.execution.status in ("unreadable", "failed_to_start", "grader_error")
@@ -92,7 +120,7 @@ def score_facts(student: str, facts: Facts, rubric: Rubric, ctx: Context) -> Stu
         student=student,
         status="error" if never_ran else "graded",
         message=facts.execution.message,
-        total=_round(sum(s.points for s in sections)),
+        total=round_points(sum(s.points for s in sections)),
         max_total=rubric.max_total,
         sections=tuple(sections),
         facts=facts,

@@ -81,6 +81,7 @@ def fast_rubric(folder: Path) -> Path:
     data = yaml.safe_load((ROOT / "rubric.yaml").read_text())
     data["limits"].update(cell_timeout_s=20, notebook_timeout_s=150)
     data["accuracy_margin"] = 0.06
+    data["template"] = str(ROOT / "reference" / "template.ipynb")  # the copy lives elsewhere
     path = folder / "rubric.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

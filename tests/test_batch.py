@@ -252,6 +252,7 @@ def edited_rubric(folder: Path) -> Path:
     """The real rubric with 1 point moved from build.hidden to build.input_shape and a new hint on hidden."""
     data = yaml.safe_load((ROOT / "rubric.yaml").read_text())
     data["reference"] = str(ROOT / "reference" / "solution.ipynb")
+    data["template"] = str(ROOT / "reference" / "template.ipynb")
     checks = data["sections"]["build"]["checks"]
     checks["hidden"]["points"] -= 1
     checks["input_shape"]["points"] += 1

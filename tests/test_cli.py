@@ -38,6 +38,11 @@ def test_folder_without_notebooks(tmp_path: Path) -> None:
         (lambda t: t.replace("x_shape: {points: 2", "x_shape: {points: two"), ["expected a number", "x_shape"]),
         (lambda t: t.replace("points: 50", "points: 55"), ["50 points"]),
         (lambda t: t + "\n  - [unbalanced", ["not valid YAML"]),
+        (
+            lambda t: t.replace("similarity_threshold: 0.7", "similarity_threshold: 1.5"),
+            ["similarity_threshold", "(line ", "at most 1"],
+        ),
+        (lambda t: t.replace("similarity_threshold: 0.7", "similarity_threshold: high"), ["expected a number"]),
     ],
 )
 def test_invalid_rubric_names_the_key(tmp_path: Path, edit, words: list[str]) -> None:  # noqa: ANN001
@@ -56,3 +61,20 @@ def test_unknown_check_line_is_reported(tmp_path: Path) -> None:
     rubric.write_text(text)
     result = run_grade("submissions", "--rubric", rubric, cache=tmp_path)
     _assert_one_line_error(result, "printd", "line")
+
+
+def test_a_missing_template_is_named(tmp_path: Path) -> None:
+    rubric = tmp_path / "rubric.yaml"
+    rubric.write_text((ROOT / "rubric.yaml").read_text().replace("reference/template.ipynb", "handout.ipynb"))
+    reference = ROOT / "reference" / "solution.ipynb"
+    result = run_grade("submissions", "--rubric", rubric, "--reference", reference, cache=tmp_path)
+    _assert_one_line_error(result, "template notebook not found", str(tmp_path / "handout.ipynb"))
+
+
+def test_a_wrong_adjustments_line_stops_the_run_before_anything_is_written(tmp_path: Path) -> None:
+    adjustments = tmp_path / "adjustments.csv"
+    adjustments.write_text("student,check,points,comment\nada_perfect,build.hidden,12,Too generous\n")
+    out = tmp_path / "out"
+    result = run_grade("submissions", "--adjustments", adjustments, "--out", out, "--rescore", cache=tmp_path)
+    _assert_one_line_error(result, str(adjustments), "line 2", "0..10")
+    assert not out.exists()

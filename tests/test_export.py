@@ -21,6 +21,7 @@ from grader.export import (
     write_gradescope,
 )
 from grader.facts import CellFacts
+from grader.near_copies import NearCopy
 from grader.score import StudentGrade
 from tests.factories import CELL_SOURCES, ROOT, make_facts, make_grade
 
@@ -53,7 +54,10 @@ def test_grades_json_has_exactly_the_documented_schema(tmp_path: Path) -> None:
             "integrity",
             "limits_hit",
             "sections",
+            "bonus",
+            "similar",
         }
+        assert entry["bonus"] == [] and entry["similar"] == []
         assert isinstance(entry["student"], str) and entry["status"] in ("graded", "error")
         assert isinstance(entry["message"], str) and isinstance(entry["total"], float)
         assert entry["max_total"] == 100
@@ -78,9 +82,9 @@ def test_grades_csv_has_a_row_per_student(tmp_path: Path) -> None:
     path = tmp_path / "grades.csv"
     write_grades_csv([*grades(), make_grade("=HYPERLINK(1)")], path)
     rows = list(csv.reader(path.read_text("utf-8").splitlines()))
-    assert rows[0] == ["student", *SECTIONS, "total", "status", "message"]
-    assert rows[1] == ["ada", "10", "10", "50", "20", "10", "100", "graded", ""]
-    assert rows[2] == ["hal", "10", "2", "50", "20", "10", "92", "graded", ""]
+    assert rows[0] == ["student", *SECTIONS, "bonus", "total", "status", "message"]
+    assert rows[1] == ["ada", "10", "10", "50", "20", "10", "0", "100", "graded", ""]
+    assert rows[2] == ["hal", "10", "2", "50", "20", "10", "0", "92", "graded", ""]
     assert rows[3][0] == "Zoë Ünal"
     assert rows[4][0] == "'=HYPERLINK(1)"  # a spreadsheet must not run a student's file name
 
@@ -218,3 +222,12 @@ def test_an_unreadable_notebook_gets_no_feedback_copy(tmp_path: Path) -> None:
     write_feedback_notebook(make_grade("broken"), source, tmp_path / "out.ipynb")
     write_feedback_notebook(make_grade("gone"), tmp_path / "missing.ipynb", tmp_path / "out.ipynb")
     assert not (tmp_path / "out.ipynb").exists()
+
+
+def test_grades_json_lists_each_students_near_copies_highest_first(tmp_path: Path) -> None:
+    pairs = [NearCopy("Zoë Ünal", "ada", 0.8, (), ()), NearCopy("ada", "hal", 0.95, (), ())]
+    write_grades_json(grades(), tmp_path / "grades.json", pairs)
+    students = {s["student"]: s for s in json.loads((tmp_path / "grades.json").read_text("utf-8"))["students"]}
+    assert students["ada"]["similar"] == [{"student": "hal", "score": 0.95}, {"student": "Zoë Ünal", "score": 0.8}]
+    assert students["hal"]["similar"] == [{"student": "ada", "score": 0.95}]
+    assert students["Zoë Ünal"]["similar"] == [{"student": "ada", "score": 0.8}]

@@ -14,6 +14,7 @@ from msgspec import structs
 
 from grader.export import file_stems, number
 from grader.facts import CellFacts, ExecutionFacts, KernelFacts, LayerFacts, ModelFacts, PanelFacts, ScoreFacts
+from grader.near_copies import NearCopy, Segment
 from grader.report import ReportContext, write_reports
 from grader.report.render import MAX_ERROR_CELLS, SORT_SCRIPT
 from grader.score import StudentGrade
@@ -343,3 +344,46 @@ def test_a_notebook_of_400_failing_cells_gives_a_small_report_quickly(tmp_path: 
     assert html.count('class="cell-error"') == MAX_ERROR_CELLS
     assert f"{400 - MAX_ERROR_CELLS} more cell(s) that did not finish are left out" in html
     assert "source cut here by the grader" in html
+
+
+def hostile_pair(first: str, second: str, score: float = 0.9) -> NearCopy:
+    code = f"x = 1\n</pre>{SCRIPT}\n{IMG}\n"
+    parts = (Segment("x = 1\n", False), Segment(code[6:], True))
+    return NearCopy(first, second, score, parts, parts)
+
+
+def test_near_copies_are_listed_highest_first_each_with_a_side_by_side_page(tmp_path: Path) -> None:
+    names = ["ada", "Zoë Ünal", "eve", "<b>mal</b>"]
+    grades = [make_grade(n) for n in names]
+    pairs = [hostile_pair("Zoë Ünal", "ada", 1.0), hostile_pair("<b>mal</b>", "eve", 0.75)]
+    out = tmp_path / "reports"
+    (out / "near-copies").mkdir(parents=True)
+    (out / "near-copies" / "old--pair.html").write_text("stale")
+    write_reports(grades, out, dataclasses.replace(CTX, similarity_threshold=0.7), pairs=pairs)
+    index = (out / "index.html").read_text("utf-8")
+    section = index[index.index('id="near-copies"') : index.index('id="students"')]
+    assert "at least 70% of their own code" in section
+    assert re.findall(r'<td class="num">(\d+)%</td>', section) == ["100", "75"]
+    assert "&lt;b&gt;mal&lt;/b&gt;" in section and "<b>mal" not in section
+    stems = file_stems(names)
+    pages = sorted(p.name for p in (out / "near-copies").iterdir())
+    assert pages == sorted([f"{stems['Zoë Ünal']}--{stems['ada']}.html", f"{stems['<b>mal</b>']}--{stems['eve']}.html"])
+    for link in [u for u in Page(section).urls() if "near-copies/" in u]:
+        page = (out / link).read_text("utf-8")
+        parsed = Page(page)
+        assert parsed.scripts == [] and "script-src" not in page  # no script at all on this page
+        assert page.count(f"<mark>{ESCAPED_SCRIPT}") == 0 and page.count(ESCAPED_SCRIPT) == 2
+        code = page[page.index('class="side-by-side"') :]
+        assert code.count("<mark>") == 2 and "&lt;/pre&gt;" in code and ESCAPED_IMG in code
+        for url in parsed.urls():
+            path, _, anchor = url.partition("#")
+            assert (out / "near-copies" / path).resolve().is_file(), url
+            if anchor:
+                assert anchor in Page((out / "near-copies" / path).read_text("utf-8")).ids
+
+
+def test_without_near_copies_the_summary_says_so(tmp_path: Path) -> None:
+    out = render(tmp_path, [make_grade("ada")], dataclasses.replace(CTX, similarity_threshold=0.7))
+    index = (out / "index.html").read_text("utf-8")
+    assert "No pair of submissions shares that much of its own code." in index
+    assert list((out / "near-copies").iterdir()) == []

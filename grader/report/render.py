@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,6 +28,7 @@ from grader.checks.visualize import _grid, _title_label
 from grader.export import file_stems, mentions, number
 from grader.facts import CellFacts, Facts, LayerFacts, PanelFacts
 from grader.isolation import REPORT, StageFailure, StageGuard
+from grader.near_copies import NearCopy
 from grader.report import charts
 from grader.score import CheckResult, SectionResult, StudentGrade
 
@@ -46,7 +48,10 @@ EXPECTED_LAYERS: tuple[tuple[str, str | None, list[int | None], int], ...] = (
     ("Dense", "sigmoid", [None, 128], 100_480),
     ("Dense", "softmax", [None, 10], 1_290),
 )
+# Pages without script (a student's, a near-copy pair's): nothing loads or runs but inline styles and the
+# grader's own data: images.
 STUDENT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+NEAR_COPIES_DIR = "near-copies"
 # Progressive enhancement for the class table: click a header to sort. The table reads fine without it.
 SORT_SCRIPT = """
 document.querySelectorAll("table.sortable").forEach(function (table) {
@@ -86,6 +91,7 @@ class ReportContext:
     reference_history: dict[str, list[float]] | None  # the reference run's history, overlaid on curves
     accuracy_threshold: float | None
     reference_accuracy: float | None
+    similarity_threshold: float | None = None  # the rubric's; None where near-copies were not looked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +276,7 @@ def _student_page(grade: StudentGrade, ctx: ReportContext, env: Environment) -> 
         model_rows=_model_rows(facts.kernel.model.layers) if facts.kernel.model.present else [],
         expected_params=EXPECTED_PARAMS,
         stdout=stdout,
+        checks_total=sum(s.points for s in grade.sections),
         csp=STUDENT_CSP,
     )
 
@@ -292,7 +299,22 @@ def _check_rates(grades: list[StudentGrade]) -> list[CheckRate]:
     return [rate for _, rate in sorted(ranked, key=lambda pair: pair[0])]
 
 
-def _index_page(grades: list[StudentGrade], stems: dict[str, str], ctx: ReportContext, env: Environment) -> str:
+def pair_page_name(pair: NearCopy, stems: dict[str, str]) -> str:
+    """The side-by-side page of a pair, relative to the output folder."""
+    return f"{NEAR_COPIES_DIR}/{stems[pair.first]}--{stems[pair.second]}.html"
+
+
+def _pair_page(pair: NearCopy, stems: dict[str, str], ctx: ReportContext, env: Environment) -> str:
+    return env.get_template("pair.html.j2").render(pair=pair, stems=stems, ctx=ctx, csp=STUDENT_CSP)
+
+
+def _index_page(
+    grades: list[StudentGrade],
+    stems: dict[str, str],
+    ctx: ReportContext,
+    env: Environment,
+    pairs: Sequence[NearCopy] = (),
+) -> str:
     graded = [g for g in grades if g.status == "graded"]
     totals = [g.total for g in graded]
     max_total = grades[0].max_total if grades else 100.0
@@ -314,7 +336,9 @@ def _index_page(grades: list[StudentGrade], stems: dict[str, str], ctx: ReportCo
         rates=_check_rates(graded),
         histogram=charts.png_data_uri(charts.totals_histogram(totals, max_total)) if totals else None,
         script=Markup(SORT_SCRIPT),
-        csp=f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'",
+        n_adjusted=sum(g.adjusted for g in grades),
+        pairs=[(pair, pair_page_name(pair, stems)) for pair in pairs],
+        csp=f"{STUDENT_CSP}; script-src 'sha256-{script_hash}'",
     )
 
 
@@ -324,9 +348,14 @@ def _failed_page(grade: StudentGrade, ctx: ReportContext, env: Environment) -> s
 
 
 def write_reports(
-    grades: list[StudentGrade], out: Path, ctx: ReportContext, guard: StageGuard | None = None
+    grades: list[StudentGrade],
+    out: Path,
+    ctx: ReportContext,
+    guard: StageGuard | None = None,
+    pairs: Sequence[NearCopy] = (),
 ) -> list[StudentGrade]:
-    """Writes out/index.html (the class) and out/students/<student>.html (one per student, file-safe name).
+    """Writes out/index.html (the class), out/students/<student>.html (one per student, file-safe name) and
+    out/near-copies/<first>--<second>.html (one per near-copy pair, side by side).
 
     A student whose page fails to render gets a page with their status and the grader's message instead;
     the grades are returned marked with that failure, as the index shows them.
@@ -345,8 +374,18 @@ def write_reports(
             students_dir / f"{stems[grade.student]}.html",
             guard.run(REPORT, grade.student, failed, _student_page, grade, ctx, env),
         )
+    pairs_dir = out / NEAR_COPIES_DIR
+    pairs_dir.mkdir(exist_ok=True)
+    written = set()
+    for pair in pairs:
+        path = out / pair_page_name(pair, stems)
+        _write(path, _pair_page(pair, stems, ctx, env))
+        written.add(path.name)
+    for stale in pairs_dir.glob("*.html"):  # a pair of an earlier run that is no longer flagged
+        if stale.name not in written:
+            stale.unlink()
     marked = [guard.mark(g) for g in grades]
-    _write(out / "index.html", _index_page(marked, stems, ctx, env))
+    _write(out / "index.html", _index_page(marked, stems, ctx, env, pairs))
     return marked
 
 

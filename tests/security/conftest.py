@@ -49,6 +49,7 @@ def security_env(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory) 
     dataset = subsample(small_dataset, folder / "tiny.npz", 1500, 300)
     rubric = yaml.safe_load((ROOT / "rubric.yaml").read_text(encoding="utf-8"))
     rubric["limits"] = LIMITS
+    rubric["template"] = str(ROOT / "reference" / "template.ipynb")  # the copy lives elsewhere
     rubric_path = folder / "rubric.yaml"
     rubric_path.write_text(yaml.safe_dump(rubric), encoding="utf-8")
     cache = folder / "cache-of-the-grader"
