@@ -6,7 +6,9 @@ execution, facts or checks that moves any grade shows up here.
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from tests.conftest import ROOT, fast_rubric, run_grade
 
 pytestmark = pytest.mark.integration
 
+REFERENCE = ROOT / "reference" / "solution.ipynb"
 FULL = {"prepare": 10, "visualize": 10, "build": 50, "train": 20, "evaluate": 10}
 # student -> the sections that differ from full marks (the mistake's own section only, unless it truly
 # breaks a later one: an optimizer that fails to construct means no training and no score).
@@ -44,23 +47,13 @@ EXPECTED: dict[str, dict[str, float]] = {
 def graded(tmp_path_factory: pytest.TempPathFactory, small_dataset: Path, cache_dir: Path) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("bundled")
     out = tmp / "reports"
-    result = run_grade(
-        "submissions",
-        "--out",
-        out,
-        "--dataset",
-        small_dataset,
-        "--rubric",
-        fast_rubric(tmp),
-        "--reference",
-        ROOT / "reference" / "solution.ipynb",
-        "--jobs",
-        "2",
-        cache=cache_dir,
-    )
+    # The options a later --rescore must repeat to find these facts in the cache.
+    options = ("--dataset", small_dataset, "--rubric", fast_rubric(tmp), "--reference", REFERENCE, "--jobs", "2")
+    result = run_grade("submissions", "--out", out, *options, cache=cache_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     grades = json.loads((out / "grades.json").read_text())
     return {
+        "options": options,
         "out": out,
         "stdout": result.stdout,
         "stderr": result.stderr,
@@ -107,6 +100,84 @@ def test_spoofed_score_is_flagged_with_evidence(graded: dict[str, Any]) -> None:
 
 def test_time_limit_is_reported(graded: dict[str, Any]) -> None:
     assert any("stopped after 20 s" in hit for hit in graded["students"]["max_long_training"]["limits_hit"])
+
+
+def test_near_copies_of_ben_are_flagged_and_nobody_else(graded: dict[str, Any]) -> None:
+    copies = ["ben_tf_keras_spellings", "nia_copy_renamed_variables", "oli_copy_reordered_cells"]
+    copies.append("pat_copy_comments_changed")
+    for name, record in graded["students"].items():
+        others = {entry["student"]: entry["score"] for entry in record["similar"]}
+        if name in copies:
+            assert set(others) == set(copies) - {name}, (name, others)
+            assert all(score >= 0.7 for score in others.values())
+        else:
+            assert others == {}, (name, others)
+    out: Path = graded["out"]
+    index = (out / "index.html").read_text("utf-8")
+    section = index[index.index('id="near-copies"') : index.index('id="students"')]
+    pages = re.findall(r'href="(near-copies/[^"]+\.html)"', section)
+    assert len(pages) == 6 and sorted(p.name for p in (out / "near-copies").iterdir()) == sorted(
+        Path(p).name for p in pages
+    )
+    scores = [int(s) for s in re.findall(r'<td class="num">(\d+)%</td>', section)]
+    assert scores == sorted(scores, reverse=True)
+    page = (out / pages[0]).read_text("utf-8")
+    assert "<mark>" in page and "reshape(-1, 28, 28, 1)" in page and "<script" not in page
+    assert "6 near-copy pair(s) to review" in graded["stdout"]
+
+
+def test_adjustments_apply_on_rescore_from_cached_facts(
+    graded: dict[str, Any], tmp_path: Path, cache_dir: Path
+) -> None:
+    adjustments = tmp_path / "adjustments.csv"
+    adjustments.write_text(
+        "student,check,points,comment\n"
+        "gus_missing_visualize,visualize.grid,2,Figure handed in separately as a PNG\n"
+        "leo_typed_score,bonus,-5,Typed-in score: see the integrity policy\n"
+        "ada_perfect,bonus,3,Helped the class on the forum\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "adjusted"
+    result = run_grade(
+        "submissions",
+        "--rescore",
+        "--adjustments",
+        adjustments,
+        "--out",
+        out,
+        "--verbose",
+        *graded["options"],
+        cache=cache_dir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    # --rescore refuses to execute anything; every student came from the cache.
+    assert result.stderr.count("[cached]") == len(EXPECTED), result.stderr
+    students = {s["student"]: s for s in json.loads((out / "grades.json").read_text())["students"]}
+    grid = next(c for c in students["gus_missing_visualize"]["sections"]["visualize"]["checks"] if c["id"] == "grid")
+    assert grid["points"] == 2 and grid["adjusted"] == {"from": 0.0, "comment": "Figure handed in separately as a PNG"}
+    # Relative to the run without adjustments (its pinned points are checked above).
+    expected = {name: record["total"] for name, record in graded["students"].items()}
+    expected["gus_missing_visualize"] += 2
+    expected["leo_typed_score"] -= 5
+    expected["ada_perfect"] = min(100, expected["ada_perfect"] + 3)  # a total stays within 0..100
+    assert {name: s["total"] for name, s in students.items()} == expected
+    assert students["leo_typed_score"]["bonus"] == [
+        {"points": -5.0, "comment": "Typed-in score: see the integrity policy"}
+    ]
+    rows = {row["student"]: row for row in csv.DictReader((out / "grades.csv").read_text().splitlines())}
+    assert (
+        rows["leo_typed_score"]["bonus"] == "-5"
+        and float(rows["leo_typed_score"]["total"]) == expected["leo_typed_score"]
+    )
+    canvas = {row[0]: row[-1] for row in csv.reader((out / "canvas.csv").read_text().splitlines())}
+    assert float(canvas["gus_missing_visualize"]) == expected["gus_missing_visualize"]
+    index = (out / "index.html").read_text("utf-8")
+    assert '<div class="label">Adjusted by hand</div><div class="value">3</div>' in index
+    report = (out / "students" / "gus_missing_visualize.html").read_text("utf-8")
+    assert "from 0 to 2 points: Figure handed in separately as a PNG" in report
+    # The run without adjustments is untouched.
+    before = json.loads((graded["out"] / "grades.json").read_text())["students"]
+    assert {s["student"]: s["total"] for s in before} == {name: s["total"] for name, s in graded["students"].items()}
 
 
 def test_outputs_are_written(graded: dict[str, Any]) -> None:
