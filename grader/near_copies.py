@@ -1,11 +1,12 @@
 """Finds near-copies: pairs of submissions whose own code (what is not in the reference or template) is the same.
 
 A student's own code is their code cells minus every line that the reference solution or the handed-out
-template already contains. Lines are compared after copydetect's normalisation (names become `V`, strings
-`S`, comments and whitespace go) with attribute chains folded (`tf.keras.layers.Dense` reads as `Dense`
+template already contains. Each line is normalised by copydetect's token filter (names become `V`, strings
+`S`, comments and whitespace go), with attribute chains folded (`tf.keras.layers.Dense` reads as `Dense`
 does), so a renamed variable or a different import spelling does not make a template line "own". The
 cells left are put in a canonical order (sorted by their normalised text), so moving cells around changes
-nothing, and fingerprinted with copydetect's winnowing (as MOSS does) over the same normalised tokens.
+nothing, and their normalised text is fingerprinted with copydetect's winnowing (as MOSS does). Lines are
+tokenized once, here, rather than again by copydetect: tokenizing is most of the cost.
 
 Pairs are found through an inverted index from fingerprint to submissions rather than copydetect's
 all-pairs loop: only submissions that share a fingerprint are ever compared, so a class of 300 costs
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 from copydetect import CodeFingerprint, compare_files
-from copydetect.utils import filter_code, get_token_coverage
+from copydetect.utils import filter_code
 
 # Fingerprints are k-grams of the normalised code (k characters, where a name is one character), winnowed
 # so that any shared run of GUARANTEE characters is caught. 25 characters is about one line of code.
@@ -63,6 +64,18 @@ class NearCopy:
     score: float
     first_code: tuple[Segment, ...]
     second_code: tuple[Segment, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OwnCode:
+    """A student's own code: its lines in the canonical order, and each line's normalised form."""
+
+    lines: tuple[str, ...]
+    normalised: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,33 +137,33 @@ def _list(value: object) -> list[Any]:
 def baseline(notebooks: Iterable[list[str]]) -> Baseline:
     """The baseline of the given notebooks' code cells (the reference solution and the template)."""
     normalise = _Normaliser()
-    cells = [cell for notebook in notebooks for cell in notebook]
-    lines = frozenset(normalise(line) for cell in cells for line in cell.splitlines())
-    # Every k-gram (window 1), as copydetect builds boilerplate, so no shared run escapes removal.
-    hashes = [_fingerprint(cell, window=1).hashes for cell in cells]
-    return Baseline(lines, np.unique(np.array([h for cell in hashes for h in cell], dtype=np.int64)))
+    cells = [[normalise(line) for line in cell.splitlines()] for notebook in notebooks for cell in notebook]
+    # Every k-gram (window 1) of every cell, as copydetect builds boilerplate, so no shared run escapes removal.
+    hashes = [h for cell in cells for h in _fingerprint("".join(cell), window=1).hashes]
+    return Baseline(frozenset(line for cell in cells for line in cell), np.unique(np.array(hashes, dtype=np.int64)))
 
 
-def _fingerprint(code: str, window: int = GUARANTEE - NOISE + 1, boilerplate: Any = None) -> CodeFingerprint:
-    return CodeFingerprint("own.py", NOISE, window, boilerplate, True, "python", io.StringIO(code))
+def _fingerprint(normalised: str, window: int = GUARANTEE - NOISE + 1, boilerplate: Any = None) -> CodeFingerprint:
+    """copydetect's winnowed fingerprint of code this module has normalised already (so filter=False)."""
+    return CodeFingerprint("own.py", NOISE, window, boilerplate, False, "python", io.StringIO(normalised))
 
 
-def own_code(cells: Sequence[str], base: Baseline, normalise: _Normaliser | None = None) -> str:
+def own_code(cells: Sequence[str], base: Baseline, normalise: _Normaliser | None = None) -> OwnCode:
     """A student's own code: each cell's lines that the baseline lacks, cells in a canonical order."""
     normalise = normalise or _Normaliser()
-    kept: list[tuple[str, str]] = []
+    kept: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
     for cell in cells:
-        lines = []
-        for line in cell.splitlines():
-            normal = normalise(line)
-            if normal and normal not in base.lines:
-                lines.append((normal, line.rstrip()))
-        if lines:
-            kept.append(("\n".join(normal for normal, _ in lines), "\n".join(line for _, line in lines)))
-    return "\n".join(text for _, text in sorted(kept))
+        lines = [(normal, line.rstrip()) for line in cell.splitlines() if (normal := normalise(line))]
+        own = [(normal, line) for normal, line in lines if normal not in base.lines]
+        if own:
+            kept.append((tuple(normal for normal, _ in own), tuple(line for _, line in own)))
+    kept.sort()
+    return OwnCode(
+        tuple(line for _, lines in kept for line in lines), tuple(normal for normals, _ in kept for normal in normals)
+    )
 
 
-def class_own_code(sources: Mapping[str, Sequence[str]], base: Baseline) -> dict[str, str]:
+def class_own_code(sources: Mapping[str, Sequence[str]], base: Baseline) -> dict[str, OwnCode]:
     """Each student's own code, from their code cells; lines the class repeats are normalised once."""
     normalise = _Normaliser()
     return {student: own_code(cells, base, normalise) for student, cells in sources.items()}
@@ -163,16 +176,19 @@ def find_near_copies(paths: Mapping[str, Path], base_notebooks: Sequence[Path], 
     return near_copies(own, base, threshold)
 
 
-def near_copies(own: Mapping[str, str], base: Baseline, threshold: float) -> list[NearCopy]:
+def near_copies(own: Mapping[str, OwnCode], base: Baseline, threshold: float) -> list[NearCopy]:
     """Every pair whose shared own code reaches `threshold` of the smaller side's, highest score first."""
     students = list(own)
-    prints = {s: _fingerprint(own[s], boilerplate=base.fingerprints) for s in students}
+    documents = {s: "".join(own[s].normalised) for s in students}
+    prints = {s: _fingerprint(documents[s], boilerplate=base.fingerprints) for s in students}
     frequency = Counter(h for fp in prints.values() for h in fp.hashes)
     limit = max(COMMON_MIN_STUDENTS, int(COMMON_SHARE * len(students)))
     common = {h for h, n in frequency.items() if n > limit}
-    for fp in prints.values():
-        if fp.hashes & common:
-            _forget(fp, common)
+    if common:
+        ignored = np.concatenate([base.fingerprints, np.array(sorted(common), dtype=np.int64)])
+        for s in students:
+            if prints[s].hashes & common:
+                prints[s] = _fingerprint(documents[s], boilerplate=ignored)
     # Inverted index: fingerprint -> the students who have it; pairs are counted only where they meet.
     postings: defaultdict[int, list[int]] = defaultdict(list)
     for i, s in enumerate(students):
@@ -194,14 +210,7 @@ def near_copies(own: Mapping[str, str], base: Baseline, threshold: float) -> lis
     return sorted(found, key=lambda p: (-p.score, p.first, p.second))
 
 
-def _forget(fp: CodeFingerprint, hashes: set[int]) -> None:
-    """Drops `hashes` from a fingerprint, as copydetect drops boilerplate (without tokenizing the code again)."""
-    fp.hashes = fp.hashes - hashes
-    fp.hash_idx = {h: places for h, places in fp.hash_idx.items() if h not in hashes}
-    fp.token_coverage = get_token_coverage(fp.hash_idx, fp.k, len(fp.filtered_code))
-
-
-def _compare(a: str, b: str, own: Mapping[str, str], prints: Mapping[str, CodeFingerprint]) -> NearCopy | None:
+def _compare(a: str, b: str, own: Mapping[str, OwnCode], prints: Mapping[str, CodeFingerprint]) -> NearCopy | None:
     overlap, similarities, slices = compare_files(prints[a], prints[b])
     if overlap < MIN_SHARED:
         return None
@@ -211,20 +220,19 @@ def _compare(a: str, b: str, own: Mapping[str, str], prints: Mapping[str, CodeFi
     return NearCopy(first, second, score, segments(own[first], first_slices), segments(own[second], second_slices))
 
 
-def segments(text: str, slices: Any) -> tuple[Segment, ...]:
-    """`text` cut into shared and unshared pieces, from copydetect's slices (a 2xN array of starts and ends)."""
+def segments(code: OwnCode, slices: Any) -> tuple[Segment, ...]:
+    """`code` cut into runs of shared and unshared lines, from copydetect's slices of its normalised text (a
+    2xN array of starts and ends). A line is shared when most of its normalised text is in a slice."""
+    bounds = np.cumsum([0, *(len(n) for n in code.normalised)])
+    covered = np.zeros(int(bounds[-1]), dtype=bool)
+    for start, end in zip(np.asarray(slices[0]).tolist(), np.asarray(slices[1]).tolist(), strict=True):
+        covered[max(0, int(start)) : max(0, int(end))] = True
+    shared = [bool(covered[a:b].mean() >= 0.5) for a, b in itertools.pairwise(bounds.tolist())]
     pieces: list[Segment] = []
-    at = 0
-    for start, end in sorted(zip(np.asarray(slices[0]).tolist(), np.asarray(slices[1]).tolist(), strict=True)):
-        start, end = max(at, min(int(start), len(text))), min(int(end), len(text))
-        if start > at:
-            pieces.append(Segment(text[at:start], False))
-        if end > start:
-            pieces.append(Segment(text[start:end], True))
-            at = end
-    if at < len(text):
-        pieces.append(Segment(text[at:], False))
-    return tuple(pieces)
+    for flag, run in itertools.groupby(zip(code.lines, shared, strict=True), key=lambda pair: pair[1]):
+        pieces.append(Segment("\n".join(line for line, _ in run), flag))
+    # Lines join with newlines; the newline between two runs goes with the first.
+    return tuple(Segment(p.text + "\n", p.shared) for p in pieces[:-1]) + tuple(pieces[-1:])
 
 
 def similar_to(pairs: Iterable[NearCopy]) -> dict[str, list[tuple[str, float]]]:

@@ -14,6 +14,7 @@ import pytest
 from grader.near_copies import (
     MIN_SHARED,
     Baseline,
+    OwnCode,
     Segment,
     baseline,
     class_own_code,
@@ -48,11 +49,11 @@ def pairs_of(sources: dict[str, list[str]], base: Baseline) -> dict[tuple[str, s
 
 
 def test_own_code_leaves_out_the_reference_and_template_lines(base: Baseline) -> None:
-    assert own_code(code_cells(BASES[0]), base) == ""
-    assert own_code(code_cells(BASES[1]), base) == ""
+    assert own_code(code_cells(BASES[0]), base).text == ""
+    assert own_code(code_cells(BASES[1]), base).text == ""
     # ada is the reference with renamed loop variables and another comment: nothing of her own.
-    assert own_code(cells("ada_perfect"), base) == ""
-    ben = own_code(cells(BEN), base)
+    assert own_code(cells("ada_perfect"), base).text == ""
+    ben = own_code(cells(BEN), base).text
     assert "x_train.reshape(-1, 28, 28, 1)" in ben and 'loss="categorical_crossentropy"' in ben
     # tf.keras.layers.Dense(128, activation="sigmoid") is the reference's line spelled another way.
     assert "Dense" not in ben and "to_categorical" not in ben
@@ -89,7 +90,7 @@ def test_independent_solutions_and_reference_copies_are_not_flagged(base: Baseli
 def test_the_same_one_line_mistake_is_not_a_copy(base: Baseline) -> None:
     # dev and kim both wrote `plt.title(y_train[idx])`: too little shared code to mean anything.
     sources = {"dev": cells("dev_sparse_labels"), "kim": cells("kim_onehot_titles")}
-    assert "plt.title(y_train[idx])" in own_code(sources["kim"], base)
+    assert "plt.title(y_train[idx])" in own_code(sources["kim"], base).text
     assert pairs_of(sources, base) == {}
 
 
@@ -119,20 +120,21 @@ def test_shared_code_is_marked_in_both_submissions(base: Baseline) -> None:
     own = {BEN: own_code(cells(BEN), base), "nia": own_code(cells("nia_copy_renamed_variables"), base)}
     (pair,) = near_copies(own, base, THRESHOLD)
     for student, parts in ((pair.first, pair.first_code), (pair.second, pair.second_code)):
-        assert "".join(s.text for s in parts) == own[student]
+        assert "".join(s.text for s in parts) == own[student].text
         shared = "".join(s.text for s in parts if s.shared)
         assert len(shared) >= MIN_SHARED and "reshape(-1, 28, 28, 1)" in shared
 
 
-def test_segments_cut_text_at_the_slices() -> None:
-    assert segments("abcdef", [[1, 4], [3, 9]]) == (
-        Segment("a", False),
-        Segment("bc", True),
-        Segment("d", False),
-        Segment("ef", True),
+def test_segments_mark_the_lines_mostly_inside_the_slices() -> None:
+    code = OwnCode(("a = 1", "print(a)", "b = a + 2", "c = 3"), ("V=1", "print(V)", "V=V+2", "V=3"))
+    # Normalised: "V=1" 0-3, "print(V)" 3-11, "V=V+2" 11-16, "V=3" 16-19.
+    assert segments(code, [[2, 11], [11, 15]]) == (
+        Segment("a = 1\n", False),
+        Segment("print(a)\nb = a + 2\n", True),
+        Segment("c = 3", False),
     )
-    assert segments("abc", [[], []]) == (Segment("abc", False),)
-    assert segments("abc", [[0, 1], [3, 2]]) == (Segment("abc", True),)  # overlapping slices mark once
+    assert segments(code, [[], []]) == (Segment("a = 1\nprint(a)\nb = a + 2\nc = 3", False),)
+    assert segments(code, [[0], [19]]) == (Segment(code.text, True),)
 
 
 @pytest.mark.parametrize(
@@ -208,9 +210,11 @@ def synthetic_class(n: int, copies: int, rng: random.Random) -> tuple[dict[str, 
 
 def test_a_class_of_300_is_compared_all_pairs_in_seconds(base: Baseline) -> None:
     sources, planted = synthetic_class(300, 10, random.Random(383))
-    started = time.perf_counter()
+    # The work is single-threaded: its CPU time is its wall time on an idle machine, and unlike wall time
+    # it does not grow when other jobs share the cores (as the test suite's other processes do).
+    started, cpu_started = time.perf_counter(), time.process_time()
     found = near_copies(class_own_code(sources, base), base, THRESHOLD)
-    seconds = time.perf_counter() - started
-    print(f"\n300 notebooks, all pairs: {seconds:.2f} s")
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    print(f"\n300 notebooks, all pairs: {seconds:.2f} s wall, {cpu_seconds:.2f} s CPU")
     assert {(p.first, p.second) for p in found} == planted
-    assert seconds < 10
+    assert cpu_seconds < 10
