@@ -226,7 +226,7 @@ def test_an_unreadable_notebook_gets_no_feedback_copy(tmp_path: Path) -> None:
 
 def test_grades_json_lists_each_students_near_copies_highest_first(tmp_path: Path) -> None:
     pairs = [NearCopy("Zoë Ünal", "ada", 0.8, (), ()), NearCopy("ada", "hal", 0.95, (), ())]
-    write_grades_json(grades(), tmp_path / "grades.json", pairs)
+    write_grades_json(grades(), tmp_path / "grades.json", pairs=pairs)
     students = {s["student"]: s for s in json.loads((tmp_path / "grades.json").read_text("utf-8"))["students"]}
     assert students["ada"]["similar"] == [{"student": "hal", "score": 0.95}, {"student": "Zoë Ünal", "score": 0.8}]
     assert students["hal"]["similar"] == [{"student": "ada", "score": 0.95}]

@@ -33,6 +33,7 @@ from grader.isolation import (
     GRADES_CSV,
     GRADES_JSON,
     GRADESCOPE,
+    NEAR_COPIES,
     REPORT,
     SCORE,
     StageGuard,
@@ -176,3 +177,30 @@ def test_user_errors_and_interrupts_still_end_the_run(error: BaseException) -> N
 
     with pytest.raises(type(error)):
         StageGuard().run(EXECUTE, "ann", lambda _: None, stage)
+
+
+def test_a_failure_looking_for_near_copies_leaves_every_grade_and_the_summary_says_so(
+    small_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, out = tmp_path / "subs", tmp_path / "out"
+    folder.mkdir()
+    notebook = (ROOT / "submissions" / "ada_perfect.ipynb").read_text("utf-8")
+    for i, student in enumerate(HEALTHY):
+        (folder / f"{student}.ipynb").write_text(notebook + " " * i, "utf-8")
+    monkeypatch.setattr(grader.batch, "grade_run", lambda *_: make_facts())
+
+    def broken(*_: Any) -> None:
+        raise Injected("injected into the near-copy search")
+
+    monkeypatch.setattr(grader.pipeline, "find_near_copies", broken)
+    code = main(
+        [str(folder), "--no-sandbox", "--dataset", str(small_dataset), "--out", str(out)]
+        + ["--cache", str(tmp_path / "cache"), "--rubric", str(ROOT / "rubric.yaml")]
+    )
+    assert code == 0
+    entries = json.loads((out / "grades.json").read_text("utf-8"))["students"]
+    assert [(e["student"], e["status"], e["total"], e["similar"]) for e in entries] == [
+        (student, "graded", 100.0, []) for student in HEALTHY
+    ]
+    assert "Near-copies were not looked for" in (out / "index.html").read_text("utf-8")
+    assert f"internal error while {NEAR_COPIES} for 'the class'" in capsys.readouterr().err
