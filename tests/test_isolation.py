@@ -106,20 +106,31 @@ def inject_faults(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
         monkeypatch.setattr(module, name, failing_for(student, getattr(module, name), who))
 
 
+def class_folder(tmp_path: Path, students: list[str]) -> Path:
+    """A folder of ada's perfect notebook under each name, each with distinct bytes (one cache entry each)."""
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    notebook = (ROOT / "submissions" / "ada_perfect.ipynb").read_text("utf-8")
+    for i, student in enumerate(students):
+        (folder / f"{student}.ipynb").write_text(notebook + " " * i, "utf-8")
+    return folder
+
+
+def grade_in_process(folder: Path, out: Path, dataset: Path, tmp_path: Path, *extra: str) -> int:
+    return main(
+        [str(folder), "--no-sandbox", "--dataset", str(dataset), "--out", str(out)]
+        + ["--cache", str(tmp_path / "cache"), "--rubric", str(ROOT / "rubric.yaml"), *extra]
+    )
+
+
 def test_a_stage_failing_for_one_student_costs_that_student_only(
     small_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folder, out = tmp_path / "subs", tmp_path / "out"
-    folder.mkdir()
-    notebook = (ROOT / "submissions" / "ada_perfect.ipynb").read_text("utf-8")
-    for i, student in enumerate([*HEALTHY, *FAULTS]):  # distinct bytes: one cache entry each
-        (folder / f"{student}.ipynb").write_text(notebook + " " * i, "utf-8")
+    out = tmp_path / "out"
+    folder = class_folder(tmp_path, [*HEALTHY, *FAULTS])
     inject_faults(monkeypatch, folder)
 
-    code = main(
-        [str(folder), "--no-sandbox", "--dataset", str(small_dataset), "--out", str(out)]
-        + ["--cache", str(tmp_path / "cache"), "--rubric", str(ROOT / "rubric.yaml"), "--feedback-notebooks"]
-    )
+    code = grade_in_process(folder, out, small_dataset, tmp_path, "--feedback-notebooks")
 
     assert code == 0
     stderr = capsys.readouterr().err
@@ -182,22 +193,15 @@ def test_user_errors_and_interrupts_still_end_the_run(error: BaseException) -> N
 def test_a_failure_looking_for_near_copies_leaves_every_grade_and_the_summary_says_so(
     small_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folder, out = tmp_path / "subs", tmp_path / "out"
-    folder.mkdir()
-    notebook = (ROOT / "submissions" / "ada_perfect.ipynb").read_text("utf-8")
-    for i, student in enumerate(HEALTHY):
-        (folder / f"{student}.ipynb").write_text(notebook + " " * i, "utf-8")
+    out = tmp_path / "out"
+    folder = class_folder(tmp_path, list(HEALTHY))
     monkeypatch.setattr(grader.batch, "grade_run", lambda *_: make_facts())
 
     def broken(*_: Any) -> None:
         raise Injected("injected into the near-copy search")
 
     monkeypatch.setattr(grader.pipeline, "find_near_copies", broken)
-    code = main(
-        [str(folder), "--no-sandbox", "--dataset", str(small_dataset), "--out", str(out)]
-        + ["--cache", str(tmp_path / "cache"), "--rubric", str(ROOT / "rubric.yaml")]
-    )
-    assert code == 0
+    assert grade_in_process(folder, out, small_dataset, tmp_path) == 0
     entries = json.loads((out / "grades.json").read_text("utf-8"))["students"]
     assert [(e["student"], e["status"], e["total"], e["similar"]) for e in entries] == [
         (student, "graded", 100.0, []) for student in HEALTHY
