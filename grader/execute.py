@@ -49,9 +49,11 @@ from grader.sandbox import (
     Placement,
     ResourceGroup,
     Watchdog,
+    hand_to_sandbox,
     kernel_environment,
     memory_text,
     prepare_placement,
+    run_folder,
     wrap_command,
 )
 from grader.strictjson import DecodeError, decode
@@ -144,6 +146,10 @@ class SandboxedKernelManager(AsyncKernelManager):
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         argv = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file]
         return self.group.enter_prefix() + wrap_command(argv, self.placement, self.limits, self.sandbox_env)
+
+    def write_connection_file(self, **kwargs: Any) -> None:
+        super().write_connection_file(**kwargs)
+        hand_to_sandbox(Path(self.connection_file), self.placement)
 
 
 # Output message types: each one's content is checked, reduced to what the grader reads, and counted against the cap.
@@ -304,8 +310,8 @@ def grade_run(path: Path, dataset: Dataset, settings: RunSettings) -> Facts:
             status="unreadable", message=str(exc), cells=[], stdout="", limits_hit=[], duration_s=0.0
         )
         return Facts(execution, KernelFacts.empty(), Reevaluation(ok=False, message="not run"), data)
-    with tempfile.TemporaryDirectory(prefix="mnist-grader-") as tmp:
-        placement = prepare_placement(Path(tmp), dataset.path, settings.isolated)
+    with run_folder() as tmp:
+        placement = prepare_placement(tmp, dataset.path, settings.isolated)
         reevaluator = Reevaluator(placement, settings)
         try:
             execution, kernel = asyncio.run(_run(nb, placement, settings))

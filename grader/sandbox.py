@@ -13,19 +13,24 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
+import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from grader.errors import GraderError
+from grader.seccomp import filter_program
 
 INSIDE_DATA = "/grader/data/mnist.npz"
 INSIDE_RUN = "/grader/run"
@@ -34,6 +39,9 @@ INSIDE_HOME = "/home/student"
 KERNEL_PACKAGE = "grader_kernel"
 _KERNEL_SOURCE = Path(__file__).parent / "kernel"
 _ETC_ENTRIES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "passwd", "group")
+_log = logging.getLogger(__name__)
+# nobody and nogroup: the sandbox's uid inside, and on the host when the grader runs as root.
+NOBODY = 65534
 
 
 class SandboxUnavailable(GraderError):
@@ -58,11 +66,17 @@ class Limits:
 class Placement:
     """Where one run's files live on the host, and the paths the sandboxed process uses for them."""
 
+    root: Path  # the run's own folder, which the others are in
     run_dir: Path  # results written by the kernel: facts.json, model.keras
     socket_dir: Path  # the kernel's ipc sockets and connection file (same path inside)
     lib_dir: Path  # holds the `grader_kernel` package
     dataset: Path
     isolated: bool
+    owner: tuple[int, int] | None = None  # the host uid and gid the sandbox runs as, when not the grader's
+
+    @property
+    def seccomp_file(self) -> Path:
+        return self.root / "seccomp.bpf"
 
     @property
     def data_path(self) -> str:
@@ -102,21 +116,91 @@ def require_bwrap() -> str:
     return path
 
 
+@functools.cache
+def sandbox_owner() -> tuple[int, int] | None:
+    """The host uid and gid a sandbox runs as when the grader is root; None when it runs as the grader itself.
+
+    bubblewrap maps the sandbox's uid onto the uid that starts it, so a grader running as root would give the
+    sandbox host root's files (and an escape root's rights). As root the grader therefore starts bubblewrap as
+    nobody (65534), which needs unprivileged user namespaces; where the host forbids them, it says so once and
+    runs the sandbox as before.
+    """
+    if os.geteuid() != 0:
+        return None
+    bwrap, tools = bwrap_path(), [shutil.which(name) for name in ("setpriv", "unshare", "mount")]
+    if bwrap is None or None in tools:
+        _log.warning(
+            "grade: warning: the sandbox runs as host root: `setpriv`, `unshare` and `mount` (util-linux) are "
+            "needed to run it as nobody; install them, or run the grader as an ordinary user"
+        )
+        return None
+    probe = [*_drop_command(), bwrap, "--unshare-user", "--disable-userns", "--ro-bind", "/", "/", "true"]
+    try:
+        result = subprocess.run(probe, capture_output=True, text=True, timeout=30, check=False)
+        why = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
+    except (OSError, subprocess.SubprocessError) as exc:
+        result, why = None, str(exc)
+    if result is None or result.returncode != 0:
+        _log.warning(
+            "grade: warning: the sandbox runs as host root, because bubblewrap cannot start as nobody here (%s): "
+            "allow unprivileged user namespaces (sysctl user.max_user_namespaces, "
+            "kernel.unprivileged_userns_clone or kernel.apparmor_restrict_unprivileged_userns), "
+            "or run the grader as an ordinary user",
+            why[:200],
+        )
+        return None
+    return NOBODY, NOBODY
+
+
+def _drop_command() -> list[str]:
+    """Runs the rest of the command as nobody, with no supplementary groups and no capabilities."""
+    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]
+
+
 def prepare_placement(root: Path, dataset: Path, isolated: bool) -> Placement:
-    """Creates the run, socket and library directories of one execution under `root`."""
-    run_dir = root / "run"
-    socket_dir = root / "sock"
-    lib_dir = root / "lib"
+    """Creates the run, socket and library folders of one execution under `root`, a folder of the grader's own.
+
+    The run and socket folders belong to the sandbox's host uid, mode 700. When the sandbox runs as nobody,
+    they sit in `private/`, which only root can open: the sandbox's bubblewrap reaches them (and the Python
+    installation, which may be under /root) through bind mounts in `mounts/` made in a mount namespace of its
+    own (`wrap_command`), so no other process of uid nobody on the host can reach them.
+    """
+    owner = sandbox_owner() if isolated else None
+    private = root / "private"
+    run_dir, socket_dir, lib_dir = private / "run", private / "sock", private / "lib"
     for d in (run_dir, socket_dir, lib_dir):
         d.mkdir(parents=True, exist_ok=True)
     # The kernel package is linked, not copied: the sandbox binds its real folder read-only.
     link = lib_dir / KERNEL_PACKAGE
     if not link.exists():
         link.symlink_to(_KERNEL_SOURCE.resolve(), target_is_directory=True)
-    # The uid inside maps to nobody's view of these folders; the kernel must be able to write here.
-    os.chmod(run_dir, 0o777)
-    os.chmod(socket_dir, 0o777)
-    return Placement(run_dir=run_dir, socket_dir=socket_dir, lib_dir=lib_dir, dataset=dataset, isolated=isolated)
+    os.chmod(private, 0o700)
+    for d in (run_dir, socket_dir):
+        if owner is not None:
+            os.chown(d, *owner)
+        os.chmod(d, 0o700)
+    if owner is not None:
+        os.chmod(root, 0o711)  # passable, not listable: the mount points below must be reachable as nobody
+        (root / "mounts").mkdir(exist_ok=True)
+        os.chmod(root / "mounts", 0o755)
+    placement = Placement(
+        root=root,
+        run_dir=run_dir,
+        socket_dir=socket_dir,
+        lib_dir=lib_dir,
+        dataset=dataset,
+        isolated=isolated,
+        owner=owner,
+    )
+    if isolated:
+        placement.seccomp_file.write_bytes(filter_program())
+    return placement
+
+
+def hand_to_sandbox(path: Path, placement: Placement) -> None:
+    """Gives a file the grader wrote for the sandbox (the kernel's connection file) to the sandbox's uid."""
+    if placement.owner is not None:
+        os.chown(path, *placement.owner, follow_symlinks=False)
 
 
 def kernel_environment(threads: int, placement: Placement) -> dict[str, str]:
@@ -141,6 +225,19 @@ def kernel_environment(threads: int, placement: Placement) -> dict[str, str]:
     }
 
 
+# The descriptor on which bubblewrap reads the seccomp filter (opened by the launcher script).
+_SECCOMP_FD = 3
+
+
+@dataclass(frozen=True, slots=True)
+class _Bind:
+    """A host path the grader shows the sandbox."""
+
+    source: Path
+    dest: str
+    writable: bool = False
+
+
 def wrap_command(
     argv: list[str], placement: Placement, limits: Limits, env: dict[str, str], *, writable_run: bool = True
 ) -> list[str]:
@@ -153,19 +250,20 @@ def wrap_command(
         return [*rlimits, "env", "-i", *(f"{k}={v}" for k, v in env.items()), *argv]
     bwrap = require_bwrap()
     cmd = [
-        *rlimits,
         bwrap,
         "--unshare-all",
         "--unshare-user",
         "--uid",
-        "65534",
+        str(NOBODY),
         "--gid",
-        "65534",
+        str(NOBODY),
         "--die-with-parent",
         "--new-session",
         "--cap-drop",
         "ALL",
         "--clearenv",
+        "--seccomp",
+        str(_SECCOMP_FD),
         "--ro-bind",
         "/usr",
         "/usr",
@@ -197,22 +295,19 @@ def wrap_command(
         str(limits.scratch_mb << 20),
         "--tmpfs",
         INSIDE_HOME,
-        "--ro-bind",
-        str(placement.dataset),
-        INSIDE_DATA,
-        "--ro-bind",
-        str((placement.lib_dir / KERNEL_PACKAGE).resolve()),
-        f"{INSIDE_LIB}/{KERNEL_PACKAGE}",
-        "--bind" if writable_run else "--ro-bind",
-        str(placement.run_dir),
-        INSIDE_RUN,
-        "--bind",
-        str(placement.socket_dir),
-        str(placement.socket_dir),
     ]
     # After the scratch mounts, so that an interpreter installed under /tmp is not hidden by them.
-    for prefix in sorted({sys.base_prefix, sys.prefix, str(Path(sys.executable).resolve().parent.parent)}):
-        cmd += ["--ro-bind", prefix, prefix]
+    prefixes = sorted({sys.base_prefix, sys.prefix, str(Path(sys.executable).resolve().parent.parent)})
+    binds = [
+        _Bind(placement.dataset, INSIDE_DATA),
+        _Bind((placement.lib_dir / KERNEL_PACKAGE).resolve(), f"{INSIDE_LIB}/{KERNEL_PACKAGE}"),
+        _Bind(placement.run_dir, INSIDE_RUN, writable=writable_run),
+        _Bind(placement.socket_dir, str(placement.socket_dir), writable=True),
+        *(_Bind(Path(prefix), prefix) for prefix in prefixes),
+    ]
+    staged = _staged(binds, placement)
+    for bind, source in zip(binds, staged, strict=True):
+        cmd += ["--bind" if bind.writable else "--ro-bind", str(source), bind.dest]
     cmd += [
         # The sandbox's root and /dev are memory that no size limit covers: after the mounts above are
         # made, nothing but the size-limited scratch folders, the run folder and the sockets is writable.
@@ -229,7 +324,34 @@ def wrap_command(
         cmd.append("--disable-userns")
     for key, value in env.items():
         cmd += ["--setenv", key, value]
-    return [*cmd, "--", *argv]
+    cmd += ["--", *argv]
+    return _launcher(binds, staged, placement) + rlimits + (_drop_command() if placement.owner else []) + cmd
+
+
+def _staged(binds: list[_Bind], placement: Placement) -> list[Path]:
+    """Where bubblewrap finds each bind's source: the source itself, or its mount point when run as nobody."""
+    if placement.owner is None:
+        return [bind.source for bind in binds]
+    return [placement.root / "mounts" / str(i) for i in range(len(binds))]
+
+
+def _launcher(binds: list[_Bind], staged: list[Path], placement: Placement) -> list[str]:
+    """A root-run prefix that opens the seccomp filter for bubblewrap, and mounts what nobody may not reach.
+
+    As nobody, bubblewrap could not open the run's private folders, nor an interpreter under /root. The
+    launcher, still root, binds each source onto its mount point in `mounts/` inside a mount namespace of
+    its own, so the mounts exist only for this sandbox; on the host the mount points stay empty.
+    """
+    lines = ["set -e"]
+    for bind, point in zip(binds, staged, strict=True):
+        if point == bind.source:
+            continue
+        target = shlex.quote(str(point))
+        lines.append(f"mkdir -p {target}" if bind.source.is_dir() else f"[ -e {target} ] || : > {target}")
+        lines.append(f"mount --bind {shlex.quote(str(bind.source))} {target}")
+    lines += [f"exec {_SECCOMP_FD}< {shlex.quote(str(placement.seccomp_file))}", 'exec "$@"']
+    shell = ["/bin/sh", "-c", "\n".join(lines), "sh"]
+    return (["unshare", "--mount", "--propagation", "private", "--"] if placement.owner else []) + shell
 
 
 def memory_text(megabytes: int) -> str:
@@ -391,16 +513,225 @@ def tree_memory(tree: list[int], limit: int) -> int:
 # Each file or folder costs the host at least an inode and a block: counting them keeps a notebook that
 # makes millions of empty files from exhausting the host's inodes under a limit meant for bytes.
 _ENTRY_BYTES = 4096
+# Student-written folders are opened one level at a time from their parent's descriptor, never following a
+# link, so neither depth nor paths longer than PATH_MAX nor links out of the tree matter.
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# A walk keeps at most this many folders open; shallower ones are reopened by name (and checked) when needed.
+_OPEN_FOLDERS = 64
+
+
+@dataclass(slots=True)
+class _Folder:
+    """One folder on a walk's path: how to reach it from its parent, and which subfolders are still to visit."""
+
+    name: str
+    identity: tuple[int, int]
+    fd: int | None
+    subfolders: list[str]
+
+
+def _identity(fd: int) -> tuple[int, int]:
+    info = os.fstat(fd)
+    return info.st_dev, info.st_ino
+
+
+def _survey(fd: int) -> tuple[int, list[str]]:
+    """The disk cost of a folder's entries, and the names of its subfolders (links are entries, not folders)."""
+    total, subfolders = 0, []
+    try:
+        with os.scandir(fd) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):  # gone since listed
+                    total += entry.stat(follow_symlinks=False).st_size + _ENTRY_BYTES
+                    if entry.is_dir(follow_symlinks=False):
+                        subfolders.append(entry.name)
+    except OSError:
+        pass
+    return total, subfolders
+
+
+def _close(fd: int | None) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _reopen(path: list[_Folder]) -> int | None:
+    """The descriptor of the last folder of `path`, reopened by name from its nearest open ancestor.
+
+    A folder that is no longer the one first seen (the kernel renamed or replaced it meanwhile) ends the path
+    there: its subtree is skipped, never mistaken for another.
+    """
+    start = max(i for i, folder in enumerate(path) if folder.fd is not None)
+    for i in range(start + 1, len(path)):
+        parent = path[i - 1].fd
+        assert parent is not None
+        try:
+            fd = os.open(path[i].name, _FOLDER_FLAGS, dir_fd=parent)
+        except OSError:
+            fd = None
+        if fd is None or _identity(fd) != path[i].identity:
+            _close(fd)
+            for folder in path[i:]:
+                _close(folder.fd)
+            del path[i:]
+            return None
+        path[i].fd = fd
+        if 0 < i - 1 < len(path) - _OPEN_FOLDERS:
+            _close(path[i - 1].fd)
+            path[i - 1].fd = None
+    return path[-1].fd
 
 
 def directory_bytes(path: Path) -> int:
-    """What `path` costs the host's disk, as the scratch limit counts it."""
-    total = 0
-    for dirpath, dirs, files in os.walk(path):
-        for name in (*dirs, *files):
-            with contextlib.suppress(OSError):  # gone since listed
-                total += os.lstat(os.path.join(dirpath, name)).st_size + _ENTRY_BYTES
+    """What `path` costs the host's disk, as the scratch limit counts it: bytes plus `_ENTRY_BYTES` per entry.
+
+    Iterative, depth-first, with at most `_OPEN_FOLDERS` descriptors open, whatever the tree's depth.
+    """
+    try:
+        root = os.open(path, _FOLDER_FLAGS)
+    except OSError:
+        return 0
+    total, subfolders = _survey(root)
+    stack = [_Folder("", _identity(root), root, subfolders)]
+    try:
+        while stack:
+            top = stack[-1]
+            if not top.subfolders:
+                _close(stack.pop().fd)
+                continue
+            name = top.subfolders.pop()
+            parent = top.fd if top.fd is not None else _reopen(stack)
+            if parent is None:
+                continue
+            try:
+                fd = os.open(name, _FOLDER_FLAGS, dir_fd=parent)
+            except OSError:  # gone, or replaced by a link since listed
+                continue
+            size, subfolders = _survey(fd)
+            total += size
+            stack.append(_Folder(name, _identity(fd), fd, subfolders))
+            if len(stack) > _OPEN_FOLDERS + 1:
+                # The root stays open; folders that leave the window of recent ones are closed.
+                leaving = stack[len(stack) - _OPEN_FOLDERS - 1]
+                _close(leaving.fd)
+                leaving.fd = None
+    finally:
+        for folder in stack:
+            _close(folder.fd)
     return total
+
+
+def _open_for_removal(name: str, parent: int) -> int:
+    """A student's folder opened for removal, after giving it back owner rights if it was made unreadable."""
+    try:
+        fd = os.open(name, _FOLDER_FLAGS, dir_fd=parent)
+    except PermissionError:
+        # A folder of mode 000 (only a grader that is not root meets it): chmod it through an O_PATH handle,
+        # which cannot be a link that was swapped in, then open it.
+        handle = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        try:
+            os.chmod(f"/proc/self/fd/{handle}", 0o700)
+        finally:
+            os.close(handle)
+        fd = os.open(name, _FOLDER_FLAGS, dir_fd=parent)
+    if os.fstat(fd).st_mode & 0o700 != 0o700:
+        with contextlib.suppress(OSError):  # root needs no rights; others must be able to unlink in it
+            os.fchmod(fd, 0o700)
+    return fd
+
+
+def _empty_folder(fd: int, top: int, queue: list[str]) -> list[str]:
+    """Unlinks the files, links, FIFOs and sockets in folder `fd`, and moves its subfolders up into `top`.
+
+    Moving each subfolder up to the top folder flattens any depth of tree without recursion, with two
+    descriptors open at a time. Returns what could not be removed.
+    """
+    failures = []
+    with os.scandir(fd) as entries:
+        names = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries]
+    for name, is_folder in names:
+        try:
+            if not is_folder:
+                os.unlink(name, dir_fd=fd)
+            elif fd != top:
+                moved = f".grader-removing-{uuid.uuid4().hex}"
+                os.rename(name, moved, src_dir_fd=fd, dst_dir_fd=top)
+                queue.append(moved)
+            else:
+                queue.append(name)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            failures.append(f"{name}: {exc.strerror}")
+    return failures
+
+
+def remove_tree(path: Path) -> list[str]:
+    """Removes `path` and everything in it, never following a link, whatever the tree's depth or modes.
+
+    The folders the kernel wrote are the student's: any depth, modes of 000, FIFOs, links to anywhere.
+    Never raises; returns what could not be removed (empty when all is gone).
+    """
+    try:
+        parent = os.open(path.parent, _FOLDER_FLAGS)
+    except OSError as exc:
+        return [] if isinstance(exc, FileNotFoundError) else [f"{path.parent}: {exc.strerror}"]
+    failures: list[str] = []
+    try:
+        try:
+            top = _open_for_removal(path.name, parent)
+        except FileNotFoundError:
+            return []
+        except OSError:  # not a folder (or a link to one): the entry itself goes
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path.name, dir_fd=parent)
+            return []
+        try:
+            queue: list[str] = []
+            failures += _empty_folder(top, top, queue)
+            while queue:
+                name = queue.pop()
+                try:
+                    fd = _open_for_removal(name, top)
+                except OSError as exc:
+                    failures.append(f"{name}: {exc.strerror}")
+                    continue
+                try:
+                    failures += _empty_folder(fd, top, queue)
+                finally:
+                    os.close(fd)
+                try:
+                    os.rmdir(name, dir_fd=top)
+                except OSError as exc:
+                    failures.append(f"{name}: {exc.strerror}")
+        finally:
+            os.close(top)
+        os.rmdir(path.name, dir_fd=parent)
+    except OSError as exc:
+        failures.append(f"{path}: {exc.strerror}")
+    finally:
+        os.close(parent)
+    return failures
+
+
+@contextlib.contextmanager
+def run_folder() -> Iterator[Path]:
+    """A fresh host folder for one run's files, removed afterwards whatever the sandbox left in it.
+
+    Removal never raises: a notebook's leftovers must not end the batch. What cannot be removed is logged.
+    """
+    # When the sandbox runs as nobody, its bubblewrap reaches the run through mount points in this folder,
+    # so the folder's parents must be passable by everyone (as /tmp is); a $TMPDIR that is not gives way to /tmp.
+    parent = Path(tempfile.gettempdir())
+    passable = all(os.stat(p).st_mode & stat.S_IXOTH for p in (parent, *parent.parents))
+    root = Path(tempfile.mkdtemp(prefix="mnist-grader-", dir=None if passable else "/tmp"))
+    try:
+        yield root
+    finally:
+        left = remove_tree(root)
+        if left:
+            _log.warning("could not remove all of %s: %s", root, "; ".join(left[:5]))
 
 
 class Watchdog:
@@ -429,6 +760,16 @@ class Watchdog:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        try:
+            self._watch()
+        except BaseException as exc:
+            if self._stop.is_set():
+                return
+            # A sandbox nobody watches could take the host's memory or disk: a watchdog that fails for any
+            # reason takes its sandbox down with it, and says so.
+            self._trip(f"killed because the grader's watchdog failed ({type(exc).__name__}: {exc})"[:200])
+
+    def _watch(self) -> None:
         assert self.pid is not None
         ticks = 0
         while not self._stop.wait(self.interval):
@@ -447,5 +788,6 @@ class Watchdog:
                 return
 
     def _trip(self, reason: str) -> None:
-        self.reason = reason
+        if self.reason is None:
+            self.reason = reason
         self.kill()
