@@ -189,6 +189,46 @@ findings["new_user_namespace"] = "created" if os.waitstatus_to_exitcode(os.waitp
     + FINDINGS
 )
 
+# Each call would succeed, or fail otherwise than with EPERM, without the seccomp filter. They run in a child:
+# a kernel traced by its parent or without address randomisation would misbehave if one got through.
+SECCOMP = (
+    """\
+import ctypes, errno, json, os, platform
+libc = ctypes.CDLL(None, use_errno=True)
+NUMBERS = {
+    "x86_64": {"keyctl": 250, "bpf": 321, "perf_event_open": 298},
+    "aarch64": {"keyctl": 219, "bpf": 280, "perf_event_open": 241},
+}[platform.machine()]
+def outcome(result):
+    return "succeeded" if result >= 0 else errno.errorcode.get(ctypes.get_errno(), str(ctypes.get_errno()))
+calls = {
+    "ptrace": lambda: libc.ptrace(0, 0, None, None),  # PTRACE_TRACEME
+    "mount": lambda: libc.mount(b"none", b"/tmp", b"tmpfs", 0, None),
+    "unshare": lambda: libc.unshare(0),
+    "setns": lambda: libc.setns(-1, 0),
+    "keyctl": lambda: libc.syscall(NUMBERS["keyctl"], 0, -3, 0),  # the session keyring's id
+    "bpf": lambda: libc.syscall(NUMBERS["bpf"], 0, None, 0),
+    "perf_event_open": lambda: libc.syscall(NUMBERS["perf_event_open"], None, 0, -1, -1, 0),
+    "personality": lambda: libc.personality(0x0040000),  # ADDR_NO_RANDOMIZE
+}
+read, write = os.pipe()
+child = os.fork()
+if child == 0:
+    os.write(write, json.dumps({name: outcome(call()) for name, call in calls.items()}).encode())
+    os._exit(0)
+os.close(write)
+os.waitpid(child, 0)
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+findings = {
+    "probe": "seccomp",
+    "calls": json.loads(os.read(read, 1 << 16)),
+    "personality_query": outcome(libc.personality(0xFFFFFFFF)),
+    "seccomp_mode": status["Seccomp"].strip(),
+}
+"""
+    + FINDINGS
+)
+
 # ------------------------------------------------------------------------------------------- limits
 
 INFINITE_LOOP = ["while True:\n    pass", 'print("after the loop")']
@@ -296,6 +336,32 @@ sockets = os.path.dirname(ipykernel.get_connection_file())
 for i in range(2_000_000):
     open(os.path.join(sockets, f"junk{i}"), "w").close()
 print("made two million files")""",
+]
+
+# A folder tree 1,200 levels deep in the run folder (its path, 73,000 characters, is far beyond PATH_MAX), with
+# a link to /, a link loop, a FIFO and a folder of mode 000 at the bottom; then 240 MB written down there.
+DEEP_TREE = [
+    """\
+import os
+os.chdir("/grader/run")
+for _ in range(1200):
+    os.mkdir("d" * 60)
+    os.chdir("d" * 60)
+os.symlink("/", "root_link")
+os.symlink("loop", "loop")
+os.mkfifo("fifo")
+os.mkdir("locked")
+open("locked/inside", "w").close()
+os.chmod("locked", 0)
+print("a tree 1200 folders deep")""",
+    """\
+import time
+for i in range(4):
+    with open(f"part{i}.bin", "wb") as fh:
+        for _ in range(60):
+            fh.write(b"\\0" * (1 << 20))
+time.sleep(8)
+print("still running after 240 MB")""",
 ]
 
 # The grader's re-evaluation builds the saved model from its config, which the student controls: this one
@@ -518,7 +584,7 @@ def _v3(source: str) -> str:
 def notebooks() -> dict[str, str]:
     """File name (relative to the folder) -> file text."""
     nbs: dict[str, nbformat.NotebookNode] = {
-        "isolation.ipynb": notebook([NET, FILESYSTEM, IDENTITY]),
+        "isolation.ipynb": notebook([NET, FILESYSTEM, IDENTITY, SECCOMP]),
         "limit_loop.ipynb": notebook(INFINITE_LOOP),
         "limit_ignores_interrupt.ipynb": notebook(IGNORES_INTERRUPT),
         "limit_memory.ipynb": notebook(MEMORY),
@@ -529,6 +595,7 @@ def notebooks() -> dict[str, str]:
         "limit_odd_messages.ipynb": notebook([SETUP, PREPARE, ODD_MESSAGES]),
         "limit_display_flood.ipynb": notebook(DISPLAY_FLOOD),
         "limit_huge_print.ipynb": notebook(HUGE_PRINT),
+        "limit_deep_tree.ipynb": notebook(DEEP_TREE),
         **{
             f"{name}.ipynb": notebook([SETUP, PREPARE, fault, 'print("after the fault")'])
             for name, fault in FAULTS.items()

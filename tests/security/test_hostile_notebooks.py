@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -117,6 +118,7 @@ class Batch:
     kernel_digest_before: str
     runs: tuple[Facts, ...]
     grader_peak_bytes: int
+    temp_left: list[str]  # what the batch left in the host's temp folder
 
     def facts(self, needle: str) -> Facts:
         return facts_with_source(self.runs, needle)
@@ -159,12 +161,20 @@ def batch(security_env: SecurityEnv, tmp_path_factory: pytest.TempPathFactory) -
         },
     )
     kernel_digest = tree_digest(ROOT / "grader" / "kernel")
+    # A temp folder of the batch's own, to see what it leaves there; passable by all (as /tmp is), since a
+    # sandbox started as nobody reaches its run through it.
+    temp = Path(tempfile.mkdtemp(prefix="hostile-temp-", dir="/tmp"))
+    temp.chmod(0o755)
     started = time.monotonic()
-    with listener.running():
+    with listener.running(), pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(temp))
         result, grader_peak = run_grade_measured(
             submissions, "--out", out, "--jobs", "2", *security_env.args(), cache=security_env.cache, timeout=600
         )
     seconds = time.monotonic() - started
+    temp_left = sorted(path.name for path in temp.iterdir())
+    if not temp_left:
+        temp.rmdir()
     assert result.returncode == 0, result.stderr[-3000:]
     return Batch(
         security_env,
@@ -178,6 +188,7 @@ def batch(security_env: SecurityEnv, tmp_path_factory: pytest.TempPathFactory) -
         kernel_digest,
         cached_facts(security_env.cache),
         grader_peak,
+        temp_left,
     )
 
 
@@ -242,6 +253,14 @@ def test_identity_nobody_without_capabilities_in_its_own_pid_namespace(batch: Ba
     commands = found["processes"].values()
     assert all("bwrap" in c or "ipykernel" in c or c == "" for c in commands), commands
     assert found["new_user_namespace"] == "refused"
+
+
+def test_seccomp_filter_refuses_what_a_notebook_never_needs(batch: Batch) -> None:
+    found = findings(batch.facts("perf_event_open"), "seccomp")
+    assert found["seccomp_mode"] == "2"  # a filter is loaded
+    calls = ["ptrace", "mount", "unshare", "setns", "keyctl", "bpf", "perf_event_open", "personality"]
+    assert found["calls"] == dict.fromkeys(calls, "EPERM")
+    assert found["personality_query"] == "succeeded"
 
 
 def test_kernel_dies_with_the_grader(batch: Batch, tmp_path: Path) -> None:
@@ -392,6 +411,16 @@ def test_disk_limits(batch: Batch) -> None:
     # The socket folder is on the host's disk too, and empty files cost it inodes: the kernel is stopped.
     assert f"killed for writing more than {LIMITS['scratch_mb']} MB" in student["limits_hit"]
     assert [c.status for c in facts.execution.cells] == ["ok", "ok", "kernel_died"]
+
+
+def test_deep_folder_tree_is_measured_its_kernel_killed_and_its_folder_removed(batch: Batch) -> None:
+    student = batch.student("limit_deep_tree")
+    assert f"killed for writing more than {LIMITS['scratch_mb']} MB" in student["limits_hit"], student
+    facts = batch.facts("a tree 1200 folders deep")
+    assert [c.status for c in facts.execution.cells] == ["ok", "kernel_died"]
+    assert "still running after 240 MB" not in facts.execution.stdout
+    # Its run folder (1,200 levels, a FIFO, links out, a folder of mode 000) went with every other one.
+    assert batch.temp_left == []
 
 
 # ------------------------------------------------------------------------------------------- faults
