@@ -134,7 +134,8 @@ def sandbox_owner() -> tuple[int, int] | None:
             "needed to run it as nobody; install them, or run the grader as an ordinary user"
         )
         return None
-    probe = [*_drop_command(), bwrap, "--unshare-user", "--disable-userns", "--ro-bind", "/", "/", "true"]
+    disable = ["--disable-userns"] if _bwrap_option(bwrap, "--disable-userns") else []
+    probe = [*_drop_command(), bwrap, "--unshare-user", *disable, "--ro-bind", "/", "/", "true"]
     try:
         result = subprocess.run(probe, capture_output=True, text=True, timeout=30, check=False)
         why = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]

@@ -3,6 +3,7 @@ own failures, and the seccomp filter's make-up."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -187,3 +188,31 @@ def test_seccomp_filter_blocks_what_the_readme_lists() -> None:
     } <= blocked
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     assert all(f"`{name}`" in readme for name in blocked), "README's security model lists every blocked call"
+
+
+@pytest.mark.parametrize(
+    ("missing", "probe_error", "expected"),
+    [
+        ("setpriv", "", "`setpriv`, `unshare` and `mount` (util-linux) are needed"),
+        (None, "bwrap: setting up uid map: Permission denied", "setting up uid map: Permission denied"),
+    ],
+)
+def test_a_root_grader_that_cannot_start_the_sandbox_as_nobody_says_so_and_keeps_it_as_root(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    missing: str | None,
+    probe_error: str,
+    expected: str,
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None if name == missing else f"/usr/bin/{name}")
+    refused = subprocess.CompletedProcess([], 1, stdout="", stderr=probe_error)
+    monkeypatch.setattr(sandbox.subprocess, "run", lambda *args, **kwargs: refused)
+    monkeypatch.setattr(sandbox, "_bwrap_option", lambda path, option: True)
+    sandbox.sandbox_owner.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="grader.sandbox"):
+            assert sandbox.sandbox_owner() is None
+    finally:
+        sandbox.sandbox_owner.cache_clear()
+    assert "the sandbox runs as host root" in caplog.text and expected in caplog.text
