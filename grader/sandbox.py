@@ -4,9 +4,11 @@ A sandboxed process sees the system read-only (only the paths Python needs), a f
 scratch directory as its home and working directory, the dataset read-only, one run directory for its
 results, and the socket directory of its kernel channels; nothing else is writable, not even the
 sandbox's own root and /dev, which live in memory. It has no network (own network namespace), its own
-pid namespace, uid 65534, no capabilities, cannot make further user namespaces, and dies with the grader.
+pid namespace, uid 65534 (on the host too, when the grader is root), no capabilities, a seccomp filter
+(`grader.seccomp`), cannot make further user namespaces, and dies with the grader.
 Memory and process counts are capped by a cgroup when one can be created, and by a watchdog that
-measures the process tree either way.
+measures the process tree and the host folders either way. The host folders the sandbox writes are walked
+and removed without recursion and without following links.
 """
 
 from __future__ import annotations
