@@ -342,14 +342,14 @@ print("made two million files")""",
 # a link to /, a link loop, a FIFO and a folder of mode 000 at the bottom; then 240 MB written down there.
 DEEP_TREE = [
     """\
-import os
+import os, stat
 os.chdir("/grader/run")
 for _ in range(1200):
     os.mkdir("d" * 60)
     os.chdir("d" * 60)
 os.symlink("/", "root_link")
 os.symlink("loop", "loop")
-os.mkfifo("fifo")
+os.mknod("fifo", stat.S_IFIFO | 0o600)
 os.mkdir("locked")
 open("locked/inside", "w").close()
 os.chmod("locked", 0)
