@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import base64
+import contextlib
 import json
 import os
 import re
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty
@@ -314,7 +316,7 @@ def grade_run(path: Path, dataset: Dataset, settings: RunSettings) -> Facts:
         placement = prepare_placement(tmp, dataset.path, settings.isolated)
         reevaluator = Reevaluator(placement, settings)
         try:
-            execution, kernel = asyncio.run(_run(nb, placement, settings))
+            execution, kernel = asyncio.run(_run(nb, placement, settings, reevaluator.start))
             reevaluation = reevaluator.result() if kernel.model.saved else _no_model(kernel)
         finally:
             reevaluator.close()
@@ -329,8 +331,9 @@ def _no_model(kernel: KernelFacts) -> Reevaluation:
 
 
 async def _run(
-    nb: nbformat.NotebookNode, placement: Placement, settings: RunSettings
+    nb: nbformat.NotebookNode, placement: Placement, settings: RunSettings, finished: Callable[[], None]
 ) -> tuple[ExecutionFacts, KernelFacts]:
+    """Runs the notebook's cells; `finished` is called once the probe has saved the model and the kernel is killed."""
     limits = settings.limits
     group = ResourceGroup(limits)
     env = kernel_environment(settings.threads, placement)
@@ -391,6 +394,13 @@ async def _run(
                     kill()
                     raise
 
+            async def finish() -> None:
+                # The last facts and the saved model are written: the kernel has nothing left to do, so it is
+                # killed now (not asked to shut down) and the re-evaluation starts while the run is torn down.
+                await call_probe(f"{probe}.finish()")
+                kill()
+                finished()
+
             for number, index in enumerate(code_cells, start=1):
                 remaining = deadline - time.monotonic()
                 if remaining <= 1:
@@ -433,9 +443,9 @@ async def _run(
                     status = "kernel_died"
                     break
             else:
-                await call_probe(f"{probe}.finish()")
+                await finish()
             if status == "notebook_timeout" and await _alive(km):
-                await call_probe(f"{probe}.finish()")
+                await finish()
     except DeadKernelError:
         status = "kernel_died"
     except KernelUnresponsive as exc:
@@ -598,9 +608,10 @@ def _images(nb: Any, code_cells: list[int]) -> dict[str, str]:
 class Reevaluator:
     """The grader's own evaluation of the saved model, in a fresh sandboxed process.
 
-    It starts beside the kernel and imports Keras while the notebook runs, then waits for a line on
-    stdin; `result` sends it once the kernel has saved the model. This keeps the re-evaluation's start-up
-    off the critical path of a notebook's grading time.
+    It starts beside the kernel and, while the notebook runs, imports Keras, loads the test set and warms
+    TensorFlow up; then it waits for a line on stdin, which `start` sends the moment the kernel has saved
+    the model and been killed. This keeps the re-evaluation's start-up off the critical path of a
+    notebook's grading time.
     """
 
     def __init__(self, placement: Placement, settings: RunSettings) -> None:
@@ -609,6 +620,7 @@ class Reevaluator:
         self.group = ResourceGroup(settings.limits)
         cmd = self.group.enter_prefix() + wrap_command(argv, placement, settings.limits, env, writable_run=False)
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the process, closed in close()
+        self.started = False
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
         # The saved model's config is the student's: it can ask for any amount of memory when it is built.
         # The cgroup caps that where one exists; the watchdog everywhere.
@@ -616,9 +628,19 @@ class Reevaluator:
         self.watchdog = Watchdog(settings.limits, (), self.proc.kill)
         self.watchdog.start(self.proc.pid)
 
+    def start(self) -> None:
+        """Says "go": the kernel has saved the model and is gone. `result` says it too if nobody did."""
+        if self.started:
+            return
+        self.started = True
+        with contextlib.suppress(OSError):  # it died already: `result` reports what it left
+            self.proc.stdin.write(b"go\n")  # type: ignore[union-attr]
+            self.proc.stdin.flush()  # type: ignore[union-attr]
+
     def result(self) -> Reevaluation:
+        self.start()
         try:
-            out, _ = self.proc.communicate(b"go\n", timeout=_REEVALUATE_TIMEOUT_S)
+            out, _ = self.proc.communicate(timeout=_REEVALUATE_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             return Reevaluation(ok=False, message=f"re-evaluation took longer than {_REEVALUATE_TIMEOUT_S:g} s")
         stopped = self.watchdog.reason
