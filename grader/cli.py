@@ -24,6 +24,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", type=Path, help="MNIST data in Keras mnist.npz format (default: find or build)")
     p.add_argument("--jobs", type=int, help="notebooks run at once (default: number of cores)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit per notebook (default: rubric)")
+    p.add_argument("--cell-timeout", type=float, metavar="SECONDS", help="time limit per cell (default: rubric)")
     p.add_argument("--no-sandbox", action="store_true", help="run student code with your own rights (unsafe)")
     p.add_argument("--rescore", action="store_true", help="re-score from cached facts only; start no kernel")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         dataset=args.dataset,
         jobs=args.jobs,
         timeout=args.timeout,
+        cell_timeout=args.cell_timeout,
         sandbox=not args.no_sandbox,
         rescore=args.rescore,
         scheduler=args.scheduler,

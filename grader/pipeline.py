@@ -41,7 +41,7 @@ from grader.isolation import FEEDBACK, NEAR_COPIES, SCORE, StageFailure, StageGu
 from grader.near_copies import NearCopy, find_near_copies
 from grader.report import ReportContext, write_reports
 from grader.rubric import load_rubric
-from grader.sandbox import require_bwrap
+from grader.sandbox import Limits, require_bwrap
 from grader.score import KNOWN_CHECKS, StudentGrade, unscored_grade
 
 
@@ -54,6 +54,7 @@ class Options:
     dataset: Path | None = None
     jobs: int | None = None
     timeout: float | None = None
+    cell_timeout: float | None = None
     sandbox: bool = True
     rescore: bool = False
     scheduler: str | None = None
@@ -76,14 +77,24 @@ def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
-def run(options: Options, cache_dir: Path) -> Outcome:
-    """Grades every notebook under `options.submissions` and writes the outputs; raises GraderError on misuse."""
-    rubric = load_rubric(options.rubric, KNOWN_CHECKS)
-    limits = rubric.limits
+def run_limits(limits: Limits, options: Options) -> Limits:
+    """The rubric's limits with the command line's time limits in place of its own."""
+    for flag, value in (("--timeout", options.timeout), ("--cell-timeout", options.cell_timeout)):
+        if value is not None and not value > 0:
+            raise GraderError(f"{flag} must be a positive number of seconds, got {value:g}")
     if options.timeout is not None:
         limits = replace(
             limits, notebook_timeout_s=options.timeout, cell_timeout_s=min(limits.cell_timeout_s, options.timeout)
         )
+    if options.cell_timeout is not None:
+        limits = replace(limits, cell_timeout_s=options.cell_timeout)
+    return limits
+
+
+def run(options: Options, cache_dir: Path) -> Outcome:
+    """Grades every notebook under `options.submissions` and writes the outputs; raises GraderError on misuse."""
+    rubric = load_rubric(options.rubric, KNOWN_CHECKS)
+    limits = run_limits(rubric.limits, options)
     reference = (options.reference or rubric.reference).resolve()
     if not reference.is_file():
         raise GraderError(f"reference notebook not found: {reference} (set `reference:` in the rubric or --reference)")

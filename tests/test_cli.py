@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from grader.pipeline import Options, run_limits
+from grader.sandbox import Limits
 from tests.conftest import ROOT, run_grade
 
 
@@ -78,3 +80,19 @@ def test_a_wrong_adjustments_line_stops_the_run_before_anything_is_written(tmp_p
     result = run_grade("submissions", "--adjustments", adjustments, "--out", out, "--rescore", cache=tmp_path)
     _assert_one_line_error(result, str(adjustments), "line 2", "0..10")
     assert not out.exists()
+
+
+def test_time_limits_from_the_command_line_replace_the_rubrics() -> None:
+    rubric = Limits(cell_timeout_s=300, notebook_timeout_s=900)
+    demo = run_limits(rubric, Options(Path("submissions"), cell_timeout=40))
+    assert (demo.cell_timeout_s, demo.notebook_timeout_s) == (40, 900)
+    short = run_limits(rubric, Options(Path("submissions"), timeout=30))
+    assert (short.cell_timeout_s, short.notebook_timeout_s) == (30, 30)
+    both = run_limits(rubric, Options(Path("submissions"), timeout=100, cell_timeout=40))
+    assert (both.cell_timeout_s, both.notebook_timeout_s) == (40, 100)
+    assert run_limits(rubric, Options(Path("submissions"))) == rubric
+
+
+@pytest.mark.parametrize("flag", ["--cell-timeout", "--timeout"])
+def test_time_limit_must_be_positive(tmp_path: Path, flag: str) -> None:
+    _assert_one_line_error(run_grade("submissions", flag, "0", cache=tmp_path), flag, "positive")
