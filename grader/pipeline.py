@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -39,7 +42,6 @@ from grader.export import (
 from grader.facts import Facts
 from grader.isolation import FEEDBACK, NEAR_COPIES, SCORE, StageFailure, StageGuard
 from grader.near_copies import NearCopy, find_near_copies
-from grader.report import ReportContext, write_reports
 from grader.rubric import load_rubric
 from grader.sandbox import Limits, require_bwrap
 from grader.score import KNOWN_CHECKS, StudentGrade, unscored_grade
@@ -91,6 +93,21 @@ def run_limits(limits: Limits, options: Options) -> Limits:
     return limits
 
 
+def _import_meanwhile(module: str) -> None:
+    """Imports `module` in a background thread; a later `import` of it waits for that one to finish.
+
+    The reports need matplotlib, Jinja and Pygments, about half a second of imports: loaded while the
+    first kernel starts, they stay off a notebook's critical path. A failure here is left for the later
+    import to raise where it can be reported.
+    """
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+
+    threading.Thread(target=load, name=f"import {module}", daemon=True).start()
+
+
 def run(options: Options, cache_dir: Path) -> Outcome:
     """Grades every notebook under `options.submissions` and writes the outputs; raises GraderError on misuse."""
     rubric = load_rubric(options.rubric, KNOWN_CHECKS)
@@ -117,6 +134,7 @@ def run(options: Options, cache_dir: Path) -> Outcome:
         limits=limits, isolated=options.sandbox, threads=max(1, cores // min(jobs, len(submissions)))
     )
     cache = FactsCache(cache_dir)
+    _import_meanwhile("grader.report")
     progress = Progress(total=len(submissions), quiet=options.quiet, verbose=options.verbose)
 
     def executor_for(
@@ -217,6 +235,8 @@ def write_outputs(
     reports, grades.json, the CSV files). Should one of those fail for a student, they are all written once
     more with that failure marked, so that every file tells the same story.
     """
+    from grader.report import ReportContext, write_reports
+
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
     stems = file_stems(g.student for g in grades)
