@@ -54,4 +54,4 @@ bench: sandbox venv
 	$(PY) benchmarks/bench.py
 
 clean:
-	rm -rf reports .pytest_cache .mypy_cache .ruff_cache
+	rm -rf reports .pytest_cache .mypy_cache .ruff_cache $(DEMO_DATA)
