@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 # Without DATASET the demo grades on a 20,000-image offline stand-in with a 40 s cell limit, so the class
-# takes about two minutes on 2 cores and max_long_training (200 epochs) is still stopped by the limit.
+# takes under three minutes on 2 cores and max_long_training (200 epochs) is still stopped by the limit.
 # With DATASET=file.npz, and in real grading, the rubric's limits apply (300 s per cell).
 DEMO_DATA := build/demo-mnist.npz
 DEMO_CELL_TIMEOUT := 40
