@@ -718,6 +718,24 @@ def remove_tree(path: Path) -> list[str]:
     return failures
 
 
+# A run folder's name carries its grader's pid, so that the folders of a grader that was killed (SIGKILL, or a
+# SIGTERM, which runs no clean-up) can be told from those of graders still running.
+_RUN_PREFIX = "mnist-grader-run-"
+
+
+@functools.cache
+def _sweep_stale_run_folders(parent: Path) -> None:
+    """Removes the run folders that killed graders left in `parent` (once per grader and folder)."""
+    for entry in parent.glob(f"{_RUN_PREFIX}*"):
+        owner = entry.name[len(_RUN_PREFIX) :].split("-", 1)[0]
+        if not owner.isdigit() or int(owner) == os.getpid() or Path(f"/proc/{owner}").exists():
+            continue
+        with contextlib.suppress(OSError):
+            info = entry.lstat()
+            if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid():
+                remove_tree(entry)
+
+
 @contextlib.contextmanager
 def run_folder() -> Iterator[Path]:
     """A fresh host folder for one run's files, removed afterwards whatever the sandbox left in it.
@@ -728,7 +746,9 @@ def run_folder() -> Iterator[Path]:
     # so the folder's parents must be passable by everyone (as /tmp is); a $TMPDIR that is not gives way to /tmp.
     parent = Path(tempfile.gettempdir())
     passable = all(os.stat(p).st_mode & stat.S_IXOTH for p in (parent, *parent.parents))
-    root = Path(tempfile.mkdtemp(prefix="mnist-grader-", dir=None if passable else "/tmp"))
+    folder = parent if passable else Path("/tmp")
+    _sweep_stale_run_folders(folder)
+    root = Path(tempfile.mkdtemp(prefix=f"{_RUN_PREFIX}{os.getpid()}-", dir=folder))
     try:
         yield root
     finally:

@@ -127,6 +127,24 @@ def test_run_folder_removes_whatever_the_sandbox_left_even_when_the_run_fails(tm
     assert not root.exists()
 
 
+def test_run_folders_of_killed_graders_are_swept_and_live_ones_kept(tmp_path: Path, outside: Path) -> None:
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    dead = tmp_path / f"mnist-grader-run-{finished.pid}-abc"
+    hostile_tree(dead, outside)  # what a grader killed mid-run leaves: the sandbox's files, as they were
+    ours = tmp_path / f"mnist-grader-run-{os.getpid()}-def"
+    ours.mkdir()
+    alive = tmp_path / "mnist-grader-run-1-ghi"  # pid 1 always exists
+    alive.mkdir()
+    link = tmp_path / f"mnist-grader-run-{finished.pid}-link"
+    link.symlink_to(outside, target_is_directory=True)
+
+    sandbox._sweep_stale_run_folders.__wrapped__(tmp_path)
+
+    assert not dead.exists()
+    assert ours.is_dir() and alive.is_dir() and link.is_symlink()
+
+
 @pytest.mark.parametrize(
     ("measurement", "failure"),
     [("tree_memory", RuntimeError("cannot measure")), ("directory_bytes", RecursionError("too deep"))],
