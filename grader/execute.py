@@ -30,6 +30,7 @@ from typing import Any, TypeGuard
 import nbformat
 import zmq.asyncio
 from jupyter_client.manager import AsyncKernelManager
+from msgspec import to_builtins
 from msgspec.structs import replace
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionComplete, DeadKernelError
@@ -43,6 +44,7 @@ from grader.facts import (
     Facts,
     KernelFacts,
     Reevaluation,
+    ValidationRequest,
 )
 from grader.kernel_channels import MESSAGE_OVERHEAD, BoundedKernelClient, bounded_context
 from grader.sandbox import (
@@ -317,7 +319,8 @@ def grade_run(path: Path, dataset: Dataset, settings: RunSettings) -> Facts:
         reevaluator = Reevaluator(placement, settings)
         try:
             execution, kernel = asyncio.run(_run(nb, placement, settings, reevaluator.start))
-            reevaluation = reevaluator.result() if kernel.model.saved else _no_model(kernel)
+            request = ValidationRequest.of(kernel.training_fit())
+            reevaluation = reevaluator.result(request) if kernel.model.saved else _no_model(kernel)
         finally:
             reevaluator.close()
     execution = replace(execution, duration_s=round(time.monotonic() - started, 2))
@@ -608,10 +611,11 @@ def _images(nb: Any, code_cells: list[int]) -> dict[str, str]:
 class Reevaluator:
     """The grader's own evaluation of the saved model, in a fresh sandboxed process.
 
-    It starts beside the kernel and, while the notebook runs, imports Keras, loads the test set and warms
+    It starts beside the kernel and, while the notebook runs, imports Keras, loads the dataset and warms
     TensorFlow up; then it waits for a line on stdin, which `start` sends the moment the kernel has saved
-    the model and been killed. This keeps the re-evaluation's start-up off the critical path of a
-    notebook's grading time.
+    the model and been killed, and later for the validation split to rebuild, which `result` sends once the
+    kernel's facts are read. This keeps the re-evaluation's start-up off the critical path of a notebook's
+    grading time.
     """
 
     def __init__(self, placement: Placement, settings: RunSettings) -> None:
@@ -637,10 +641,11 @@ class Reevaluator:
             self.proc.stdin.write(b"go\n")  # type: ignore[union-attr]
             self.proc.stdin.flush()  # type: ignore[union-attr]
 
-    def result(self) -> Reevaluation:
+    def result(self, request: ValidationRequest | None) -> Reevaluation:
         self.start()
+        message = json.dumps({"validation": to_builtins(request)}).encode() + b"\n"
         try:
-            out, _ = self.proc.communicate(timeout=_REEVALUATE_TIMEOUT_S)
+            out, _ = self.proc.communicate(message, timeout=_REEVALUATE_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             return Reevaluation(ok=False, message=f"re-evaluation took longer than {_REEVALUATE_TIMEOUT_S:g} s")
         stopped = self.watchdog.reason

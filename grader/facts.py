@@ -90,6 +90,20 @@ class FitCall(Struct, frozen=True, forbid_unknown_fields=True):
     history_keys: list[str]
     error: str | None = None
     unknown_arguments: list[str] = field(default_factory=list)
+    # What it was given: the notebook variable that is this very x (y) object ("x_train", "x_test" or ""), the
+    # provisioned images x holds, all of them in order ("train_scaled", "train_raw", "test_scaled", "test_raw"
+    # or ""), the provisioned labels y holds ("train_onehot", "train_sparse", "train_other" (right classes, not
+    # strictly one-hot), the same for "test", or ""), and the shape of one sample of x.
+    x_variable: str = ""
+    y_variable: str = ""
+    x_pixels: str = ""
+    y_labels: str = ""
+    x_sample_shape: list[int] | None = None
+    weights_after: str = ""  # digest of the model's weights when it returned, as `Reevaluation.weights_digest`
+
+    @property
+    def trained(self) -> bool:
+        return self.completed_epochs > 0 or self.weights_changed
 
 
 class EvaluateCall(Struct, frozen=True, forbid_unknown_fields=True):
@@ -162,6 +176,11 @@ class KernelFacts(Struct, frozen=True, forbid_unknown_fields=True):
     y_test_fingerprint: str
     integrity: IntegrityFacts
 
+    def training_fit(self) -> FitCall | None:
+        """The last fit that trained (completed an epoch or changed the weights): the saved weights, the history
+        and the validation split are its, unless something changed the model after it."""
+        return next((call for call in reversed(self.fit_calls) if call.trained), None)
+
     @staticmethod
     def empty() -> KernelFacts:
         """What is known when nothing could be collected (the kernel never ran a cell)."""
@@ -214,6 +233,58 @@ class ExecutionFacts(Struct, frozen=True, forbid_unknown_fields=True):
     images: dict[str, str] = field(default_factory=dict)  # cell index -> last PNG output, base64
 
 
+class ValidationRequest(Struct, frozen=True, forbid_unknown_fields=True):
+    """How the re-evaluation rebuilds a fit's validation split from the provisioned training set: the grader
+    sends it to the fresh process, which takes Keras's split (the last `validation_split` of the samples)."""
+
+    validation_split: float
+    x_scaled: bool  # pixels divided by 255, else raw
+    x_sample_shape: list[int]
+    y_onehot: bool  # else integer labels
+
+    @staticmethod
+    def of(fit: FitCall | None) -> ValidationRequest | None:
+        """The request for `fit`, when it was given the provisioned training images and labels and a split."""
+        if fit is None or fit.x_sample_shape is None or fit.validation_split is None:
+            return None
+        if fit.x_pixels not in ("train_scaled", "train_raw") or fit.y_labels not in ("train_onehot", "train_sparse"):
+            return None
+        if not 0.0 < fit.validation_split < 1.0:
+            return None
+        return ValidationRequest(
+            fit.validation_split,
+            fit.x_pixels == "train_scaled",
+            list(fit.x_sample_shape),
+            fit.y_labels == "train_onehot",
+        )
+
+
+class ValidationFacts(Struct, frozen=True, forbid_unknown_fields=True):
+    """The saved model's loss and metrics on that validation split, as model.evaluate returns them."""
+
+    validation_split: float
+    n_samples: int
+    values: dict[str, float]  # "loss" and each compiled metric's name; a history has them with a "val_" prefix
+
+
+class MetricFacts(Struct, frozen=True, forbid_unknown_fields=True):
+    """One compiled metric of the saved model."""
+
+    name: str  # its display name, which the student chooses freely
+    identity: str  # what it computes: class or function and non-default config, e.g. "top_k_categorical_accuracy(k=10)"
+    # what Keras would resolve the display name to, as a metric string; None if nothing
+    name_identity: str | None = None
+
+
+class CompiledFacts(Struct, frozen=True, forbid_unknown_fields=True):
+    """The saved model's compile config, read by class and configuration in the fresh process."""
+
+    loss: str | None  # identity, as MetricFacts.identity
+    metrics: list[MetricFacts]
+    optimizer: str | None
+    learning_rate: float | None
+
+
 class Reevaluation(Struct, frozen=True, forbid_unknown_fields=True):
     """The grader's own evaluation of the saved model, in a fresh sandboxed process."""
 
@@ -228,6 +299,11 @@ class Reevaluation(Struct, frozen=True, forbid_unknown_fields=True):
     # the saved model's own structure, to cross-check what the kernel reported
     layers: list[LayerFacts] | None = None
     total_params: int | None = None
+    # accuracy on the student's saved test images, when they are the provisioned ones, against the provisioned labels
+    student_data_accuracy: float | None = None
+    compiled: CompiledFacts | None = None  # None when the saved model is not compiled
+    weights_digest: str = ""  # as `FitCall.weights_after`
+    validation: ValidationFacts | None = None  # on the training fit's validation split, when it could be rebuilt
 
 
 class DatasetFacts(Struct, frozen=True, forbid_unknown_fields=True):

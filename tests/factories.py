@@ -20,6 +20,7 @@ from grader.facts import (
     ArrayFacts,
     CellFacts,
     CompileCall,
+    CompiledFacts,
     DatasetFacts,
     EvaluateCall,
     ExecutionFacts,
@@ -30,10 +31,12 @@ from grader.facts import (
     IntegrityFacts,
     KernelFacts,
     LayerFacts,
+    MetricFacts,
     ModelFacts,
     PanelFacts,
     Reevaluation,
     ScoreFacts,
+    ValidationFacts,
 )
 from grader.report import ReportContext
 from grader.rubric import Rubric, load_rubric
@@ -46,6 +49,7 @@ INDICES = [7, 1_234, 5_000, 12, 31_337, 42, 59_999, 808, 2_024]
 PANEL_LABELS = [3, 1, 4, 1, 5, 9, 2, 6, 5]
 SCORE = [0.2634, 0.9251]
 STEPS = 422 * 20  # 54,000 training images / batch of 128, for 20 epochs
+WEIGHTS = "d1g3st-of-the-trained-weights"
 CONTEXT = Context(accuracy_threshold=0.89, reference_accuracy=0.92)
 REFERENCE_HISTORY = {
     "loss": [1.2 * 0.86**e + 0.25 for e in range(20)],
@@ -117,6 +121,12 @@ def _history(epochs: int = 20) -> HistoryFacts:
     return HistoryFacts(epochs=epochs, keys=sorted(values), values=values, from_fit=True)
 
 
+def _validation(history: HistoryFacts) -> ValidationFacts:
+    """What the saved model scores on the validation split: the history's last epoch, as for an honest fit."""
+    last = {key[len("val_") :]: values[-1] for key, values in history.values.items() if key.startswith("val_")}
+    return ValidationFacts(validation_split=0.1, n_samples=N_TRAIN // 10, values=last)
+
+
 def _kernel() -> KernelFacts:
     x = ArrayFacts(True, "ndarray", None, "float32", 0.0, 1.0, matches_scaled=True, matches_raw=False)
     y = ArrayFacts(True, "ndarray", None, "float64", 0.0, 1.0, onehot=True, labels_match=True)
@@ -155,7 +165,25 @@ def _kernel() -> KernelFacts:
         ),
         summary_calls=1,
         compile_calls=[CompileCall("categorical_crossentropy", "sgd", 0.02, ["categorical_accuracy"])],
-        fit_calls=[FitCall(128, 20, 0.1, N_TRAIN, 20, 0, STEPS, True, keys)],
+        fit_calls=[
+            FitCall(
+                128,
+                20,
+                0.1,
+                N_TRAIN,
+                20,
+                0,
+                STEPS,
+                True,
+                keys,
+                x_variable="x_train",
+                y_variable="y_train",
+                x_pixels="train_scaled",
+                y_labels="train_onehot",
+                x_sample_shape=[28, 28, 1],
+                weights_after=WEIGHTS,
+            )
+        ],
         evaluate_calls=[EvaluateCall("x-test", "y-test", list(SCORE))],
         history=_history(),
         score=ScoreFacts(present=True, type_name="list", value=list(SCORE), from_evaluate=True),
@@ -196,7 +224,20 @@ def make_facts(**overrides: Any) -> Facts:
         "execution": _execution(),
         "kernel": _kernel(),
         "reevaluation": Reevaluation(
-            ok=True, student_data_result=list(SCORE), accuracy=SCORE[1], loss=SCORE[0], optimizer_iterations=STEPS
+            ok=True,
+            student_data_result=list(SCORE),
+            accuracy=SCORE[1],
+            loss=SCORE[0],
+            optimizer_iterations=STEPS,
+            student_data_accuracy=SCORE[1],
+            compiled=CompiledFacts(
+                "categorical_crossentropy",
+                [MetricFacts("categorical_accuracy", "categorical_accuracy", "categorical_accuracy")],
+                "sgd",
+                0.02,
+            ),
+            weights_digest=WEIGHTS,
+            validation=_validation(_history()),
         ),
         "dataset": DatasetFacts(
             n_train=N_TRAIN,

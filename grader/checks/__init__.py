@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from grader.facts import Facts
+from grader.facts import CompiledFacts, Facts, MetricFacts
+
+# What Keras may name after "accuracy": the metric it picks for that string, from the labels.
+ACCURACY_KINDS = {"accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +71,19 @@ def shape_text(shape: list[int] | list[int | None] | None) -> str:
     if shape is None:
         return "none"
     return "(" + ", ".join("None" if n is None else str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def saved_compile(facts: Facts) -> CompiledFacts | None:
+    """The saved model's compile config as the fresh process read it: where there is one, it decides what the
+    loss, optimizer and metrics are (the kernel's own record is the fallback)."""
+    reeval = facts.reevaluation
+    return reeval.compiled if reeval.ok else None
+
+
+def disguised(metric: MetricFacts) -> bool:
+    """Whether a metric's display name claims another metric than the one it computes (a top-k accuracy named
+    "categorical_accuracy"). Keras itself names the accuracy it picks for "accuracy" after that string."""
+    claimed = metric.name_identity
+    if claimed is None or claimed == metric.identity:
+        return False
+    return not (claimed == "accuracy" and metric.identity in ACCURACY_KINDS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from grader.checks import Check, Context, Verdict, cell_trouble, fail, ok
+from grader.checks import Check, Context, Verdict, cell_trouble, disguised, fail, ok, saved_compile
 from grader.facts import Facts
 
 _NUMBER = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?")
@@ -23,9 +23,11 @@ def _score(facts: Facts) -> list[float] | None:
     return s.value if s.present and s.value is not None and len(s.value) == 2 else None
 
 
-def _test_data_genuine(facts: Facts) -> bool:
-    k = facts.kernel
-    return bool((k.x_test.matches_scaled or k.x_test.matches_raw) and k.y_test.labels_match)
+def _measured_accuracy(facts: Facts) -> float | None:
+    """Counted by the grader from the saved model's predictions and the provisioned labels, never read from a
+    compiled metric: on the student's test images as they prepared them, when those are the provisioned ones."""
+    reeval = facts.reevaluation
+    return reeval.student_data_accuracy if reeval.student_data_accuracy is not None else reeval.accuracy
 
 
 def score(facts: Facts, ctx: Context) -> Verdict:
@@ -68,9 +70,7 @@ def accuracy(facts: Facts, ctx: Context) -> Verdict:
     reeval = facts.reevaluation
     if not reeval.ok:
         return fail(f"No trained model to measure: {reeval.message}." + cell_trouble(facts, "fit", "evaluate"))
-    measured = reeval.accuracy
-    if _test_data_genuine(facts) and reeval.student_data_result and len(reeval.student_data_result) >= 2:
-        measured = reeval.student_data_result[1]
+    measured = _measured_accuracy(facts)
     if measured is None or ctx.accuracy_threshold is None:
         return fail(f"The model's accuracy could not be measured: {reeval.message or 'unknown'}.")
     ref = (
@@ -110,6 +110,13 @@ def integrity(facts: Facts, ctx: Context) -> list[str]:
     again = facts.reevaluation.student_data_result
     if value is not None and again and len(again) >= 2 and not _agrees(value, again):
         evidence.append(f"`score` = {value} but re-evaluating the saved model gives {[round(v, 4) for v in again[:2]]}")
+    saved = saved_compile(facts)
+    if value is not None and saved and saved.metrics and disguised(saved.metrics[0]):
+        first, measured = saved.metrics[0], _measured_accuracy(facts)
+        actual = f"; the model's accuracy on the test images is {measured:.4f}" if measured is not None else ""
+        evidence.append(
+            f"`score`[1] = {value[1]:.4f} is from a metric named {first.name!r} that computes {first.identity}{actual}"
+        )
     return evidence
 
 

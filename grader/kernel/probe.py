@@ -116,7 +116,7 @@ def _patch_load_data() -> None:
 
 
 def _canonical(obj: Any) -> str | None:
-    """A loss, metric, activation or optimizer as one lower-case snake_case name."""
+    """An activation or other function as one lower-case snake_case name."""
     if obj is None:
         return None
     if isinstance(obj, str):
@@ -127,7 +127,76 @@ def _canonical(obj: Any) -> str | None:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower() if not name.islower() else name
 
 
-def _optimizer_name(opt: Any) -> str | None:
+_ACCURACY_STRINGS = ("accuracy", "acc")
+# Config keys that label a loss or metric without changing what it computes.
+_LABEL_KEYS = ("name", "dtype")
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+def _qualified(thing: Any, name: str) -> str:
+    """Keras's own classes and functions by their snake_case name; anything else with its module."""
+    module = getattr(thing, "__module__", None) or ""
+    return _snake(name) if module == "keras" or module.startswith("keras.") else f"{module}.{name}"
+
+
+def _config_difference(obj: Any) -> str:
+    """The configuration that differs from the class's defaults, e.g. "(k=10)"; empty when none does."""
+    try:
+        config = dict(obj.get_config())
+    except Exception:
+        return ""
+    try:
+        default = dict(type(obj)().get_config())
+    except Exception:
+        default = {}
+    missing = object()
+    changed = [
+        f"{key}={value!r}"
+        for key, value in sorted(config.items())
+        if key not in _LABEL_KEYS and default.get(key, missing) != value
+    ]
+    return f"({', '.join(changed)})" if changed else ""
+
+
+def identity(obj: Any, kind: str) -> str | None:
+    """What a loss (`kind` "loss") or metric ("metric") computes: its class or function and the configuration
+    that differs from the defaults, e.g. "top_k_categorical_accuracy(k=10)". Never its display name, which any
+    metric accepts as an argument.
+
+    A string is resolved as `compile` resolves it, except "accuracy" and "acc", whose kind `compile` picks from
+    the labels: they stay "accuracy".
+    """
+    if obj is None:
+        return None
+    if isinstance(obj, str):
+        return resolved_identity(obj, kind) or obj.strip().lower()
+    cls = type(obj)
+    try:
+        wrapped = getattr(obj, "_fn" if kind == "metric" else "fn", None)
+        if cls.__name__ in ("MeanMetricWrapper", "LossFunctionWrapper") and callable(wrapped):
+            return identity(wrapped, kind)
+        if inspect.isfunction(obj) or inspect.isbuiltin(obj):
+            return _qualified(obj, getattr(obj, "__name__", "function"))
+        return (_qualified(cls, cls.__name__) + _config_difference(obj))[:200]
+    except Exception:  # a notebook's own class that breaks inspection is still not Keras's
+        return f"{cls.__module__}.{cls.__qualname__}"[:200]
+
+
+def resolved_identity(text: str, kind: str) -> str | None:
+    """The identity of what Keras resolves `text` to as a loss or metric string; None when it resolves to nothing."""
+    if text.strip().lower() in _ACCURACY_STRINGS:
+        return "accuracy"
+    try:
+        resolved = keras.metrics.get(text) if kind == "metric" else keras.losses.get(text)
+    except Exception:
+        return None
+    return None if resolved is None or isinstance(resolved, str) else identity(resolved, kind)
+
+
+def optimizer_name(opt: Any) -> str | None:
     if opt is None:
         return None
     if isinstance(opt, str):
@@ -135,7 +204,7 @@ def _optimizer_name(opt: Any) -> str | None:
     return type(opt).__name__.lower()
 
 
-def _learning_rate(opt: Any) -> float | None:
+def learning_rate(opt: Any) -> float | None:
     lr = getattr(opt, "learning_rate", None)
     if lr is None:
         return None
@@ -149,7 +218,7 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
-def _weights_digest(model: Any) -> str:
+def weights_digest(model: Any) -> str:
     digest = hashlib.sha1()
     try:
         for w in model.get_weights():
@@ -159,8 +228,9 @@ def _weights_digest(model: Any) -> str:
     return digest.hexdigest()
 
 
-def _iterations(model: Any) -> int | None:
-    opt = getattr(model, "optimizer", None)
+def optimizer_steps(model: Any) -> int | None:
+    """The optimizer's step counter; None when the model has no optimizer (never compiled)."""
+    opt: Any = getattr(model, "optimizer", None)
     try:
         return int(np.asarray(keras.ops.convert_to_numpy(opt.iterations)))
     except Exception:
@@ -212,10 +282,10 @@ def _wrap_model_methods() -> None:
             metrics = [metrics]
         optimizer = call.get("optimizer", "rmsprop")
         record: dict[str, Any] = {
-            "loss": _canonical(call.get("loss")),
-            "optimizer": _optimizer_name(optimizer),
-            "learning_rate": _learning_rate(optimizer) if not isinstance(optimizer, str) else None,
-            "metrics": [m for m in (_canonical(m) for m in metrics) if m],
+            "loss": identity(call.get("loss"), "loss"),
+            "optimizer": optimizer_name(optimizer),
+            "learning_rate": learning_rate(optimizer) if not isinstance(optimizer, str) else None,
+            "metrics": [m for m in (identity(m, "metric") for m in metrics) if m],
             "error": None,
         }
         try:
@@ -228,17 +298,16 @@ def _wrap_model_methods() -> None:
 
     def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
         call, unknown = bind("fit", (self, *args), kwargs)
-        x = call.get("x")
         record: dict[str, Any] = {
             "batch_size": _int_or_none(call.get("batch_size")),
             "epochs": _int_or_none(call.get("epochs", 1)),
             "validation_split": _float_or_none(call.get("validation_split", 0.0)),
-            "n_samples": int(np.shape(x)[0]) if x is not None and np.ndim(x) > 0 else None,
-            "iterations_before": _iterations(self),
+            **_fit_data(call.get("x"), call.get("y")),
+            "iterations_before": optimizer_steps(self),
             "unknown_arguments": unknown,
             "error": None,
         }
-        before = _weights_digest(self)
+        before = weights_digest(self)
         history = None
         st.fit_depth += 1
         try:
@@ -253,8 +322,9 @@ def _wrap_model_methods() -> None:
             done = history if history is not None else getattr(self, "history", None)
             record["completed_epochs"] = len(getattr(done, "epoch", []) or [])
             record["history_keys"] = sorted(getattr(done, "history", {}) or {})
-            record["iterations_after"] = _iterations(self)
-            record["weights_changed"] = bool(before) and _weights_digest(self) != before
+            record["iterations_after"] = optimizer_steps(self)
+            record["weights_after"] = weights_digest(self)
+            record["weights_changed"] = bool(before) and record["weights_after"] != before
             st.fit_calls.append(record)
 
     def evaluate(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -287,6 +357,59 @@ def _wrap_model_methods() -> None:
         wrapper.__signature__ = signatures[name]  # type: ignore[attr-defined]
         st.hooks[name] = wrapper
         setattr(model_cls, name, wrapper)
+
+
+def _fit_data(x: Any, y: Any) -> dict[str, Any]:
+    """What a fit was given: how many samples, which notebook variables, which provisioned images and labels.
+
+    Computed before training starts; the pixel comparisons are cached with the namespace's arrays, so a fit
+    on `x_train` costs nothing extra.
+    """
+    return {
+        "n_samples": _guarded(lambda: int(np.shape(x)[0]) if x is not None and np.ndim(x) > 0 else None, None),
+        "x_variable": _guarded(lambda: _variable_of(x, ("x_train", "x_test")), ""),
+        "y_variable": _guarded(lambda: _variable_of(y, ("y_train", "y_test")), ""),
+        "x_pixels": _guarded(lambda: _pixels_of(x), ""),
+        "y_labels": _guarded(lambda: _labels_of(y), ""),
+        "x_sample_shape": _guarded(lambda: [int(n) for n in np.shape(x)[1:]][:10], None),
+    }
+
+
+def _variable_of(value: Any, names: tuple[str, ...]) -> str:
+    """The first of `names` whose namespace variable is this very object; empty if none is."""
+    if value is None:
+        return ""
+    ns = _namespace()
+    return next((name for name in names if ns.get(name) is value), "")
+
+
+def _pixels_of(x: Any) -> str:
+    """Which provisioned images `x` holds, all of them in order: "train_scaled" (divided by 255), "train_raw",
+    "test_scaled" or "test_raw"; empty when it holds anything else."""
+    st = _st()
+    size = np.size(x)
+    for split, raw in (("train", st.x_train), ("test", st.x_test)):
+        if size == raw.size:
+            facts = _array_facts(x, split, "x")
+            if facts.get("matches_scaled"):
+                return f"{split}_scaled"
+            if facts.get("matches_raw"):
+                return f"{split}_raw"
+    return ""
+
+
+def _labels_of(y: Any) -> str:
+    """Which provisioned labels `y` holds, all of them in order: "train_onehot", "train_sparse", "train_other"
+    (the right classes, not strictly one-hot), or the same for "test"; empty when it holds anything else."""
+    st = _st()
+    rows = np.shape(y)[:1]
+    for split, labels in (("train", st.y_train), ("test", st.y_test)):
+        if rows == labels.shape[:1]:
+            facts = _array_facts(y, split, "y")
+            if facts.get("labels_match"):
+                form = "sparse" if np.ndim(y) == 1 else "onehot" if facts.get("onehot") else "other"
+                return f"{split}_{form}"
+    return ""
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -408,7 +531,9 @@ def _array_facts(value: Any, split: str, kind: str) -> dict[str, Any]:
         facts["max"] = float(np.nanmax(value))
         raw, labels = (st.x_train, st.y_train) if split == "train" else (st.x_test, st.y_test)
         if kind == "x" and value.size == raw.size:
-            facts["matches_scaled"], facts["matches_raw"] = _pixels_match(value.reshape(raw.shape), raw)
+            facts["matches_scaled"], facts["matches_raw"] = pixels_match(
+                value.reshape(raw.shape), raw, st.np_array_equal
+            )
         if kind == "y":
             if value.ndim == 2 and value.shape == (len(labels), 10):
                 facts["onehot"] = bool(np.isin(value, (0, 1)).all() and (value.sum(axis=1) == 1).all())
@@ -420,13 +545,13 @@ def _array_facts(value: Any, split: str, kind: str) -> dict[str, Any]:
     return facts
 
 
-def _pixels_match(pixels: Any, raw: Any) -> tuple[bool, bool]:
-    """Whether the student's pixels equal the provisioned ones divided by 255, and whether they equal them raw.
+def pixels_match(pixels: Any, raw: Any, equal: Callable[[Any, Any], Any]) -> tuple[bool, bool]:
+    """Whether the student's pixels equal the provisioned ones divided by 255, and whether they equal them raw;
+    `pixels` has raw's shape. Also used by the re-evaluation, with its own `equal` (np.array_equal).
 
     Compared in float32 blocks: the whole training set at once would take several temporary copies of
     hundreds of MB, and most of a second per cell.
     """
-    equal = _st().np_array_equal
     scaled = unscaled = True
     for start in range(0, len(raw), 4096):
         block = np.asarray(pixels[start : start + 4096], dtype=np.float32)
@@ -499,10 +624,10 @@ def _model_facts(model: Any) -> dict[str, Any]:
         "class_name": type(model).__name__,
         "is_sequential": isinstance(model, st.sequential_cls),
         "built": bool(model.built),
-        "optimizer": _optimizer_name(getattr(model, "optimizer", None)),
-        "learning_rate": _learning_rate(getattr(model, "optimizer", None)),
-        "loss": _canonical(getattr(model, "loss", None)),
-        "optimizer_iterations": _iterations(model),
+        "optimizer": optimizer_name(getattr(model, "optimizer", None)),
+        "learning_rate": learning_rate(getattr(model, "optimizer", None)),
+        "loss": identity(getattr(model, "loss", None), "loss"),
+        "optimizer_iterations": optimizer_steps(model),
     }
     try:
         facts["input_shape"] = _shape_value(tuple(model.input_shape))
@@ -595,7 +720,7 @@ def _collect() -> dict[str, Any]:
     missing = {"present": False}
     indices, note = _guarded(lambda: _indices_value(ns.get("indices")), (None, "could not be read"))
     input_shape = ns.get("input_shape")
-    facts = {
+    facts: dict[str, tuple[Callable[[], Any], Any]] = {
         "x_train": (lambda: _array_facts(ns.get("x_train"), "train", "x"), missing),
         "x_test": (lambda: _array_facts(ns.get("x_test"), "test", "x"), missing),
         "y_train": (lambda: _array_facts(ns.get("y_train"), "train", "y"), missing),

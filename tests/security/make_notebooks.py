@@ -56,11 +56,8 @@ model.compile(
     optimizer=keras.optimizers.SGD(learning_rate=0.02),
     metrics=[keras.metrics.CategoricalAccuracy()],
 )"""
-# A slice keeps the honest training in these notebooks to a second; nothing checks how many images fit saw.
-FIT = (
-    "history = model.fit(x_train[:512], y_train[:512], batch_size=batch_size, epochs=epochs, validation_split=0.1,"
-    " verbose=0)"
-)
+# Honest training on all of x_train: the suite's dataset is small enough for it to take seconds.
+FIT = "history = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, validation_split=0.1, verbose=0)"
 EVALUATE = """\
 score = model.evaluate(x_test, y_test, verbose=0)
 print("Test loss:", score[0])
@@ -529,6 +526,76 @@ probe._collect = forged""",
     'print("Test loss: 0.05 Test accuracy: 0.99")',
 ]
 
+# Forged training: each earned full marks before the grader checked training against the saved model.
+# A top-k accuracy with k=10 (always 1.0 on 10 classes) under the name of the metric the rubric asks for.
+FORGE_METRIC_NAME = [
+    SETUP,
+    PREPARE,
+    BUILD,
+    COMPILE.replace(
+        "metrics=[keras.metrics.CategoricalAccuracy()]",
+        'metrics=[keras.metrics.TopKCategoricalAccuracy(k=10, name="categorical_accuracy")]',
+    )
+    + "\n"
+    + FIT,
+    EVALUATE,
+]
+# A fit that trains nothing but writes what the probe would have recorded for a real one (the record, the
+# returned History, the hooks), with the optimizer's step counter set to match.
+FORGE_FIT_STATE = [
+    SETUP,
+    PREPARE,
+    BUILD,
+    FAKE_VALUES
+    + """
+import sys
+probe = sys.modules["grader_kernel.probe"]
+state = probe._state
+def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0, **kw):
+    steps = epochs * -(-int(len(x) * (1 - validation_split)) // batch_size)
+    self.optimizer.iterations.assign(steps)
+    history = keras.callbacks.History()
+    history.history, history.epoch = fake, list(range(epochs))
+    self.history = history
+    state.fit_results.append(history)
+    state.fit_calls.append({
+        "batch_size": batch_size, "epochs": epochs, "validation_split": validation_split, "n_samples": len(x),
+        "x_variable": "x_train", "y_variable": "y_train", "x_pixels": "train_scaled", "y_labels": "train_onehot",
+        "x_sample_shape": list(x.shape[1:]), "iterations_before": 0, "iterations_after": steps,
+        "completed_epochs": epochs, "history_keys": sorted(fake), "weights_changed": True,
+        "weights_after": probe.weights_digest(self), "unknown_arguments": [], "error": None,
+    })
+    return history
+state.hooks["fit"] = keras.Model.fit = fit
+"""
+    + COMPILE
+    + "\n"
+    + FIT,
+    EVALUATE,
+]
+# fit with the rubric's arguments on 10 images, then weights obtained without fit. (They stand in for weights
+# trained elsewhere and pasted into the notebook: random sigmoid features and a least-squares read-out.)
+FORGE_SET_WEIGHTS = [
+    SETUP,
+    PREPARE,
+    BUILD,
+    COMPILE + "\n" + FIT.replace("model.fit(x_train, y_train,", "model.fit(x_train[:10], y_train[:10],"),
+    """\
+rng = np.random.default_rng(0)
+w1 = rng.normal(0, 0.1, (784, 128)).astype("float32")
+features = 1 / (1 + np.exp(-(x_train.reshape(len(x_train), -1) @ w1)))
+w2 = np.linalg.lstsq(features, y_train, rcond=None)[0].astype("float32")
+model.set_weights([w1, np.zeros(128, "float32"), 5 * w2, np.zeros(10, "float32")])""",
+    EVALUATE,
+]
+FORGE_FIT_ON_TEST = [
+    SETUP,
+    PREPARE,
+    BUILD,
+    COMPILE + "\n" + FIT.replace("model.fit(x_train, y_train,", "model.fit(x_test, y_test,"),
+    EVALUATE,
+]
+
 # ------------------------------------------------------------------------------------------- report safety
 
 XSS = [
@@ -613,6 +680,10 @@ def notebooks() -> dict[str, str]:
         "spoof_history.ipynb": notebook(SPOOF_HISTORY),
         "spoof_probe.ipynb": notebook(SPOOF_PROBE),
         "forge_facts.ipynb": notebook(FORGE_FACTS),
+        "forge_metric_name.ipynb": notebook(FORGE_METRIC_NAME),
+        "forge_fit_state.ipynb": notebook(FORGE_FIT_STATE),
+        "forge_set_weights.ipynb": notebook(FORGE_SET_WEIGHTS),
+        "forge_fit_on_test.ipynb": notebook(FORGE_FIT_ON_TEST),
         "xss.ipynb": notebook(XSS),
         "bad_no_cells.ipynb": notebook([]),
         "bad_r_kernel.ipynb": notebook(

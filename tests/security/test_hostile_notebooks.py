@@ -524,6 +524,41 @@ def test_forged_facts_do_not_survive_the_re_evaluation(batch: Batch) -> None:
     assert any("re-evaluating the saved model gives" in flag for flag in flags)
 
 
+def _check(batch: Batch, name: str, check_id: str) -> dict[str, Any]:
+    return next(c for data in batch.student(name)["sections"].values() for c in data["checks"] if c["id"] == check_id)
+
+
+def test_metric_renamed_as_the_expected_one_earns_nothing(batch: Batch) -> None:
+    """A top-k accuracy (k=10) named "categorical_accuracy" reports 1.0 for any model."""
+    points = batch.points("forge_metric_name")
+    assert points["train"] == 0 and points["evaluate"] == 0
+    assert any("top_k_categorical_accuracy(k=10)" in flag for flag in _integrity(batch, "forge_metric_name", "Train"))
+    assert any("1.0000" in flag for flag in _integrity(batch, "forge_metric_name", "Evaluate"))
+    # The test accuracy is the grader's own count from the saved model's predictions, not the metric's 1.0.
+    measured = _check(batch, "forge_metric_name", "accuracy")["message"]
+    assert measured.startswith("Test accuracy 0.") and "1.0000" not in measured
+
+
+def test_fit_that_writes_the_probes_own_records_earns_no_train_points(batch: Batch) -> None:
+    """No training at all, with the probe's record, hooks, returned History and step counter all forged:
+    the history's last validation results are not what the saved model scores on that split."""
+    assert batch.points("forge_fit_state")["train"] == 0
+    flags = _integrity(batch, "forge_fit_state", "Train")
+    assert any("does not match the saved model on the validation split" in flag for flag in flags), flags
+
+
+def test_weights_set_after_a_fit_on_ten_images_earn_no_train_points(batch: Batch) -> None:
+    assert batch.points("forge_set_weights")["train"] == 0
+    flags = _integrity(batch, "forge_set_weights", "Train")
+    assert any("fit was given 10 samples" in flag for flag in flags), flags
+    assert any("weights are not the ones the last training fit ended with" in flag for flag in flags), flags
+
+
+def test_fit_on_the_test_set_earns_no_train_points(batch: Batch) -> None:
+    assert batch.points("forge_fit_on_test")["train"] == 0
+    assert any("test images (x_test)" in flag for flag in _integrity(batch, "forge_fit_on_test", "Train"))
+
+
 # ------------------------------------------------------------------------------------------- report safety
 
 

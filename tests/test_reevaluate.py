@@ -1,0 +1,134 @@
+"""The re-evaluation's own measurements, on small Keras models in this process (no kernel, no sandbox):
+what a loss or metric is, by class and configuration; the validation split it rebuilds against what fit
+reported; accuracy against the provisioned labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from grader.kernel.probe import identity, resolved_identity
+from grader.kernel.reevaluate import _compiled, _Provisioned, _student_data, _validation
+
+RNG = np.random.default_rng(7)
+N_TRAIN, N_TEST = 300, 100
+
+
+class CategoricalAccuracy(keras.metrics.TopKCategoricalAccuracy):
+    """A notebook's own class under the name of Keras's."""
+
+
+@pytest.mark.parametrize(
+    ("obj", "kind", "expected"),
+    [
+        (keras.metrics.CategoricalAccuracy(), "metric", "categorical_accuracy"),
+        ("categorical_accuracy", "metric", "categorical_accuracy"),
+        (keras.metrics.categorical_accuracy, "metric", "categorical_accuracy"),
+        (
+            keras.metrics.TopKCategoricalAccuracy(k=10, name="categorical_accuracy"),
+            "metric",
+            "top_k_categorical_accuracy(k=10)",
+        ),
+        ("accuracy", "metric", "accuracy"),  # compile picks its kind from the labels
+        ("acc", "metric", "accuracy"),
+        (CategoricalAccuracy(), "metric", f"{__name__}.CategoricalAccuracy"),
+        (keras.losses.CategoricalCrossentropy(), "loss", "categorical_crossentropy"),
+        ("categorical_crossentropy", "loss", "categorical_crossentropy"),
+        (keras.losses.categorical_crossentropy, "loss", "categorical_crossentropy"),
+        (keras.losses.CategoricalCrossentropy(from_logits=True), "loss", "categorical_crossentropy(from_logits=True)"),
+        (keras.losses.MeanSquaredError(name="categorical_crossentropy"), "loss", "mean_squared_error"),
+        ("mse", "loss", "mean_squared_error"),
+    ],
+)
+def test_identity_is_class_and_configuration_never_the_display_name(obj: object, kind: str, expected: str) -> None:
+    assert identity(obj, kind) == expected
+
+
+def test_names_keras_does_not_know_claim_nothing() -> None:
+    assert resolved_identity("my_metric", "metric") is None
+    assert resolved_identity("categorical_accuracy", "metric") == "categorical_accuracy"
+
+
+def _provisioned() -> _Provisioned:
+    """Random images and labels standing in for the dataset file the grader provisions."""
+    x_test = RNG.integers(0, 256, (N_TEST, 28, 28), dtype=np.uint8)
+    return _Provisioned(
+        RNG.integers(0, 256, (N_TRAIN, 28, 28), dtype=np.uint8),
+        RNG.integers(0, 10, N_TRAIN).astype(np.uint8),
+        x_test,
+        RNG.integers(0, 10, N_TEST).astype(np.uint8),
+        np.expand_dims(x_test.astype("float32") / 255.0, -1),
+    )
+
+
+def _model(metrics: list[object], loss: str = "categorical_crossentropy") -> keras.Model:
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(16, activation="sigmoid"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(loss=loss, optimizer=keras.optimizers.SGD(learning_rate=0.02), metrics=metrics)
+    return model
+
+
+@pytest.mark.parametrize(("scaled", "onehot"), [(True, True), (False, False)])
+def test_rebuilt_validation_split_reproduces_what_fit_reported(scaled: bool, onehot: bool) -> None:
+    """Keras validates on the last part of what fit was given, after the epoch's last step: the same split
+    rebuilt from the provisioned data gives the history's last values, in other batches."""
+    data = _provisioned()
+    x = np.expand_dims(data.x_train.astype("float32") / (255 if scaled else 1), -1)
+    y = keras.utils.to_categorical(data.y_train, 10) if onehot else data.y_train
+    loss = "categorical_crossentropy" if onehot else "sparse_categorical_crossentropy"
+    model = _model(["accuracy"], loss)
+    history = model.fit(x, y, batch_size=32, epochs=2, validation_split=0.1, verbose=0)
+    request = {"validation_split": 0.1, "x_scaled": scaled, "x_sample_shape": [28, 28, 1], "y_onehot": onehot}
+    measured = _validation(model, data, request)
+    assert measured is not None and measured["n_samples"] == N_TRAIN // 10
+    assert set(measured["values"]) == {"loss", "accuracy"}
+    for key, value in measured["values"].items():
+        assert value == pytest.approx(history.history[f"val_{key}"][-1], abs=1e-5)
+
+
+def test_validation_needs_a_compiled_model_and_a_sane_request() -> None:
+    data = _provisioned()
+    request = {"validation_split": 0.1, "x_scaled": True, "x_sample_shape": [28, 28, 1], "y_onehot": True}
+    uncompiled = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    assert _validation(uncompiled, data, request) is None
+    assert _validation(_model([]), data, {**request, "x_sample_shape": [28, 28, 2]}) is None
+    assert _validation(_model([]), data, {**request, "validation_split": 1.5}) is None
+
+
+def test_compiled_metrics_are_read_by_what_they_compute() -> None:
+    model = _model([keras.metrics.TopKCategoricalAccuracy(k=10, name="categorical_accuracy"), "accuracy"])
+    compiled = _compiled(model)
+    assert compiled is not None and compiled["loss"] == "categorical_crossentropy"
+    assert compiled["metrics"] == [
+        {
+            "name": "categorical_accuracy",
+            "identity": "top_k_categorical_accuracy(k=10)",
+            "name_identity": "categorical_accuracy",
+        },
+        {"name": "accuracy", "identity": "accuracy", "name_identity": None},
+    ]
+    assert compiled["optimizer"] == "sgd" and compiled["learning_rate"] == pytest.approx(0.02)
+
+
+def test_test_accuracy_is_counted_against_the_provisioned_labels(tmp_path: Path) -> None:
+    """The student's own labels do not count: a disguised metric or made-up labels change nothing."""
+    data = _provisioned()
+    model = _model([keras.metrics.TopKCategoricalAccuracy(k=10, name="categorical_accuracy")])
+    x = np.expand_dims(data.x_test.astype("float32") / 255, -1)
+    wrong = keras.utils.to_categorical((data.y_test + 1) % 10, 10)
+    np.savez(tmp_path / "student_test.npz", x=x, y=wrong)
+    found = _student_data(model, str(tmp_path / "student_test.npz"), data, x, None)
+    predicted = np.asarray(model(x, training=False)).argmax(axis=1)
+    assert found["student_data_accuracy"] == pytest.approx(float((predicted == data.y_test).mean()))
+    assert found["student_data_result"][1] == 1.0  # what the disguised metric reports
+    np.savez(tmp_path / "student_test.npz", x=x[:, ::-1], y=wrong)  # not the provisioned images
+    assert "student_data_accuracy" not in _student_data(model, str(tmp_path / "student_test.npz"), data, x, None)
