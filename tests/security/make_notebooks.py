@@ -527,27 +527,25 @@ probe._collect = forged""",
 ]
 
 # Forged training: each earned full marks before the grader checked training against the saved model.
+
+
+def _solution_with(train: str, *after: str) -> list[str]:
+    """The solution up to the model, then `train` in place of compiling and fitting, then `after`."""
+    return [SETUP, PREPARE, BUILD, train, *after]
+
+
+def _fit_on(x: str, y: str) -> str:
+    return FIT.replace("model.fit(x_train, y_train,", f"model.fit({x}, {y},")
+
+
 # A top-k accuracy with k=10 (always 1.0 on 10 classes) under the name of the metric the rubric asks for.
-FORGE_METRIC_NAME = [
-    SETUP,
-    PREPARE,
-    BUILD,
-    COMPILE.replace(
-        "metrics=[keras.metrics.CategoricalAccuracy()]",
-        'metrics=[keras.metrics.TopKCategoricalAccuracy(k=10, name="categorical_accuracy")]',
-    )
-    + "\n"
-    + FIT,
-    EVALUATE,
-]
+TOP_K_AS_CATEGORICAL = 'metrics=[keras.metrics.TopKCategoricalAccuracy(k=10, name="categorical_accuracy")]'
+FORGE_METRIC_NAME = _solution_with(
+    COMPILE.replace("metrics=[keras.metrics.CategoricalAccuracy()]", TOP_K_AS_CATEGORICAL) + "\n" + FIT, EVALUATE
+)
 # A fit that trains nothing but writes what the probe would have recorded for a real one (the record, the
 # returned History, the hooks), with the optimizer's step counter set to match.
-FORGE_FIT_STATE = [
-    SETUP,
-    PREPARE,
-    BUILD,
-    FAKE_VALUES
-    + """
+FORGED_FIT = """
 import sys
 probe = sys.modules["grader_kernel.probe"]
 state = probe._state
@@ -568,33 +566,17 @@ def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbac
     return history
 state.hooks["fit"] = keras.Model.fit = fit
 """
-    + COMPILE
-    + "\n"
-    + FIT,
-    EVALUATE,
-]
+FORGE_FIT_STATE = _solution_with(FAKE_VALUES + FORGED_FIT + COMPILE + "\n" + FIT, EVALUATE)
 # fit with the rubric's arguments on 10 images, then weights obtained without fit. (They stand in for weights
 # trained elsewhere and pasted into the notebook: random sigmoid features and a least-squares read-out.)
-FORGE_SET_WEIGHTS = [
-    SETUP,
-    PREPARE,
-    BUILD,
-    COMPILE + "\n" + FIT.replace("model.fit(x_train, y_train,", "model.fit(x_train[:10], y_train[:10],"),
-    """\
+SET_WEIGHTS = """\
 rng = np.random.default_rng(0)
 w1 = rng.normal(0, 0.1, (784, 128)).astype("float32")
 features = 1 / (1 + np.exp(-(x_train.reshape(len(x_train), -1) @ w1)))
 w2 = np.linalg.lstsq(features, y_train, rcond=None)[0].astype("float32")
-model.set_weights([w1, np.zeros(128, "float32"), 5 * w2, np.zeros(10, "float32")])""",
-    EVALUATE,
-]
-FORGE_FIT_ON_TEST = [
-    SETUP,
-    PREPARE,
-    BUILD,
-    COMPILE + "\n" + FIT.replace("model.fit(x_train, y_train,", "model.fit(x_test, y_test,"),
-    EVALUATE,
-]
+model.set_weights([w1, np.zeros(128, "float32"), 5 * w2, np.zeros(10, "float32")])"""
+FORGE_SET_WEIGHTS = _solution_with(COMPILE + "\n" + _fit_on("x_train[:10]", "y_train[:10]"), SET_WEIGHTS, EVALUATE)
+FORGE_FIT_ON_TEST = _solution_with(COMPILE + "\n" + _fit_on("x_test", "y_test"), EVALUATE)
 
 # ------------------------------------------------------------------------------------------- report safety
 
