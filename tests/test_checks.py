@@ -351,7 +351,7 @@ def test_weights_set_after_a_fit_on_ten_images() -> None:
     grade = make_grade(facts=make_facts(kernel={"fit_calls": [fit]}))
     assert points(grade, "train") == 0
     flags = _flags(grade, "Train")
-    assert any("10 samples" in f and "60,000" in f for f in flags), flags
+    assert any("10 sample(s)" in f and "60,000" in f for f in flags), flags
     assert any("set_weights" in f for f in flags)
 
 

@@ -180,8 +180,8 @@ def _training_data_evidence(fit: FitCall, n_train: int) -> list[str]:
     if fit.x_variable == "x_test" or fit.x_pixels.startswith("test_"):
         return ["fit was given the test images (x_test) to train on"]
     if fit.n_samples != n_train:
-        count = f"{fit.n_samples:,}" if fit.n_samples is not None else "an unknown number of"
-        return [f"fit was given {count} samples to train on, not all {n_train:,} of x_train"]
+        count = f"{fit.n_samples:,} sample(s)" if fit.n_samples is not None else "an unknown number of samples"
+        return [f"fit was given {count} to train on, not all {n_train:,} of x_train"]
     found = []
     if fit.x_variable != "x_train" and not fit.x_pixels.startswith("train_"):
         found.append("fit was given images that are neither x_train nor the training images")
@@ -222,7 +222,7 @@ def _validation_evidence(fit: FitCall, facts: Facts) -> list[str]:
         return []
     if measured is None:
         if ValidationRequest.of(fit) is None:
-            return []  # not the training set: the training-data evidence says so
+            return []  # not a preparation of the training set the grader can rebuild: nothing to compare
         why = facts.reevaluation.message or "no result"
         return [
             f"the history reports validation results, but the saved model could not be evaluated on that split ({why})"
