@@ -225,12 +225,12 @@ class BoundedClient(NotebookClient):
         self.output_used += size
         return True
 
-    async def _cell_executed(self, cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
+    def _cell_executed(self, cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
         # nbclient's stand-in reply for a cell it interrupted at its time limit is the only one with no header.
         if "header" not in execute_reply:
             self.timed_out.add(cell_index)
         if isinstance(self.kc, BoundedKernelClient):
-            oversized, malformed = await self.kc.dropped()
+            oversized, malformed = self.kc.dropped()
             if oversized:  # over output_kb + MESSAGE_OVERHEAD: beyond what the cell could keep anyway
                 self.truncated_cells.add(cell_index)
             if malformed:

@@ -36,6 +36,8 @@ from zmq.utils.monitor import parse_monitor_message
 MESSAGE_OVERHEAD = 64 << 10
 # Messages ZeroMQ keeps per socket before the grader reads them; the kernel's own queue is in its memory.
 QUEUED_MESSAGES = 4
+# How often a channel waiting for a message looks for a connection ZeroMQ dropped.
+_RECONNECT_CHECK_MS = 100
 
 
 def bounded_context(max_bytes: int) -> zmq.asyncio.Context:
@@ -71,11 +73,10 @@ class BoundedChannel(AsyncZMQSocketChannel):
         self.malformed = 0
         # A part over zmq.MAXMSGSIZE never reaches get_msg: ZeroMQ ends the connection for good (a protocol
         # error is not retried), which the monitor reports; the channel then connects again.
-        self._monitor = socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
-        self._poller = zmq.asyncio.Poller()
-        self._poller.register(socket, zmq.POLLIN)
-        self._poller.register(self._monitor, zmq.POLLIN)
-        # The same socket, for reads that must finish without yielding to the event loop (reconnect).
+        monitor = socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        # Plain (not asyncio) views of both sockets, for reads that must finish without yielding to the loop.
+        self._monitor: zmq.Socket[bytes] = zmq.Socket.shadow(monitor.underlying)
+        self._monitor_owner = monitor
         self._now: zmq.Socket[bytes] = zmq.Socket.shadow(socket.underlying)
         self._pending: deque[dict[str, Any]] = deque()
 
@@ -84,22 +85,20 @@ class BoundedChannel(AsyncZMQSocketChannel):
         assert self.socket is not None
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._pending:
+            self.reconnect()
             left = None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
-            ready = dict(await self._poller.poll(left))
-            if self._monitor in ready:
-                await self.reconnect()
-            elif self.socket in ready:
+            wait = _RECONNECT_CHECK_MS if left is None else min(left, _RECONNECT_CHECK_MS)
+            if await self.socket.poll(wait):
                 self._keep(await self.socket.recv_multipart())
-            else:
+            elif left is not None and left <= wait:
                 raise Empty
         return self._pending.popleft()
 
-    async def reconnect(self) -> None:
+    def reconnect(self) -> None:
         """Connects again wherever ZeroMQ dropped the connection, counting each drop as an oversized message."""
-        assert self.socket is not None
         endpoints = []
-        while await self._monitor.poll(0):
-            endpoints.append(parse_monitor_message(await self._monitor.recv_multipart())["endpoint"].decode())
+        while self._monitor.poll(0):
+            endpoints.append(parse_monitor_message(self._monitor.recv_multipart())["endpoint"].decode())
         if not endpoints:
             return
         self.oversized += len(endpoints)
@@ -141,7 +140,7 @@ class BoundedChannel(AsyncZMQSocketChannel):
     def close(self) -> None:
         if self.socket is not None and not self.socket.closed:
             self.socket.disable_monitor()
-        self._monitor.close(linger=0)
+        self._monitor_owner.close(linger=0)
         super().close()
 
 
@@ -160,12 +159,12 @@ class BoundedKernelClient(AsyncKernelClient):
         self._created_context = True  # stop_channels destroys it
         return bounded_context(self.max_message_bytes)
 
-    async def dropped(self) -> tuple[int, int]:
+    def dropped(self) -> tuple[int, int]:
         """Messages dropped since the last call on shell and IOPub: (over the size cap, malformed)."""
         oversized = malformed = 0
         for channel in (self.shell_channel, self.iopub_channel):
             assert isinstance(channel, BoundedChannel)
-            await channel.reconnect()
+            channel.reconnect()
             oversized += channel.oversized
             malformed += channel.malformed
             channel.oversized = channel.malformed = 0

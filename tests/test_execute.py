@@ -395,5 +395,5 @@ def test_channel_survives_a_stream_of_oversized_messages(pair: Pair) -> None:
         return received
 
     received = asyncio.run(scenario())
-    assert received > 0 and pair.channel.oversized > 10
+    assert received > 0 and pair.channel.oversized >= 3
     assert pair.channel.malformed == 0
