@@ -11,7 +11,6 @@ import hashlib
 import os
 import sys
 import time
-import unicodedata
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
@@ -20,32 +19,26 @@ from pathlib import Path
 from grader import __version__
 from grader.checks import Context
 from grader.dataset import Dataset
+from grader.discover import Submission
 from grader.errors import GraderError
-from grader.execute import RunSettings, dataset_facts, grade_run
-from grader.facts import (
-    ExecutionFacts,
-    Facts,
-    KernelFacts,
-    Reevaluation,
-    facts_from_json,
-    facts_to_json,
-    load_facts,
-    save_facts,
-)
+from grader.execute import RunSettings, dataset_facts, grade_run, not_run_facts
+from grader.facts import Facts, facts_from_json, facts_to_json, load_facts, save_facts
+from grader.files import NotRegularFile, read_regular_file
 from grader.isolation import DECODE, EXECUTE, StageFailure, StageGuard
 from grader.rubric import Rubric
 from grader.score import StudentGrade, score_facts
 
 _PACKAGE = Path(__file__).parent
 # Files whose code decides what facts a run produces; editing any of them invalidates the cache.
-_FACT_SOURCES = ("execute.py", "sandbox.py", "facts.py", "strictjson.py", "kernel/probe.py", "kernel/reevaluate.py")
-
-
-@dataclass(frozen=True, slots=True)
-class Submission:
-    student: str
-    path: Path
-    note: str = ""  # e.g. a duplicate id, shown in the student's report
+_FACT_SOURCES = (
+    "execute.py",
+    "files.py",
+    "sandbox.py",
+    "facts.py",
+    "strictjson.py",
+    "kernel/probe.py",
+    "kernel/reevaluate.py",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,50 +49,6 @@ class Calibration:
 
     def context(self) -> Context:
         return Context(accuracy_threshold=self.threshold, reference_accuracy=self.reference_accuracy)
-
-
-def discover(root: Path) -> list[Submission]:
-    """The notebooks under `root` (or `root` itself): id = file stem, or the folder of a one-notebook folder."""
-    if not root.exists():
-        raise GraderError(f"{root}: no such file or folder")
-    if root.is_file():
-        if root.suffix != ".ipynb":
-            raise GraderError(f"{root}: not a notebook (expected a .ipynb file or a folder of them)")
-        paths = [root]
-    else:
-        paths = sorted(
-            p for p in root.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts and not p.name.startswith(".")
-        )
-    if not paths:
-        raise GraderError(f"{root}: no notebooks (.ipynb files) found")
-    per_folder: dict[Path, int] = {}
-    for p in paths:
-        per_folder[p.parent] = per_folder.get(p.parent, 0) + 1
-
-    def shown(path: Path) -> str:
-        return str(path.relative_to(root)) if root.is_dir() else path.name
-
-    seen: dict[str, int] = {}  # student id -> index in `submissions`
-    submissions: list[Submission] = []
-    for p in paths:
-        own_folder = p.parent != root and per_folder[p.parent] == 1 and root.is_dir()
-        student = unicodedata.normalize("NFC", p.parent.name if own_folder else p.stem)
-        note = ""
-        if student in seen:
-            # Both reports say so, each naming the other file, so the teacher can tell who is who.
-            first = submissions[seen[student]]
-            n = 2
-            while f"{student} ({n})" in seen:
-                n += 1
-            note = f"Duplicate student id {student!r}: also submitted as {shown(first.path)}; both were graded."
-            if not first.note:
-                submissions[seen[student]] = replace(
-                    first, note=f"Duplicate student id {student!r}: also submitted as {shown(p)}; both were graded."
-                )
-            student = f"{student} ({n})"
-        seen[student] = len(submissions)
-        submissions.append(Submission(student, p, note))
-    return submissions
 
 
 def fact_code_digest() -> str:
@@ -150,6 +99,7 @@ class Progress:
     total: int
     quiet: bool = False
     verbose: bool = False
+    show_cached: bool = True  # a line for a student whose facts came from the cache too
     done: int = 0
     running: int = 0
     failures: int = 0
@@ -168,7 +118,7 @@ class Progress:
         self.done += 1
         if grade.status != "graded" or grade.facts.execution.status != "completed":
             self.failures += 1
-        if not self.quiet:
+        if not self.quiet and (self.show_cached or not cached):
             self._clear()
             how = "cached" if cached else f"{seconds:.1f} s"
             timing = f"  [{how}]" if self.verbose else ""
@@ -207,10 +157,7 @@ Executor = Callable[[list[tuple[Submission, str]]], Iterator[tuple[Submission, s
 
 def failure_facts(failure: StageFailure, dataset: Dataset) -> Facts:
     """What stands in for a student's facts when the grader itself failed to produce or read them."""
-    execution = ExecutionFacts(
-        status="grader_error", message=failure.message, cells=[], stdout="", limits_hit=[], duration_s=0.0
-    )
-    return Facts(execution, KernelFacts.empty(), Reevaluation(ok=False, message="not run"), dataset_facts(dataset))
+    return not_run_facts("grader_error", failure.message, dataset_facts(dataset))
 
 
 def local_executor(
@@ -260,7 +207,7 @@ def dask_executor(
                 on_start()
                 future = client.submit(
                     run_on_worker,
-                    sub.path.read_bytes(),
+                    read_regular_file(sub.path),
                     data,
                     dataset.sha256,
                     dataset.source,
@@ -325,7 +272,12 @@ def execute_all(
     todo = []
     for sub in submissions:
         try:
-            key = cache_key(sub.path.read_bytes(), dataset, settings, digest)
+            key = cache_key(read_regular_file(sub.path), dataset, settings, digest)
+        except NotRegularFile as exc:
+            # A link or a pipe is never opened for real, here or on a worker: its report says what it is.
+            results[sub.student] = not_run_facts("unreadable", str(exc.strerror), dataset_facts(dataset))
+            on_result(sub, results[sub.student], 0.0, False)
+            continue
         except OSError:
             key = ""
         cached = guard.run(DECODE, sub.student, lambda f: failure_facts(f, dataset), cache.get, key) if key else None
@@ -366,7 +318,8 @@ def calibrate(reference: Facts, rubric: Rubric) -> Calibration:
 
 
 def grade_with_notes(sub: Submission, facts: Facts, rubric: Rubric, calibration: Calibration) -> StudentGrade:
-    grade = score_facts(sub.student, facts, rubric, calibration.context())
+    """The submission's grade, with where it came from and its discovery note."""
+    grade = replace(score_facts(sub.student, facts, rubric, calibration.context()), origin=sub.origin)
     if sub.note:
         grade = replace(grade, message=(sub.note + " " + grade.message).strip())
     return grade

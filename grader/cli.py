@@ -10,6 +10,7 @@ from grader import __version__
 from grader.batch import default_cache_dir
 from grader.errors import GraderError
 from grader.pipeline import Options, run
+from grader.watch import watch
 
 
 def parser() -> argparse.ArgumentParser:
@@ -17,7 +18,7 @@ def parser() -> argparse.ArgumentParser:
         prog="grade",
         description="Grade a folder of MNIST assignment notebooks in a sandbox and write reports.",
     )
-    p.add_argument("submissions", type=Path, help="folder of .ipynb files (or one notebook)")
+    p.add_argument("submissions", type=Path, help="folder of .ipynb files, one notebook, or an LMS download zip")
     p.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports)")
     p.add_argument("--rubric", type=Path, default=Path("rubric.yaml"), help="rubric file (default: rubric.yaml)")
     p.add_argument("--reference", type=Path, help="reference solution notebook (default: from the rubric)")
@@ -27,6 +28,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cell-timeout", type=float, metavar="SECONDS", help="time limit per cell (default: rubric)")
     p.add_argument("--no-sandbox", action="store_true", help="run student code with your own rights (unsafe)")
     p.add_argument("--rescore", action="store_true", help="re-score from cached facts only; start no kernel")
+    p.add_argument("--watch", action="store_true", help="keep grading new and changed notebooks until Ctrl-C")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--cache", type=Path, help=f"facts cache folder (default: {default_cache_dir()})")
     p.add_argument("--roster", type=Path, help="roster.csv mapping notebook names to LMS ids")
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         verbose=args.verbose,
     )
     try:
-        outcome = run(options, args.cache or default_cache_dir())
+        outcome = (watch if args.watch else run)(options, args.cache or default_cache_dir())
     except GraderError as exc:
         print(f"grade: error: {exc}", file=sys.stderr)
         return 2
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     errors = sum(g.status == "error" for g in grades)
     flagged = sum(bool(g.integrity_flags) for g in grades)
     adjusted = sum(g.adjusted for g in grades)
-    mean = sum(g.total for g in grades) / len(grades)
+    mean = sum(g.total for g in grades) / max(1, len(grades))
     print(
         f"Graded {len(grades)} notebook(s): mean {mean:.1f}/100, {errors} with status error, "
         f"{flagged} flagged for integrity, {adjusted} adjusted by hand, "

@@ -46,6 +46,7 @@ from grader.facts import (
     Reevaluation,
     ValidationRequest,
 )
+from grader.files import NotRegularFile, read_regular_file
 from grader.kernel_channels import MESSAGE_OVERHEAD, BoundedKernelClient, bounded_context
 from grader.sandbox import (
     KERNEL_PACKAGE,
@@ -89,7 +90,9 @@ def strip_ansi(text: str) -> str:
 def read_notebook(path: Path) -> nbformat.NotebookNode:
     """The notebook as nbformat v4, or NotebookUnreadable with a message a student can act on."""
     try:
-        raw = path.read_bytes()
+        raw = read_regular_file(path)
+    except NotRegularFile as exc:
+        raise NotebookUnreadable(str(exc.strerror)) from None
     except OSError as exc:
         raise NotebookUnreadable(f"the file cannot be read: {exc.strerror}") from None
     if not raw.strip():
@@ -303,6 +306,12 @@ def dataset_facts(dataset: Dataset) -> DatasetFacts:
     )
 
 
+def not_run_facts(status: str, message: str, data: DatasetFacts) -> Facts:
+    """The facts of a notebook that was never run (`unreadable`, or `grader_error`), saying why."""
+    execution = ExecutionFacts(status=status, message=message, cells=[], stdout="", limits_hit=[], duration_s=0.0)
+    return Facts(execution, KernelFacts.empty(), Reevaluation(ok=False, message="not run"), data)
+
+
 def grade_run(path: Path, dataset: Dataset, settings: RunSettings) -> Facts:
     """Executes one notebook in a fresh sandbox and returns its facts; never raises for the notebook's faults."""
     data = dataset_facts(dataset)
@@ -310,10 +319,7 @@ def grade_run(path: Path, dataset: Dataset, settings: RunSettings) -> Facts:
     try:
         nb = read_notebook(path)
     except NotebookUnreadable as exc:
-        execution = ExecutionFacts(
-            status="unreadable", message=str(exc), cells=[], stdout="", limits_hit=[], duration_s=0.0
-        )
-        return Facts(execution, KernelFacts.empty(), Reevaluation(ok=False, message="not run"), data)
+        return not_run_facts("unreadable", str(exc), data)
     with run_folder() as tmp:
         placement = prepare_placement(tmp, dataset.path, settings.isolated)
         reevaluator = Reevaluator(placement, settings)

@@ -16,8 +16,10 @@ from typing import Any, TypeVar
 
 import nbformat
 
+from grader.archive import Ignored
 from grader.csvfile import read_rows
 from grader.errors import GraderError
+from grader.files import read_regular_file
 from grader.isolation import CANVAS_CSV, GRADES_CSV, GRADES_JSON, GRADESCOPE, StageFailure, StageGuard
 from grader.near_copies import NearCopy, similar_to
 from grader.score import SECTION_CHECKS, CheckResult, StudentGrade
@@ -123,14 +125,20 @@ def grade_entry(grade: StudentGrade, similar: list[tuple[str, float]] | None = N
             "max": number(section.max),
             "checks": [_check_entry(c) for c in section.checks],
         }
+    origin = grade.origin
     return {
         "student": grade.student,
+        "name": origin.name,
+        "lms": origin.lms,
         "status": grade.status,
         "message": grade.message,
+        "late": origin.late,
+        "late_penalty": float(grade.late_penalty),  # already taken off `total`
         "total": float(grade.total),
         "max_total": number(grade.max_total),
         "integrity": list(grade.integrity_flags),
         "limits_hit": list(grade.facts.execution.limits_hit),
+        "ignored": list(origin.superseded),
         "sections": sections,
         "bonus": [{"points": float(b.points), "comment": b.comment} for b in grade.bonus],
         "similar": [{"student": other, "score": score} for other, score in similar or []],
@@ -141,12 +149,17 @@ def _failed_entry(grade: StudentGrade, failure: StageFailure) -> dict[str, Any]:
     empty = {"points": 0.0, "max": 0, "checks": []}
     return {
         "student": grade.student,
+        "name": "",
+        "lms": "",
         "status": "error",
         "message": failure.message,
+        "late": False,
+        "late_penalty": 0.0,
         "total": 0.0,
         "max_total": 0,
         "integrity": [],
         "limits_hit": [],
+        "ignored": [],
         "sections": {section_id: dict(empty) for section_id in SECTION_IDS},
         "bonus": [],
         "similar": [],
@@ -173,16 +186,22 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def write_grades_json(
-    grades: list[StudentGrade], path: Path, guard: StageGuard | None = None, pairs: Iterable[NearCopy] = ()
+    grades: list[StudentGrade],
+    path: Path,
+    guard: StageGuard | None = None,
+    pairs: Iterable[NearCopy] = (),
+    ignored: Iterable[Ignored] = (),
 ) -> None:
-    """Writes grades.json: {"students": [one `grade_entry` per student]}, with each student's near-copies."""
+    """Writes grades.json: {"students": [one `grade_entry` per student], "ignored": [files not graded]}, with
+    each student's near-copies."""
     similar = similar_to(pairs)
 
     def entry(grade: StudentGrade) -> dict[str, Any]:
         return grade_entry(grade, similar.get(grade.student))
 
     entries = _rows(grades, GRADES_JSON, entry, _failed_entry, guard)
-    _write_text(path, json.dumps({"students": entries}, indent=1, ensure_ascii=False) + "\n")
+    not_graded = [{"path": i.path, "reason": i.reason} for i in ignored]
+    _write_text(path, json.dumps({"students": entries, "ignored": not_graded}, indent=1, ensure_ascii=False) + "\n")
 
 
 def _cell(text: str) -> str:
@@ -201,17 +220,20 @@ def _grades_csv_row(grade: StudentGrade) -> list[Any]:
     points = [number(s.points) if (s := _section(grade, sid)) else 0 for sid in SECTION_IDS]
     message = _cell(grade.message) if grade.status == "error" else ""
     bonus = number(sum(b.points for b in grade.bonus))
-    return [_cell(grade.student), *points, bonus, number(grade.total), grade.status, message]
+    late = "yes" if grade.origin.late else ""
+    identity = [_cell(grade.student), _cell(grade.origin.name)]
+    penalty = number(grade.late_penalty)
+    return [*identity, *points, bonus, late, penalty, number(grade.total), grade.status, message]
 
 
 def _failed_csv_row(grade: StudentGrade, failure: StageFailure) -> list[Any]:
-    return [_cell(grade.student), *(0 for _ in SECTION_IDS), 0, 0, "error", failure.message]
+    return [_cell(grade.student), "", *(0 for _ in SECTION_IDS), 0, "", 0, 0, "error", failure.message]
 
 
 def write_grades_csv(grades: list[StudentGrade], path: Path, guard: StageGuard | None = None) -> None:
-    """Writes one row per student: points per section, bonus points given by hand, total, status, and the
-    message of a status "error"."""
-    header: list[Any] = ["student", *SECTION_IDS, "bonus", "total", "status", "message"]
+    """Writes one row per student: id, LMS name, points per section, bonus points given by hand, late and
+    its penalty, total, status, and the message of a status "error"."""
+    header: list[Any] = ["student", "name", *SECTION_IDS, "bonus", "late", "late_penalty", "total", "status", "message"]
     rows = _rows(grades, GRADES_CSV, _grades_csv_row, _failed_csv_row, guard)
     _write_text(path, _csv_text([header, *rows]))
 
@@ -243,8 +265,10 @@ def write_canvas_csv(
 ) -> None:
     """Writes a Canvas gradebook import: the roster's identity columns, a Points Possible row, then totals.
 
-    A student missing from the roster keeps their notebook name as the Student column, other ids blank. A
-    student whose row could not be made gets only their notebook name and an empty score.
+    A submission from a Canvas download carries its Canvas user id, which fills the `ID` column that
+    Canvas matches on, so no roster is needed (a roster entry still wins). Anyone else missing from the
+    roster keeps their notebook name as the Student column, other ids blank. A student whose row could not
+    be made gets only their notebook name and an empty score.
     """
     possible = number(grades[0].max_total) if grades else 100
     rows: list[list[Any]] = _rows(grades, CANVAS_CSV, partial(_canvas_row, roster=roster), _failed_canvas_row, guard)
@@ -257,6 +281,8 @@ def write_canvas_csv(
 
 def _canvas_identity(grade: StudentGrade, roster: dict[str, RosterEntry] | None) -> list[str]:
     entry = (roster or {}).get(grade.student)
+    if entry is None and grade.origin.lms == "canvas":
+        return [_cell(grade.display_name), _cell(grade.origin.lms_id), "", "", ""]
     if entry is None:
         return [_cell(grade.student), "", "", "", ""]
     return [_cell(v) for v in (entry.name, entry.id, entry.sis_user_id, entry.sis_login_id, entry.section)]
@@ -273,9 +299,12 @@ def _failed_canvas_row(grade: StudentGrade, _: StageFailure) -> list[Any]:
 
 def summary_text(grade: StudentGrade) -> str:
     """A plain-text summary of a grade: total, sections, integrity flags, how the notebook ran."""
-    lines = [f"{grade.student}: {number(grade.total)} / {number(grade.max_total)}"]
+    who = grade.student if grade.display_name == grade.student else f"{grade.display_name} ({grade.student})"
+    lines = [f"{who}: {number(grade.total)} / {number(grade.max_total)}"]
     lines += [f"  {s.title}: {number(s.points)} / {number(s.max)}" for s in grade.sections]
     lines += [f"Adjustment by the instructor: {b.points:+g} ({b.comment})" for b in grade.bonus]
+    if grade.origin.late:
+        lines.append(f"  Late submission: -{number(grade.late_penalty)}")
     lines += [f"Integrity: {flag}" for flag in grade.integrity_flags]
     execution = grade.facts.execution
     lines.append(f"Notebook run: {execution.status}" + (f" ({execution.message})" if execution.message else ""))
@@ -319,6 +348,18 @@ def gradescope_results(grade: StudentGrade) -> dict[str, Any]:
         }
         for bonus in grade.bonus
     ]
+    if grade.late_penalty:
+        # A test of its own, so that the tests still add up to the score Gradescope shows.
+        tests.append(
+            {
+                "name": "Late submission",
+                "score": -float(grade.late_penalty),
+                "max_score": 0.0,
+                "status": "failed",
+                "output": f"Submitted late: {number(grade.late_penalty)} points off, as the rubric sets.",
+                "visibility": "visible",
+            }
+        )
     return {
         "score": float(grade.total),
         "execution_time": round(grade.facts.execution.duration_s),
@@ -385,7 +426,7 @@ def write_feedback_notebook(grade: StudentGrade, source_nb: Path, dest: Path) ->
     gets no feedback copy: its report already explains why.
     """
     try:
-        nb = nbformat.read(str(source_nb), as_version=4)
+        nb = nbformat.reads(read_regular_file(source_nb).decode("utf-8"), as_version=4)
     except Exception:  # unreadable or invalid JSON: nbformat raises many types; nothing to annotate
         return
     minor = int(nb.get("nbformat_minor", 0))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import os
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,6 +31,8 @@ from typing import Any
 import numpy as np
 from copydetect import CodeFingerprint, compare_files
 from copydetect.utils import filter_code
+
+from grader.files import read_regular_file
 
 # Fingerprints are k-grams of the normalised code (k characters, where a name is one character), winnowed
 # so that any shared run of GUARANTEE characters is caught. 25 characters is about one line of code.
@@ -103,9 +106,10 @@ class _Normaliser:
 def code_cells(path: Path) -> list[str]:
     """The sources of a notebook's code cells (the first MAX_CODE_CHARS); [] for a file that is not a notebook."""
     try:
-        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        # lstat and read_regular_file: a link is not followed and a named pipe is not waited on.
+        if os.lstat(path).st_size > MAX_NOTEBOOK_BYTES:
             return []
-        data = json.loads(path.read_bytes())
+        data = json.loads(read_regular_file(path))
     except (OSError, ValueError, RecursionError):
         return []
     if not isinstance(data, dict):

@@ -5,28 +5,29 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from grader import __version__
-from grader.adjustments import apply_adjustments, read_adjustments
+from grader.adjustments import Adjustment, apply_adjustments, read_adjustments
 from grader.batch import (
     Calibration,
     Executor,
     FactsCache,
     Progress,
-    Submission,
     calibrate,
     dask_executor,
-    discover,
     execute_all,
     grade_with_notes,
     local_executor,
 )
-from grader.dataset import provision_dataset
+from grader.dataset import Dataset, provision_dataset
+from grader.discover import Discovery, Submission, open_submissions
 from grader.errors import GraderError
 from grader.execute import RunSettings
 from grader.export import (
@@ -41,8 +42,9 @@ from grader.export import (
 )
 from grader.facts import Facts
 from grader.isolation import FEEDBACK, NEAR_COPIES, SCORE, StageFailure, StageGuard
+from grader.late import apply_late_policy
 from grader.near_copies import NearCopy, find_near_copies
-from grader.rubric import load_rubric
+from grader.rubric import Rubric, load_rubric
 from grader.sandbox import Limits, require_bwrap
 from grader.score import KNOWN_CHECKS, StudentGrade, unscored_grade
 
@@ -73,6 +75,9 @@ class Outcome:
     calibration: Calibration
     out: Path
     near_copies: list[NearCopy]
+
+
+Adjustments = dict[str, list[Adjustment]]  # student id -> the instructor's adjustments of their grade
 
 
 def default_jobs() -> int:
@@ -108,21 +113,54 @@ def _import_meanwhile(module: str) -> None:
     threading.Thread(target=load, name=f"import {module}", daemon=True).start()
 
 
-def run(options: Options, cache_dir: Path) -> Outcome:
-    """Grades every notebook under `options.submissions` and writes the outputs; raises GraderError on misuse."""
-    rubric = load_rubric(options.rubric, KNOWN_CHECKS)
+@dataclass(frozen=True, slots=True)
+class Session:
+    """What stays fixed while a class is graded, and re-graded as work arrives (`--watch`)."""
+
+    options: Options
+    rubric: Rubric
+    reference: Path
+    dataset: Dataset
+    settings: RunSettings
+    jobs: int
+    cache: FactsCache
+    calibration: Calibration
+    roster: dict[str, RosterEntry] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """One grading of the class: the grades, in discovery order, and the near-copies found among them."""
+
+    grades: list[StudentGrade]
+    pairs: list[NearCopy] | None  # None where looking for them failed (a grader fault)
+
+
+def executor_for(
+    options: Options,
+    dataset: Dataset,
+    settings: RunSettings,
+    jobs: int,
+    on_start: Callable[[], None],
+    guard: StageGuard,
+) -> Executor | None:
+    """Where notebooks run: nowhere (`--rescore`), a Dask cluster (`--scheduler`) or local threads."""
+    if options.rescore:
+        return None
+    if options.scheduler:
+        return dask_executor(options.scheduler, dataset, settings, on_start, guard)
+    return local_executor(dataset, settings, jobs, on_start, guard)
+
+
+def start_session(options: Options, rubric: Rubric, cache_dir: Path, students: int) -> Session:
+    """Checks the inputs and the environment, provisions the data and calibrates on the reference."""
     limits = run_limits(rubric.limits, options)
     reference = (options.reference or rubric.reference).resolve()
     if not reference.is_file():
         raise GraderError(f"reference notebook not found: {reference} (set `reference:` in the rubric or --reference)")
     if rubric.template is not None and not rubric.template.is_file():
         raise GraderError(f"template notebook not found: {rubric.template} (fix `template:` in the rubric)")
-    submissions = discover(options.submissions)
     roster = read_roster(options.roster) if options.roster else None
-    # Read before anything runs, so a wrong line costs no execution and leaves no output behind.
-    adjustments = (
-        read_adjustments(options.adjustments, [s.student for s in submissions], rubric) if options.adjustments else {}
-    )
     if options.sandbox and not options.rescore:
         require_bwrap()
     dataset = provision_dataset(options.dataset, cache_dir)
@@ -131,21 +169,10 @@ def run(options: Options, cache_dir: Path) -> Outcome:
         raise GraderError("--jobs must be at least 1")
     cores = default_jobs()
     settings = RunSettings(
-        limits=limits, isolated=options.sandbox, threads=max(1, cores // min(jobs, len(submissions)))
+        limits=limits, isolated=options.sandbox, threads=max(1, cores // min(jobs, max(1, students)))
     )
     cache = FactsCache(cache_dir)
     _import_meanwhile("grader.report")
-    progress = Progress(total=len(submissions), quiet=options.quiet, verbose=options.verbose)
-
-    def executor_for(
-        run_settings: RunSettings, n_jobs: int, on_start: Callable[[], None], guard: StageGuard
-    ) -> Executor | None:
-        if options.rescore:
-            return None
-        if options.scheduler:
-            return dask_executor(options.scheduler, dataset, run_settings, on_start, guard)
-        return local_executor(dataset, run_settings, n_jobs, on_start, guard)
-
     # The reference runs alone with every core; it is cached like any submission. A failure there is not a
     # student's: `calibrate` turns it into a user error that ends the run.
     reference_settings = replace(settings, threads=cores)
@@ -155,44 +182,51 @@ def run(options: Options, cache_dir: Path) -> Outcome:
         dataset,
         reference_settings,
         cache,
-        executor_for(reference_settings, 1, lambda: None, reference_guard),
+        executor_for(options, dataset, reference_settings, 1, lambda: None, reference_guard),
         lambda *_: None,
         reference_guard,
     )
-    reference_facts = reference_run["reference"]
-    calibration = calibrate(reference_facts, rubric)
+    calibration = calibrate(reference_run["reference"], rubric)
+    return Session(options, rubric, reference, dataset, settings, jobs, cache, calibration, roster)
 
-    # From here on, whatever fails for one student is that student's alone (see grader.isolation).
-    guard = StageGuard()
+
+def read_session_adjustments(options: Options, rubric: Rubric, submissions: list[Submission]) -> Adjustments:
+    """The instructor's adjustments (`--adjustments`), checked against the students found; none without it."""
+    if options.adjustments is None:
+        return {}
+    return read_adjustments(options.adjustments, [s.student for s in submissions], rubric)
+
+
+def grade_round(
+    session: Session, submissions: list[Submission], adjustments: Adjustments, progress: Progress, guard: StageGuard
+) -> Round:
+    """Every submission's grade, in discovery order (facts from the cache or a run, then scored and adjusted),
+    and the near-copies among them. Whatever fails for one student is that student's alone (grader.isolation).
+    """
     grades: dict[str, StudentGrade] = {}
+    rubric, calibration = session.rubric, session.calibration
 
     def on_result(sub: Submission, facts: Facts, seconds: float, cached: bool) -> None:
         def unscored(failure: StageFailure) -> StudentGrade:
             return unscored_grade(sub.student, facts, rubric, failure.message)
 
         def scored() -> StudentGrade:
-            return apply_adjustments(
+            grade = apply_adjustments(
                 grade_with_notes(sub, facts, rubric, calibration), adjustments.get(sub.student, [])
             )
+            # Last, so that a percentage is of what the student ends up with, adjustments included.
+            return apply_late_policy(grade, rubric.late, sub.origin.late)
 
         grade = guard.run(SCORE, sub.student, unscored, scored)
         grades[sub.student] = grade
         progress.finish_one(grade, seconds, cached)
 
+    executor = executor_for(session.options, session.dataset, session.settings, session.jobs, progress.start_one, guard)
     try:
-        execute_all(
-            submissions,
-            dataset,
-            settings,
-            cache,
-            executor_for(settings, jobs, progress.start_one, guard),
-            on_result,
-            guard,
-        )
+        execute_all(submissions, session.dataset, session.settings, session.cache, executor, on_result, guard)
     finally:
         progress.close()
-    ordered = [grades[s.student] for s in submissions]
-    bases = [reference, *([rubric.template] if rubric.template else [])]
+    bases = [session.reference, *([rubric.template] if rubric.template else [])]
     paths = {s.student: s.path for s in submissions}
 
     # A whole-class step: should it fail (a grader fault), the grades stand and the summary says so.
@@ -200,51 +234,70 @@ def run(options: Options, cache_dir: Path) -> Outcome:
         return find_near_copies(paths, bases, rubric.similarity_threshold)
 
     pairs = guard.run(NEAR_COPIES, "the class", lambda _: None, look_for_near_copies)
-    written = write_outputs(
-        ordered,
-        pairs,
-        rubric.similarity_threshold,
-        options,
-        calibration,
-        dataset.describe(),
-        dataset.standin,
-        roster,
-        submissions,
-        guard,
-    )
-    return Outcome(written, calibration, options.out, pairs or [])
+    return Round([grades[s.student] for s in submissions], pairs)
+
+
+def run(options: Options, cache_dir: Path) -> Outcome:
+    """Grades every notebook under `options.submissions` and writes the outputs; raises GraderError on misuse."""
+    rubric = load_rubric(options.rubric, KNOWN_CHECKS)
+    with open_submissions(options.submissions) as found:
+        # Read before anything runs, so a wrong line costs no execution and leaves no output behind.
+        adjustments = read_session_adjustments(options, rubric, found.submissions)
+        session = start_session(options, rubric, cache_dir, len(found.submissions))
+        progress = Progress(total=len(found.submissions), quiet=options.quiet, verbose=options.verbose)
+        guard = StageGuard()
+        graded = grade_round(session, found.submissions, adjustments, progress, guard)
+        written = write_outputs(graded, session, found, guard)
+    return Outcome(written, session.calibration, options.out, graded.pairs or [])
 
 
 def write_outputs(
-    grades: list[StudentGrade],
-    pairs: list[NearCopy] | None,
-    similarity_threshold: float,
-    options: Options,
-    calibration: Calibration,
-    dataset_description: str,
-    standin: bool,
-    roster: dict[str, RosterEntry] | None,
-    submissions: list[Submission],
-    guard: StageGuard,
+    graded: Round, session: Session, found: Discovery, guard: StageGuard, changed: set[str] | None = None
 ) -> list[StudentGrade]:
     """Writes every output; returns the grades as written, marked with any stage that failed for a student.
 
-    `pairs` are the near-copies found, or None where looking for them failed.
-
     Feedback notebooks come first, then the files that show a student's status (Gradescope results,
     reports, grades.json, the CSV files). Should one of those fail for a student, they are all written once
-    more with that failure marked, so that every file tells the same story.
+    more with that failure marked, so that every file tells the same story. Only the students in `changed`
+    (None: everyone) get their report and feedback notebook rewritten. Each file is written to a temporary
+    name and renamed into place, and a Ctrl-C waits for the writing to end, so the outputs are always whole.
     """
+    with interrupts_deferred():
+        return _write_outputs(graded, session, found, guard, changed)
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Holds a Ctrl-C (SIGINT) until the block ends, then raises it: outputs are written whole, never half."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread receives signals
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+def _write_outputs(
+    graded: Round, session: Session, found: Discovery, guard: StageGuard, changed: set[str] | None
+) -> list[StudentGrade]:
     from grader.report import ReportContext, write_reports
 
+    options, calibration, grades, pairs = session.options, session.calibration, graded.grades, graded.pairs
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
     stems = file_stems(g.student for g in grades)
     if options.feedback_notebooks:
         folder = out / "feedback"
         folder.mkdir(exist_ok=True)
-        paths = {s.student: s.path for s in submissions}
+        paths = {s.student: s.path for s in found.submissions}
         for grade in grades:
+            if changed is not None and grade.student not in changed:
+                continue
             dest = folder / f"{stems[grade.student]}.ipynb"
             guard.run(
                 FEEDBACK, grade.student, lambda _: None, write_feedback_notebook, grade, paths[grade.student], dest
@@ -253,21 +306,23 @@ def write_outputs(
     context = ReportContext(
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         grader_version=__version__,
-        dataset_description=dataset_description,
-        standin=standin,
+        dataset_description=session.dataset.describe(),
+        standin=session.dataset.standin,
         reference_history=history.values if history else None,
         accuracy_threshold=calibration.threshold,
         reference_accuracy=calibration.reference_accuracy,
-        similarity_threshold=similarity_threshold if pairs is not None else None,
+        similarity_threshold=session.rubric.similarity_threshold if pairs is not None else None,
+        late_policy=session.rubric.late.describe(),
+        ignored=tuple(found.ignored),
     )
     for _ in range(2):
         failed_before = sum(len(f) for f in guard.failures.values())
         marked = [guard.mark(g) for g in grades]
         write_gradescope(marked, out / "gradescope", guard)
-        marked = write_reports(marked, out, context, guard, pairs or [])
-        write_grades_json(marked, out / "grades.json", guard, pairs or [])
+        marked = write_reports(marked, out, context, guard, pairs or [], changed)
+        write_grades_json(marked, out / "grades.json", guard, pairs or [], found.ignored)
         write_grades_csv(marked, out / "grades.csv", guard)
-        write_canvas_csv(marked, out / "canvas.csv", roster, guard=guard)
+        write_canvas_csv(marked, out / "canvas.csv", session.roster, guard=guard)
         if sum(len(f) for f in guard.failures.values()) == failed_before:
             break
     return [guard.mark(g) for g in grades]

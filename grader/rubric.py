@@ -38,6 +38,21 @@ class SectionSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class LatePolicy:
+    """What a late submission costs: fixed points, or a percentage of the points it earned (both 0: nothing)."""
+
+    points: float = 0.0
+    percent: float = 0.0
+
+    def describe(self) -> str:
+        if self.points:
+            return f"{self.points:g} points off a late submission"
+        if self.percent:
+            return f"{self.percent:g}% of the points earned off a late submission"
+        return "no penalty for a late submission"
+
+
+@dataclass(frozen=True, slots=True)
 class Rubric:
     path: Path
     reference: Path
@@ -46,6 +61,7 @@ class Rubric:
     sections: tuple[SectionSpec, ...]
     template: Path | None = None  # the notebook handed to students; its lines are nobody's own code
     similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD
+    late: LatePolicy = LatePolicy()
 
     @property
     def max_total(self) -> float:
@@ -122,7 +138,7 @@ def load_rubric(path: Path, known_checks: dict[str, tuple[str, ...]]) -> Rubric:
     finally:
         loader.dispose()
     reader = _Reader(path, loader.lines)
-    allowed = {"reference", "template", "accuracy_margin", "similarity_threshold", "limits", "sections"}
+    allowed = {"reference", "template", "accuracy_margin", "similarity_threshold", "limits", "late", "sections"}
     top = reader.mapping(data, "rubric", allowed, {"sections"})
     reference = reader.text(top, "reference", "rubric", "reference/solution.ipynb")
     template = reader.text(top, "template", "rubric")
@@ -140,6 +156,7 @@ def load_rubric(path: Path, known_checks: dict[str, tuple[str, ...]]) -> Rubric:
                 "similarity_threshold",
             )
     limits = _limits(reader, top.get("limits", {}))
+    late = _late(reader, top["late"]) if "late" in top else LatePolicy()
     sections_data = reader.mapping(top["sections"], "sections", set(SECTION_TOTALS), set(SECTION_TOTALS))
     sections = []
     for section_id, total in SECTION_TOTALS.items():
@@ -181,6 +198,7 @@ def load_rubric(path: Path, known_checks: dict[str, tuple[str, ...]]) -> Rubric:
         sections=tuple(sections),
         template=(path.parent / template).resolve() if template else None,
         similarity_threshold=threshold,
+        late=late,
     )
 
 
@@ -193,3 +211,26 @@ def _limits(reader: _Reader, raw: Any) -> Limits:
             number = reader.number(data, f.name, "limits", minimum=1)
             values[f.name] = int(number) if f.type in ("int", int) else number
     return Limits(**values)
+
+
+def _late(reader: _Reader, raw: Any) -> LatePolicy:
+    """`late: {penalty_points: N}` or `late: {penalty_percent: P}`; one of the two, or neither for no penalty."""
+    data = reader.mapping(raw, "late", {"penalty_points", "penalty_percent"}, set())
+    if len(data) > 1:
+        raise reader.fail("late", "give penalty_points or penalty_percent, not both", data, "penalty_percent")
+    if "penalty_percent" in data:
+        percent = reader.number(data, "penalty_percent", "late")
+        if percent > 100:
+            raise reader.fail(
+                "late.penalty_percent", f"must be at most 100, found {percent:g}", data, "penalty_percent"
+            )
+        return LatePolicy(percent=percent)
+    if "penalty_points" in data:
+        points = reader.number(data, "penalty_points", "late")
+        total = sum(SECTION_TOTALS.values())
+        if points > total:
+            raise reader.fail(
+                "late.penalty_points", f"must be at most {total}, found {points:g}", data, "penalty_points"
+            )
+        return LatePolicy(points=points)
+    return LatePolicy()

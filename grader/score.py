@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from grader.checks import Check, Context, Integrity, build, evaluate, prepare, train, visualize
+from grader.discover import Origin
 from grader.facts import Facts
 from grader.rubric import Rubric
 
@@ -70,6 +71,8 @@ class StudentGrade:
     sections: tuple[SectionResult, ...]
     facts: Facts
     bonus: tuple[Bonus, ...] = ()
+    origin: Origin = field(default_factory=Origin)  # the LMS's name for the student, late or not, ...
+    late_penalty: float = 0.0  # already taken off `total` (see grader.late)
 
     @property
     def integrity_flags(self) -> list[str]:
@@ -79,6 +82,11 @@ class StudentGrade:
     def adjusted(self) -> bool:
         """Whether an instructor changed this grade by hand (a check's points or a bonus)."""
         return bool(self.bonus) or any(c.adjusted for s in self.sections for c in s.checks)
+
+    @property
+    def display_name(self) -> str:
+        """The student's name where the LMS gave one, else their id."""
+        return self.origin.name or self.student
 
 
 def round_points(points: float) -> float:

@@ -128,8 +128,8 @@ def test_exports_carry_the_adjustments(tmp_path: Path) -> None:
 
     write_grades_csv(grades, tmp_path / "grades.csv")
     rows = list(csv.reader((tmp_path / "grades.csv").read_text("utf-8").splitlines()))
-    assert rows[0][-4:] == ["bonus", "total", "status", "message"]
-    assert rows[2] == ["hal", "10", "4", "50", "20", "10", "1.5", "95.5", "graded", ""]
+    assert rows[0][-6:] == ["bonus", "late", "late_penalty", "total", "status", "message"]
+    assert rows[2] == ["hal", "", "10", "4", "50", "20", "10", "1.5", "", "0", "95.5", "graded", ""]
     write_canvas_csv(grades, tmp_path / "canvas.csv", None)
     assert (tmp_path / "canvas.csv").read_text("utf-8").splitlines()[-1].endswith(",95.5")
 

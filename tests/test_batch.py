@@ -1,4 +1,4 @@
-"""Finding submissions, the facts cache, calibration, and re-grading a class from the cache."""
+"""The facts cache, calibration, and re-grading a class from the cache."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ import json
 import subprocess
 import sys
 import time
-import unicodedata
 from pathlib import Path
 
 import pytest
 import yaml
 from msgspec import structs
 
-from grader.batch import FactsCache, Submission, cache_key, calibrate, discover, fact_code_digest
+from grader.batch import FactsCache, cache_key, calibrate, fact_code_digest
 from grader.dataset import Dataset
 from grader.errors import GraderError
 from grader.execute import RunSettings
@@ -32,91 +31,6 @@ def touch(path: Path, content: bytes = NOTEBOOK) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     return path
-
-
-def students(found: list[Submission]) -> dict[str, str]:
-    return {s.student: s.path.name for s in found}
-
-
-# --- discover -------------------------------------------------------------------------------------------
-
-
-def test_folder_of_notebooks_is_one_student_per_file(tmp_path: Path) -> None:
-    touch(tmp_path / "bob.ipynb")
-    touch(tmp_path / "ada.ipynb")
-    touch(tmp_path / "notes.txt")
-    found = discover(tmp_path)
-    assert [s.student for s in found] == ["ada", "bob"]
-    assert all(s.note == "" for s in found)
-
-
-def test_a_folder_holding_one_notebook_is_named_for_the_student(tmp_path: Path) -> None:
-    touch(tmp_path / "ada" / "Assignment 1.ipynb")
-    touch(tmp_path / "bob" / "mnist.ipynb")
-    # A folder with several notebooks is not one student's: its files keep their own names.
-    touch(tmp_path / "late" / "cy.ipynb")
-    touch(tmp_path / "late" / "dee.ipynb")
-    assert students(discover(tmp_path)) == {
-        "ada": "Assignment 1.ipynb",
-        "bob": "mnist.ipynb",
-        "cy": "cy.ipynb",
-        "dee": "dee.ipynb",
-    }
-
-
-def test_a_single_notebook_can_be_graded(tmp_path: Path) -> None:
-    path = touch(tmp_path / "ada" / "ada_perfect.ipynb")
-    assert discover(path) == [Submission("ada_perfect", path)]
-
-
-def test_a_single_file_must_be_a_notebook(tmp_path: Path) -> None:
-    with pytest.raises(GraderError, match="not a notebook"):
-        discover(touch(tmp_path / "ada.py", b"print(1)"))
-
-
-def test_duplicate_ids_are_both_graded_with_a_note(tmp_path: Path) -> None:
-    touch(tmp_path / "lee.ipynb")
-    touch(tmp_path / "lee" / "homework.ipynb")  # a one-notebook folder, so also "lee"
-    found = {s.path.name: s for s in discover(tmp_path)}
-    assert sorted(s.student for s in found.values()) == ["lee", "lee (2)"]
-    # Each report names the other file, so the teacher can tell the two apart.
-    assert found["lee.ipynb"].note.startswith("Duplicate student id 'lee': also submitted as lee/homework.ipynb")
-    assert found["homework.ipynb"].note.startswith("Duplicate student id 'lee': also submitted as lee.ipynb")
-
-
-def test_no_notebooks_is_an_error(tmp_path: Path) -> None:
-    touch(tmp_path / "readme.txt", b"hello")
-    with pytest.raises(GraderError, match="no notebooks"):
-        discover(tmp_path)
-
-
-def test_missing_path_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(GraderError, match="no such file or folder"):
-        discover(tmp_path / "nowhere")
-
-
-def test_checkpoints_and_hidden_files_are_ignored(tmp_path: Path) -> None:
-    touch(tmp_path / "ada" / "ada.ipynb")
-    touch(tmp_path / "ada" / ".ipynb_checkpoints" / "ada-checkpoint.ipynb")
-    touch(tmp_path / ".ipynb_checkpoints" / "bob-checkpoint.ipynb")
-    touch(tmp_path / "._bob.ipynb")  # macOS resource fork
-    touch(tmp_path / "bob.ipynb")
-    assert students(discover(tmp_path)) == {"ada": "ada.ipynb", "bob": "bob.ipynb"}
-
-
-def test_non_ascii_names_are_normalised_to_nfc(tmp_path: Path) -> None:
-    decomposed = unicodedata.normalize("NFD", "José")
-    touch(tmp_path / f"{decomposed}.ipynb")
-    touch(tmp_path / unicodedata.normalize("NFD", "Zoë") / "hw.ipynb")
-    found = discover(tmp_path)
-    assert sorted(s.student for s in found) == ["José", "Zoë"]
-    assert all(unicodedata.is_normalized("NFC", s.student) for s in found)
-
-
-def test_the_same_name_in_two_normal_forms_is_a_duplicate(tmp_path: Path) -> None:
-    touch(tmp_path / f"{unicodedata.normalize('NFC', 'José')}.ipynb")
-    touch(tmp_path / f"{unicodedata.normalize('NFD', 'José')}.ipynb")
-    assert sorted(s.student for s in discover(tmp_path)) == ["José", "José (2)"]
 
 
 # --- cache key -----------------------------------------------------------------------------------------

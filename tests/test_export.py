@@ -43,16 +43,22 @@ def test_grades_json_has_exactly_the_documented_schema(tmp_path: Path) -> None:
     path = tmp_path / "grades.json"
     write_grades_json(grades(), path)
     data = json.loads(path.read_text("utf-8"))
-    assert list(data) == ["students"] and len(data["students"]) == 3
+    assert list(data) == ["students", "ignored"] and len(data["students"]) == 3
+    assert data["ignored"] == []
     for entry in data["students"]:
         assert set(entry) == {
             "student",
+            "name",
+            "lms",
             "status",
             "message",
+            "late",
+            "late_penalty",
             "total",
             "max_total",
             "integrity",
             "limits_hit",
+            "ignored",
             "sections",
             "bonus",
             "similar",
@@ -71,6 +77,13 @@ def test_grades_json_has_exactly_the_documented_schema(tmp_path: Path) -> None:
                 assert isinstance(check["id"], str) and isinstance(check["message"], str)
                 assert isinstance(check["points"], float) and isinstance(check["max"], float)
                 assert isinstance(check["passed"], bool)
+        assert (entry["name"], entry["lms"], entry["late"], entry["late_penalty"], entry["ignored"]) == (
+            "",
+            "",
+            False,
+            0,
+            [],
+        )
         assert entry["total"] == pytest.approx(sum(s["points"] for s in entry["sections"].values()))
     hal_entry = data["students"][1]
     assert hal_entry["limits_hit"] == ["cell_timeout_s"] and hal_entry["total"] == 92.0
@@ -82,9 +95,9 @@ def test_grades_csv_has_a_row_per_student(tmp_path: Path) -> None:
     path = tmp_path / "grades.csv"
     write_grades_csv([*grades(), make_grade("=HYPERLINK(1)")], path)
     rows = list(csv.reader(path.read_text("utf-8").splitlines()))
-    assert rows[0] == ["student", *SECTIONS, "bonus", "total", "status", "message"]
-    assert rows[1] == ["ada", "10", "10", "50", "20", "10", "0", "100", "graded", ""]
-    assert rows[2] == ["hal", "10", "2", "50", "20", "10", "0", "92", "graded", ""]
+    assert rows[0] == ["student", "name", *SECTIONS, "bonus", "late", "late_penalty", "total", "status", "message"]
+    assert rows[1] == ["ada", "", "10", "10", "50", "20", "10", "0", "", "0", "100", "graded", ""]
+    assert rows[2] == ["hal", "", "10", "2", "50", "20", "10", "0", "", "0", "92", "graded", ""]
     assert rows[3][0] == "Zoë Ünal"
     assert rows[4][0] == "'=HYPERLINK(1)"  # a spreadsheet must not run a student's file name
 

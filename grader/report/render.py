@@ -22,6 +22,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
+from grader.archive import Ignored
 from grader.checks import shape_text
 from grader.checks.build import EXPECTED_PARAMS
 from grader.checks.visualize import _grid, _title_label
@@ -92,6 +93,8 @@ class ReportContext:
     accuracy_threshold: float | None
     reference_accuracy: float | None
     similarity_threshold: float | None = None  # the rubric's; None where near-copies were not looked for
+    late_policy: str = ""  # the rubric's late policy, in words
+    ignored: tuple[Ignored, ...] = ()  # files found but not graded, listed in the class summary
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,12 +356,14 @@ def write_reports(
     ctx: ReportContext,
     guard: StageGuard | None = None,
     pairs: Sequence[NearCopy] = (),
+    only: set[str] | None = None,
 ) -> list[StudentGrade]:
     """Writes out/index.html (the class), out/students/<student>.html (one per student, file-safe name) and
     out/near-copies/<first>--<second>.html (one per near-copy pair, side by side).
 
     A student whose page fails to render gets a page with their status and the grader's message instead;
-    the grades are returned marked with that failure, as the index shows them.
+    the grades are returned marked with that failure, as the index shows them. `only` limits the student
+    pages rewritten to those ids (watch mode re-renders only what changed).
     """
     guard = guard or StageGuard()
     env = _environment()
@@ -366,6 +371,8 @@ def write_reports(
     students_dir = out / "students"
     students_dir.mkdir(parents=True, exist_ok=True)
     for grade in grades:
+        if only is not None and grade.student not in only:
+            continue
 
         def failed(_: StageFailure, grade: StudentGrade = grade) -> str:
             return _failed_page(guard.mark(grade), ctx, env)

@@ -160,6 +160,9 @@ def batch(security_env: SecurityEnv, tmp_path_factory: pytest.TempPathFactory) -
             "MARK_TAIL": token[16:],
         },
     )
+    # Not files at all: a named pipe (it once hung the whole run) and a link to the reference (once graded 100).
+    os.mkfifo(submissions / "bad_fifo.ipynb")
+    (submissions / "bad_link_to_reference.ipynb").symlink_to(REFERENCE)
     kernel_digest = tree_digest(ROOT / "grader" / "kernel")
     # A temp folder of the batch's own, to see what it leaves there; passable by all (as /tmp is), since a
     # sandbox started as nobody reaches its run through it.
@@ -587,6 +590,8 @@ def test_reports_contain_no_live_payload(batch: Batch) -> None:
         ("bad_empty_file", "error", "0 bytes"),
         ("bad_no_cells", "error", "no code"),
         ("bad_r_kernel", "error", "'R'"),
+        ("bad_fifo", "error", "is a named pipe (FIFO), not a regular file"),
+        ("bad_link_to_reference", "error", "is a symbolic link, not a regular file"),
     ],
 )
 def test_bad_inputs_get_a_clear_status(batch: Batch, name: str, status: str, message: str) -> None:
