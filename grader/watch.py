@@ -10,6 +10,7 @@ graded as it is (its report says it is not a notebook). Ctrl-C ends the watch be
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -22,6 +23,7 @@ import watchfiles
 from grader.batch import Progress
 from grader.discover import Discovery, Submission, discover
 from grader.errors import GraderError
+from grader.export import file_stems
 from grader.files import read_regular_file
 from grader.isolation import StageGuard
 from grader.near_copies import NearCopy
@@ -30,6 +32,7 @@ from grader.pipeline import (
     Outcome,
     Round,
     Session,
+    default_jobs,
     grade_round,
     read_session_adjustments,
     start_session,
@@ -127,9 +130,14 @@ class Watcher:
         kept = {s.path: self.graded[s.path] for s in waiting if s.path in self.graded}
         order = [s.path for s in found.submissions if s.path in fresh or s.path in kept]
         current = {path: fresh.get(path) or kept[path] for path in order}
+        before = file_stems(g.student for g in self.graded.values())
+        after = file_stems(g.student for g in current.values())
+        # Re-rendered: a new or changed grade, or a page that moved (a new name took its file name).
         changed = {g.student for path, g in current.items() if self.graded.get(path) != g}
+        changed |= {student for student, stem in after.items() if before.get(student) != stem}
         shown = Discovery([s for s in found.submissions if s.path in current], found.ignored)
         first = not self.rounds
+        gone = set(before.values()) - set(after.values())  # files of students whose notebooks left
         # Remembered before writing: a Ctrl-C held back during the write is raised as it ends.
         self.graded = current
         self.rounds += 1
@@ -137,6 +145,17 @@ class Watcher:
         write_outputs(
             Round(list(current.values()), graded.pairs), self.session, shown, guard, None if first else changed
         )
+        remove_outputs(options.out, gone)
+
+
+def remove_outputs(out: Path, stems: set[str]) -> None:
+    """Removes the per-student files of students whose notebooks left the folder (renamed or deleted)."""
+    for stem in stems:
+        for path in (out / "students" / f"{stem}.html", out / "gradescope" / stem / "results.json"):
+            path.unlink(missing_ok=True)
+        (out / "feedback" / f"{stem}.ipynb").unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            (out / "gradescope" / stem).rmdir()
 
 
 def watch(options: Options, cache_dir: Path) -> Outcome:
@@ -145,7 +164,8 @@ def watch(options: Options, cache_dir: Path) -> Outcome:
     if not root.is_dir():
         raise GraderError(f"{root}: --watch needs a folder to watch (an LMS sync folder), not a file or a zip")
     rubric = load_rubric(options.rubric, KNOWN_CHECKS)
-    session = start_session(options, rubric, cache_dir, options.jobs or 1)
+    # How many arrive at once is unknown: share the cores as if every job slot were busy.
+    session = start_session(options, rubric, cache_dir, options.jobs or default_jobs())
     watcher = Watcher(session)
     try:
         while not watcher.rounds:
