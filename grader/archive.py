@@ -93,7 +93,7 @@ def extract_notebooks(archive: Path, dest: Path, bounds: ZipBounds = ZIP_BOUNDS)
                 skipped.append(Ignored(info.filename, "its path leads outside the extraction folder"))
             elif _is_link(info):
                 skipped.append(Ignored(info.filename, "a symbolic link (links are not followed)"))
-            elif name.suffix.lower() != ".ipynb" or name.name.startswith(".") or "__MACOSX" in name.parts:
+            elif name.suffix != ".ipynb" or name.name.startswith(".") or "__MACOSX" in name.parts:
                 skipped.append(Ignored(info.filename, "not a notebook"))
             elif info.flag_bits & 0x1:
                 skipped.append(Ignored(info.filename, "encrypted"))
