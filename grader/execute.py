@@ -14,9 +14,7 @@ import atexit
 import base64
 import contextlib
 import json
-import os
 import re
-import stat
 import subprocess
 import sys
 import tempfile
@@ -544,18 +542,12 @@ async def _hidden(client: BoundedClient, code: str, timeout: float = _HIDDEN_TIM
 
 
 def _read_kernel_facts(run_dir: Path) -> KernelFacts:
-    # The kernel controls this file: opened without following a link or waiting on a FIFO, and read
-    # only if it is a regular file of bounded size.
+    # The kernel controls this file: read only if it is a regular file of bounded size, without following
+    # a link or waiting on a FIFO.
     try:
-        fd = os.open(run_dir / "facts.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return KernelFacts.empty()
-    try:
-        with os.fdopen(fd, "rb") as fh:
-            info = os.fstat(fh.fileno())
-            if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_FACTS_BYTES:
-                return KernelFacts.empty()
-            return decode(fh.read(_MAX_FACTS_BYTES), KernelFacts, max_bytes=_MAX_FACTS_BYTES)
+        return decode(
+            read_regular_file(run_dir / "facts.json", _MAX_FACTS_BYTES), KernelFacts, max_bytes=_MAX_FACTS_BYTES
+        )
     except (OSError, DecodeError):
         return KernelFacts.empty()
 

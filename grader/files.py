@@ -37,8 +37,13 @@ def not_regular_message(kind: str) -> str:
     return f"the submission is {kind}, not a regular file; only regular files inside the submissions folder are graded"
 
 
-def read_regular_file(path: Path) -> bytes:
-    """The bytes of `path` if it is a regular file; NotRegularFile (an OSError) for anything else.
+class FileTooLarge(OSError):
+    """The file is larger than the reader accepts."""
+
+
+def read_regular_file(path: Path, max_bytes: int | None = None) -> bytes:
+    """The bytes of `path` if it is a regular file; NotRegularFile (an OSError) for anything else, and
+    FileTooLarge when it holds more than `max_bytes`.
 
     O_NOFOLLOW makes a link fail to open (ELOOP) instead of being followed; O_NONBLOCK makes a FIFO open
     at once instead of waiting for a writer. The fstat that follows judges what was actually opened, so a
@@ -51,13 +56,16 @@ def read_regular_file(path: Path) -> bytes:
             raise NotRegularFile(errno.ELOOP, not_regular_message("a symbolic link"), str(path)) from None
         raise
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegularFile(errno.EINVAL, not_regular_message(kind_of(mode)), str(path))
-        # A regular file ignores O_NONBLOCK, so the reads below behave as usual.
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFile(errno.EINVAL, not_regular_message(kind_of(info.st_mode)), str(path))
+        if max_bytes is not None and info.st_size > max_bytes:
+            raise FileTooLarge(errno.EFBIG, f"larger than {max_bytes} bytes", str(path))
+        # A regular file ignores O_NONBLOCK, so the reads below behave as usual. The read is bounded too:
+        # the file may grow after the fstat.
         with os.fdopen(fd, "rb", closefd=True) as fh:
             fd = -1
-            return fh.read()
+            return fh.read() if max_bytes is None else fh.read(max_bytes)
     finally:
         if fd != -1:
             os.close(fd)

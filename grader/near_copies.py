@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import itertools
 import json
-import os
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -106,10 +105,8 @@ class _Normaliser:
 def code_cells(path: Path) -> list[str]:
     """The sources of a notebook's code cells (the first MAX_CODE_CHARS); [] for a file that is not a notebook."""
     try:
-        # lstat and read_regular_file: a link is not followed and a named pipe is not waited on.
-        if os.lstat(path).st_size > MAX_NOTEBOOK_BYTES:
-            return []
-        data = json.loads(read_regular_file(path))
+        # A link is not followed, a named pipe is not waited on, and a huge file is not read.
+        data = json.loads(read_regular_file(path, MAX_NOTEBOOK_BYTES))
     except (OSError, ValueError, RecursionError):
         return []
     if not isinstance(data, dict):

@@ -15,7 +15,7 @@ from grader.archive import ArchiveError, Ignored, ZipBounds, extract_notebooks
 from grader.discover import CANVAS_NAME, Origin, Submission, discover, open_submissions
 from grader.errors import GraderError
 from grader.execute import NotebookUnreadable, read_notebook
-from grader.files import NotRegularFile, read_regular_file
+from grader.files import FileTooLarge, NotRegularFile, read_regular_file
 
 NOTEBOOK = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 
@@ -308,3 +308,11 @@ def test_a_zip_without_notebooks(tmp_path: Path) -> None:
     archive = make_zip(tmp_path / "class.zip", {"readme.txt": b"hi"})
     with pytest.raises(GraderError, match="no notebooks"), open_submissions(archive):
         pass
+
+
+def test_a_file_over_the_readers_bound_is_refused_and_one_within_it_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "big.ipynb"
+    path.write_bytes(b"x" * 1001)
+    with pytest.raises(FileTooLarge):
+        read_regular_file(path, 1000)
+    assert read_regular_file(path, 1001) == b"x" * 1001
