@@ -15,14 +15,27 @@ from msgspec import Struct, field, to_builtins
 
 from grader.strictjson import decode
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # A cached Facts holds the notebook's kept outputs (images, stdout) beside the kernel's facts.
 MAX_FACTS_JSON_BYTES = 64 << 20
 # Every part is immutable, and decoding refuses a key it does not declare (forbid_unknown_fields).
 
 
+# What the probe may record of a student's value: JSON scalars, and flat lists of them.
+Scalar = int | float | str | bool | None
+Value = Scalar | list[Scalar]
+
+
+class ProbeRequest(Struct, frozen=True, forbid_unknown_fields=True):
+    """What the grader asks the probe to record, from the rubric: sent into the kernel at install and kept in
+    the facts, so that a rubric asking for more than a cached run recorded re-executes that notebook."""
+
+    loader: str  # the keras.datasets module whose load_data serves the provisioned arrays, e.g. "mnist"
+    variables: list[str]  # namespace names to summarize, whatever they hold
+
+
 class ArrayFacts(Struct, frozen=True, forbid_unknown_fields=True):
-    """One of x_train, x_test, y_train, y_test as found in the student's namespace."""
+    """An array-like value: its summary, and how it relates to the provisioned dataset."""
 
     present: bool
     type_name: str = ""
@@ -30,12 +43,50 @@ class ArrayFacts(Struct, frozen=True, forbid_unknown_fields=True):
     dtype: str = ""
     min: float | None = None
     max: float | None = None
-    # x arrays: pixel values equal provisioned/255 (scaled) or the provisioned bytes (raw), channel squeezed.
+    # The provisioned split whose sample count it has ("train" or "test"), else "".
+    split: str = ""
+    # Images: every pixel equals that split's provisioned pixel divided by 255 (scaled), or equals it (raw);
+    # compared element by element whatever the shape, so a flattened or channel-added copy matches.
     matches_scaled: bool | None = None
     matches_raw: bool | None = None
-    # y arrays: every row one-hot; argmax (or the value itself for 1-D) equals the true label.
+    # Labels: every row one-hot; the argmax (or the value itself, 1-D) equals that split's provisioned label.
     onehot: bool | None = None
     labels_match: bool | None = None
+
+    @property
+    def images(self) -> str:
+        """Which provisioned images it holds, all of them in order: "train_scaled", "test_raw", ... or ""."""
+        if self.split and (self.matches_scaled or self.matches_raw):
+            return f"{self.split}_{'scaled' if self.matches_scaled else 'raw'}"
+        return ""
+
+    @property
+    def labels(self) -> str:
+        """Which provisioned labels it holds: "train_onehot", "test_sparse", "train_other" (the right classes,
+        not strictly one-hot) ... or ""."""
+        if not self.split or not self.labels_match or self.shape is None:
+            return ""
+        form = "sparse" if len(self.shape) == 1 else "onehot" if self.onehot else "other"
+        return f"{self.split}_{form}"
+
+
+class VariableFacts(Struct, frozen=True, forbid_unknown_fields=True):
+    """One namespace name the rubric asked about, as the notebook left it."""
+
+    present: bool
+    type_name: str = ""
+    repr: str = ""  # bounded
+    # The value itself when it is a scalar, a short string, or a flat sequence of scalars (bounded length).
+    value: Value = None
+    array: ArrayFacts | None = None  # when it is an array of numbers (or converts to one)
+    from_evaluate: bool = False  # its numbers are what a recorded `evaluate` returned
+
+
+class FoundArray(Struct, frozen=True, forbid_unknown_fields=True):
+    """A namespace array with a provisioned split's sample count, found whatever its name."""
+
+    names: list[str]  # every namespace name bound to this very object
+    facts: ArrayFacts
 
 
 class PanelFacts(Struct, frozen=True, forbid_unknown_fields=True):
@@ -45,7 +96,7 @@ class PanelFacts(Struct, frozen=True, forbid_unknown_fields=True):
     col: int
     title: str
     image_shape: list[int] | None
-    matched_index: int | None  # the index into x_train whose pixels the panel shows, if any
+    matched_index: int | None  # the index into the provisioned training images whose pixels it shows, if any
     true_label: int | None  # the provisioned label of that image
 
 
@@ -59,11 +110,23 @@ class FigureFacts(Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class LayerFacts(Struct, frozen=True, forbid_unknown_fields=True):
+    """One layer after the input: its class and every argument of its configuration that is plain data (units,
+    filters, kernel_size, pool_size, strides, padding, activation as a snake_case name, rate, ...)."""
+
     class_name: str
-    units: int | None = None
-    activation: str | None = None
+    config: dict[str, Value] = field(default_factory=dict)
     output_shape: list[int | None] | None = None
     params: int = 0
+
+    @property
+    def units(self) -> int | None:
+        units = self.config.get("units")
+        return units if isinstance(units, int) and not isinstance(units, bool) else None
+
+    @property
+    def activation(self) -> str | None:
+        activation = self.config.get("activation")
+        return activation if isinstance(activation, str) else None
 
 
 class CompileCall(Struct, frozen=True, forbid_unknown_fields=True):
@@ -76,13 +139,26 @@ class CompileCall(Struct, frozen=True, forbid_unknown_fields=True):
     error: str | None = None
 
 
+# What Keras's fit uses for an argument that was not passed (Keras's own defaults, not the assignment's).
+FIT_DEFAULTS: dict[str, Scalar] = {"batch_size": None, "epochs": 1, "validation_split": 0.0, "shuffle": True}
+
+
+class DataOrigin(Struct, frozen=True, forbid_unknown_fields=True):
+    """What a call was given as x or y: the names bound to it and which provisioned data it holds."""
+
+    names: list[str] = field(default_factory=list)  # every namespace name bound to this very object
+    images: str = ""  # as ArrayFacts.images
+    labels: str = ""  # as ArrayFacts.labels
+    n_samples: int | None = None
+    sample_shape: list[int] | None = None  # the shape of one sample
+
+
 class FitCall(Struct, frozen=True, forbid_unknown_fields=True):
     """A recorded `fit`, with what it actually did to the model."""
 
-    batch_size: int | None
-    epochs: int | None
-    validation_split: float | None
-    n_samples: int | None
+    arguments: dict[str, Scalar]  # every argument passed explicitly whose value is plain data
+    x: DataOrigin
+    y: DataOrigin
     completed_epochs: int
     iterations_before: int | None
     iterations_after: int | None
@@ -90,16 +166,11 @@ class FitCall(Struct, frozen=True, forbid_unknown_fields=True):
     history_keys: list[str]
     error: str | None = None
     unknown_arguments: list[str] = field(default_factory=list)
-    # What it was given: the notebook variable that is this very x (y) object ("x_train", "x_test" or ""), the
-    # provisioned images x holds, all of them in order ("train_scaled", "train_raw", "test_scaled", "test_raw"
-    # or ""), the provisioned labels y holds ("train_onehot", "train_sparse", "train_other" (right classes, not
-    # strictly one-hot), the same for "test", or ""), and the shape of one sample of x.
-    x_variable: str = ""
-    y_variable: str = ""
-    x_pixels: str = ""
-    y_labels: str = ""
-    x_sample_shape: list[int] | None = None
     weights_after: str = ""  # digest of the model's weights when it returned, as `Reevaluation.weights_digest`
+
+    def argument(self, name: str) -> Scalar:
+        """The value fit used: as passed, else Keras's default."""
+        return self.arguments.get(name, FIT_DEFAULTS.get(name))
 
     @property
     def trained(self) -> bool:
@@ -109,15 +180,20 @@ class FitCall(Struct, frozen=True, forbid_unknown_fields=True):
 class EvaluateCall(Struct, frozen=True, forbid_unknown_fields=True):
     """A recorded `evaluate`: on which data, and what it returned."""
 
-    x_fingerprint: str
-    y_fingerprint: str
+    x: DataOrigin
+    y: DataOrigin
     result: list[float] | None
     error: str | None = None
 
 
 class ModelFacts(Struct, frozen=True, forbid_unknown_fields=True):
+    """The model the notebook trained: the one its last training `fit` was called on, else the namespace value
+    of the rubric's model name, else the last Keras model in the namespace."""
+
     present: bool
     class_name: str = ""
+    names: list[str] = field(default_factory=list)  # every namespace name bound to it
+    found_by: str = ""  # "fit" | "name" | "namespace"
     is_sequential: bool = False
     built: bool = False
     input_shape: list[int | None] | None = None
@@ -137,13 +213,6 @@ class HistoryFacts(Struct, frozen=True, forbid_unknown_fields=True):
     from_fit: bool  # the very object a recorded fit returned
 
 
-class ScoreFacts(Struct, frozen=True, forbid_unknown_fields=True):
-    present: bool
-    type_name: str = ""
-    value: list[float] | None = None
-    from_evaluate: bool = False  # equals what a recorded evaluate returned
-
-
 class IntegrityFacts(Struct, frozen=True, forbid_unknown_fields=True):
     """Whether the grader's recording hooks were still in place when facts were collected."""
 
@@ -154,27 +223,20 @@ class IntegrityFacts(Struct, frozen=True, forbid_unknown_fields=True):
 class KernelFacts(Struct, frozen=True, forbid_unknown_fields=True):
     """Collected inside the student's kernel (untrusted; decoded strictly)."""
 
-    x_train: ArrayFacts
-    x_test: ArrayFacts
-    y_train: ArrayFacts
-    y_test: ArrayFacts
-    indices: list[int] | None
-    indices_note: str
+    request: ProbeRequest
+    variables: dict[str, VariableFacts]  # every name of request.variables
+    arrays: list[FoundArray]  # arrays holding a provisioned split's samples, any name
     figures: list[FigureFacts]
-    input_shape: list[int | None] | None
-    input_shape_repr: str
     model: ModelFacts
     summary_calls: int
     compile_calls: list[CompileCall]
     fit_calls: list[FitCall]
     evaluate_calls: list[EvaluateCall]
     history: HistoryFacts | None
-    score: ScoreFacts
-    batch_size: int | None
-    epochs: int | None
-    x_test_fingerprint: str
-    y_test_fingerprint: str
     integrity: IntegrityFacts
+
+    def variable(self, name: str) -> VariableFacts:
+        return self.variables.get(name) or VariableFacts(present=False)
 
     def training_fit(self) -> FitCall | None:
         """The last fit that trained (completed an epoch or changed the weights): the saved weights, the history
@@ -182,30 +244,19 @@ class KernelFacts(Struct, frozen=True, forbid_unknown_fields=True):
         return next((call for call in reversed(self.fit_calls) if call.trained), None)
 
     @staticmethod
-    def empty() -> KernelFacts:
+    def empty(request: ProbeRequest) -> KernelFacts:
         """What is known when nothing could be collected (the kernel never ran a cell)."""
-        missing = ArrayFacts(present=False)
         return KernelFacts(
-            x_train=missing,
-            x_test=missing,
-            y_train=missing,
-            y_test=missing,
-            indices=None,
-            indices_note="not defined",
+            request=request,
+            variables={name: VariableFacts(present=False) for name in request.variables},
+            arrays=[],
             figures=[],
-            input_shape=None,
-            input_shape_repr="",
             model=ModelFacts(present=False),
             summary_calls=0,
             compile_calls=[],
             fit_calls=[],
             evaluate_calls=[],
             history=None,
-            score=ScoreFacts(present=False),
-            batch_size=None,
-            epochs=None,
-            x_test_fingerprint="",
-            y_test_fingerprint="",
             integrity=IntegrityFacts(hooks_intact={}, instance_overrides=[]),
         )
 
@@ -245,17 +296,18 @@ class ValidationRequest(Struct, frozen=True, forbid_unknown_fields=True):
     @staticmethod
     def of(fit: FitCall | None) -> ValidationRequest | None:
         """The request for `fit`, when it was given the provisioned training images and labels and a split."""
-        if fit is None or fit.x_sample_shape is None or fit.validation_split is None:
+        if fit is None or fit.x.sample_shape is None:
             return None
-        if fit.x_pixels not in ("train_scaled", "train_raw") or fit.y_labels not in ("train_onehot", "train_sparse"):
+        split = fit.argument("validation_split")
+        if fit.x.images not in ("train_scaled", "train_raw") or fit.y.labels not in ("train_onehot", "train_sparse"):
             return None
-        if not 0.0 < fit.validation_split < 1.0:
+        if isinstance(split, bool) or not isinstance(split, int | float) or not 0.0 < split < 1.0:
             return None
         return ValidationRequest(
-            fit.validation_split,
-            fit.x_pixels == "train_scaled",
-            list(fit.x_sample_shape),
-            fit.y_labels == "train_onehot",
+            float(split),
+            fit.x.images == "train_scaled",
+            list(fit.x.sample_shape),
+            fit.y.labels == "train_onehot",
         )
 
 
@@ -309,6 +361,8 @@ class Reevaluation(Struct, frozen=True, forbid_unknown_fields=True):
 class DatasetFacts(Struct, frozen=True, forbid_unknown_fields=True):
     n_train: int
     n_test: int
+    image_shape: list[int]  # one provisioned image, e.g. [28, 28]
+    classes: int  # distinct labels in the provisioned training set
     standin: bool
     description: str
     sha256: str

@@ -1,20 +1,33 @@
-"""Loads `rubric.yaml` into frozen dataclasses, rejecting anything wrong with a message naming the key."""
+"""Loads `rubric.yaml`, the whole description of a homework, into one frozen value that every stage receives.
+
+The file's structure is a pydantic schema; each check's parameters are validated by the schema of its check
+kind (`grader.checks`). Every error is one line naming the file, the line and the key, with the closest
+valid name for a typo. Paths in a rubric resolve relative to the rubric file.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import difflib
+import importlib.util
+import sys
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from grader.assignment import FIT_ARGUMENTS, Assignment, Identifier, Spec
+from grader.checks import INTEGRITY, KINDS, CheckKind, Params
 from grader.errors import GraderError
+from grader.facts import ProbeRequest
 from grader.sandbox import Limits
 
-# The assignment fixes the section totals; a rubric can move points between checks, not between sections.
-SECTION_TOTALS = {"prepare": 10, "visualize": 10, "build": 50, "train": 20, "evaluate": 10}
 # Two submissions are flagged as near-copies when this share of the smaller one's own code is shared.
 DEFAULT_SIMILARITY_THRESHOLD = 0.7
+# Keys of a check entry that are the rubric's, not the check kind's parameters.
+_ENTRY_KEYS = ("kind", "points", "title", "hint")
+_ASSIGNMENT_KEYS = tuple(Assignment.model_fields)
 
 
 class RubricError(GraderError):
@@ -26,6 +39,8 @@ class CheckSpec:
     id: str
     title: str
     points: float
+    kind: str = ""
+    params: Params = field(default_factory=Params)
     hint: str = ""
 
 
@@ -35,6 +50,8 @@ class SectionSpec:
     title: str
     points: float
     checks: tuple[CheckSpec, ...]
+    keywords: tuple[str, ...] = ()  # code words that mark the section's cells in a notebook
+    integrity: tuple[str, ...] = ()  # integrity kinds whose evidence zeroes this section
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +73,88 @@ class LatePolicy:
 class Rubric:
     path: Path
     reference: Path
-    accuracy_margin: float
     limits: Limits
     sections: tuple[SectionSpec, ...]
+    assignment: Assignment = field(default_factory=Assignment)
     template: Path | None = None  # the notebook handed to students; its lines are nobody's own code
     similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD
     late: LatePolicy = LatePolicy()
+    dataset: Path | None = None  # the file served to notebooks, when the rubric names one
+    custom_checks: Path | None = None
 
     @property
     def max_total(self) -> float:
         return sum(s.points for s in self.sections)
+
+    @property
+    def accuracy_margin(self) -> float:
+        return self.assignment.accuracy_margin
+
+    def probe_request(self) -> ProbeRequest:
+        """What every run must record for this rubric to be scored."""
+        names = {
+            name
+            for section in self.sections
+            for check in section.checks
+            for name in KINDS[check.kind].variables(check.params, self.assignment)
+        }
+        return self.assignment.probe_request(names)
+
+
+# ------------------------------------------------------------------------------------------- the file's schema
+
+
+class _Check(Spec):
+    kind: str
+    points: float = Field(ge=0)
+    title: str
+    hint: str = ""
+
+
+class _Section(Spec):
+    title: str | None = None
+    points: float = Field(ge=0)
+    keywords: list[str] = []
+    integrity: list[str] = []
+    checks: dict[Identifier, dict[str, Any]]
+
+    @model_validator(mode="after")
+    def _points_add_up(self) -> _Section:
+        total = sum(float(entry.get("points", 0) or 0) for entry in self.checks.values())
+        if abs(total - self.points) > 1e-9:
+            raise ValueError(f"check points add up to {total:g}, but the section is worth {self.points:g}")
+        return self
+
+
+class _Late(Spec):
+    penalty_points: float | None = Field(None, ge=0)
+    penalty_percent: float | None = Field(None, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _one(self) -> _Late:
+        if self.penalty_points is not None and self.penalty_percent is not None:
+            raise ValueError("give penalty_points or penalty_percent, not both")
+        return self
+
+
+class _RubricFile(Spec):
+    reference: str = "reference/solution.ipynb"
+    template: str | None = None
+    custom_checks: str | None = Field(None, description="a Python file beside the rubric that adds check kinds")
+    similarity_threshold: float = Field(DEFAULT_SIMILARITY_THRESHOLD, gt=0, le=1)
+    limits: Limits = Limits()
+    late: _Late = _Late()
+    sections: dict[Identifier, _Section] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _limits_positive(self) -> _RubricFile:
+        for name, value in asdict(self.limits).items():
+            if value < 1:
+                raise ValueError(f"limits.{name} must be at least 1, found {value:g}")
+        return self
+
+
+# ------------------------------------------------------------------------------------------- loading
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -75,7 +164,7 @@ class _LineLoader(yaml.SafeLoader):
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping = {}
+    mapping: dict[str, Any] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node)
         if key in mapping:
@@ -88,43 +177,123 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str,
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-class _Reader:
-    def __init__(self, path: Path, lines: dict[tuple[int, str], int]) -> None:
-        self.path = path
-        self.lines = lines
+class _Source:
+    """The rubric's text as loaded, to name the line of any key in an error."""
 
-    def fail(self, where: str, problem: str, mapping: Any = None, key: str | None = None) -> RubricError:
-        line = self.lines.get((id(mapping), key)) if key is not None else None
+    def __init__(self, path: Path, data: Any, lines: dict[tuple[int, str], int]) -> None:
+        self.path, self.data, self.lines = path, data, lines
+
+    def line(self, loc: tuple[Any, ...]) -> int | None:
+        """The line of the deepest key of `loc` that the file has."""
+        node, found = self.data, None
+        for key in loc:
+            if isinstance(node, dict) and key in node:
+                found = self.lines.get((id(node), key), found)
+                node = node[key]
+            elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+                node = node[key]
+            else:
+                break
+        return found
+
+    def error(self, loc: tuple[Any, ...], problem: str) -> RubricError:
+        where = ".".join(str(k) for k in loc) or "rubric"
+        line = self.line(loc)
         at = f" (line {line})" if line else ""
         return RubricError(f"{self.path}: {where}{at}: {problem}")
 
-    def mapping(self, value: Any, where: str, allowed: set[str], required: set[str]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(where, f"expected a mapping, found {type(value).__name__}")
-        for key in value:
-            if key not in allowed:
-                raise self.fail(f"{where}.{key}", f"unknown key (allowed: {', '.join(sorted(allowed))})", value, key)
-        for key in sorted(required - set(value)):
-            raise self.fail(where, f"missing key {key!r}")
-        return value
-
-    def number(self, mapping: dict[str, Any], key: str, where: str, *, minimum: float = 0.0) -> float:
-        value = mapping[key]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(f"{where}.{key}", f"expected a number, found {value!r}", mapping, key)
-        if value < minimum:
-            raise self.fail(f"{where}.{key}", f"must be at least {minimum:g}, found {value!r}", mapping, key)
-        return float(value)
-
-    def text(self, mapping: dict[str, Any], key: str, where: str, default: str = "") -> str:
-        value = mapping.get(key, default)
-        if not isinstance(value, str):
-            raise self.fail(f"{where}.{key}", f"expected text, found {value!r}", mapping, key)
-        return value
+    def invalid(self, exc: ValidationError, prefix: tuple[Any, ...], schema: type[BaseModel]) -> RubricError:
+        """The first of pydantic's errors, as one line with a suggestion for a misspelt key or value."""
+        first = exc.errors()[0]
+        loc = tuple(
+            k
+            for k in first["loc"]
+            if not (isinstance(k, str) and (k.startswith(("function-", "dict[")) or k == "[key]"))
+        )
+        kind, message = first["type"], first["msg"]
+        if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+            allowed = _allowed_keys(schema, loc[:-1])
+            message = f"unknown key{_suggestion(str(loc[-1]), allowed)}"
+        elif kind == "literal_error":
+            expected = [s.strip(" '") for s in first["ctx"]["expected"].replace(" or ", ",").split(",")]
+            message = f"{first['input']!r} is not allowed{_suggestion(str(first['input']), expected)}"
+        elif kind == "value_error":
+            message = str(first["ctx"]["error"])
+        elif kind == "missing":
+            message = "required key is missing"
+        return self.error(prefix + loc, message)
 
 
-def load_rubric(path: Path, known_checks: dict[str, tuple[str, ...]]) -> Rubric:
-    """Reads and validates a rubric; `known_checks` lists the check ids each section implements."""
+def _suggestion(name: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f" (allowed: {', '.join(allowed)})" if allowed and len(allowed) <= 12 else ""
+
+
+def _allowed_keys(schema: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys the schema accepts at `loc` (a path of field names, dict keys and list indices)."""
+    model: Any = schema
+    for key in loc:
+        info = getattr(model, "model_fields", {}).get(key) if isinstance(key, str) else None
+        if info is None:
+            continue  # a dict key or a list index: the value type is what the annotation's last argument says
+        model = _inner_model(info.annotation)
+    fields = getattr(model, "model_fields", None)
+    if fields is None and hasattr(model, "__dataclass_fields__"):
+        fields = model.__dataclass_fields__
+    return sorted(fields or ())
+
+
+def _inner_model(annotation: Any) -> Any:
+    args = getattr(annotation, "__args__", ())
+    return _inner_model(args[-1]) if args else annotation
+
+
+def load_rubric(path: Path) -> Rubric:
+    """Reads and validates a rubric; raises RubricError with a one-line, actionable message."""
+    source = _read(path)
+    data = source.data
+    if not isinstance(data, dict):
+        raise source.error((), "expected a mapping of keys (reference, sections, ...)")
+    assignment_data = {k: v for k, v in data.items() if k in _ASSIGNMENT_KEYS}
+    file_data = {k: v for k, v in data.items() if k not in _ASSIGNMENT_KEYS}
+    try:
+        parsed = _RubricFile.model_validate(file_data)
+    except ValidationError as exc:
+        raise source.invalid(exc, (), _RubricFile) from None
+    try:
+        assignment = Assignment.model_validate(assignment_data)
+    except ValidationError as exc:
+        raise source.invalid(exc, (), Assignment) from None
+    base = path.parent
+    custom = (base / parsed.custom_checks).resolve() if parsed.custom_checks else None
+    if custom is not None:
+        load_custom_checks(custom, source)
+    sections = tuple(_section(source, section_id, raw) for section_id, raw in parsed.sections.items())
+    late = LatePolicy(points=parsed.late.penalty_points or 0.0, percent=parsed.late.penalty_percent or 0.0)
+    total = sum(s.points for s in sections)
+    if late.points > total:
+        raise source.error(("late", "penalty_points"), f"must be at most {total:g}, found {late.points:g}")
+    _check_layers(source, assignment)
+    for name in assignment.fit:
+        if name not in FIT_ARGUMENTS:
+            raise source.error(("fit", name), f"fit has no argument {name!r}{_suggestion(name, list(FIT_ARGUMENTS))}")
+    return Rubric(
+        path=path,
+        reference=(base / parsed.reference).resolve(),
+        limits=parsed.limits,
+        sections=sections,
+        assignment=assignment,
+        template=(base / parsed.template).resolve() if parsed.template else None,
+        similarity_threshold=parsed.similarity_threshold,
+        late=late,
+        dataset=(base / assignment.dataset.npz).resolve() if assignment.dataset.npz else None,
+        custom_checks=custom,
+    )
+
+
+def _read(path: Path) -> _Source:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -137,100 +306,92 @@ def load_rubric(path: Path, known_checks: dict[str, tuple[str, ...]]) -> Rubric:
         raise RubricError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     finally:
         loader.dispose()
-    reader = _Reader(path, loader.lines)
-    allowed = {"reference", "template", "accuracy_margin", "similarity_threshold", "limits", "late", "sections"}
-    top = reader.mapping(data, "rubric", allowed, {"sections"})
-    reference = reader.text(top, "reference", "rubric", "reference/solution.ipynb")
-    template = reader.text(top, "template", "rubric")
-    margin = reader.number(top, "accuracy_margin", "rubric") if "accuracy_margin" in top else 0.03
-    if margin >= 1:
-        raise reader.fail("rubric.accuracy_margin", "must be below 1 (a fraction of accuracy)", top, "accuracy_margin")
-    threshold = DEFAULT_SIMILARITY_THRESHOLD
-    if "similarity_threshold" in top:
-        threshold = reader.number(top, "similarity_threshold", "rubric")
-        if not 0 < threshold <= 1:
-            raise reader.fail(
-                "rubric.similarity_threshold",
-                f"must be above 0 and at most 1 (a share of shared code), found {threshold:g}",
-                top,
-                "similarity_threshold",
+    return _Source(path, data, loader.lines)
+
+
+def _section(source: _Source, section_id: str, raw: Any) -> SectionSpec:
+    where = ("sections", section_id)
+    for name in raw.integrity:
+        if name not in INTEGRITY:
+            raise source.error(
+                (*where, "integrity"), f"unknown integrity check {name!r}{_suggestion(name, [*INTEGRITY])}"
             )
-    limits = _limits(reader, top.get("limits", {}))
-    late = _late(reader, top["late"]) if "late" in top else LatePolicy()
-    sections_data = reader.mapping(top["sections"], "sections", set(SECTION_TOTALS), set(SECTION_TOTALS))
-    sections = []
-    for section_id, total in SECTION_TOTALS.items():
-        where = f"sections.{section_id}"
-        raw = reader.mapping(sections_data[section_id], where, {"title", "points", "checks"}, {"points", "checks"})
-        points = reader.number(raw, "points", where)
-        if points != total:
-            raise reader.fail(
-                f"{where}.points", f"the assignment gives this section {total} points, not {points:g}", raw, "points"
-            )
-        implemented = known_checks[section_id]
-        checks_data = reader.mapping(raw["checks"], f"{where}.checks", set(implemented), set(implemented))
-        checks = []
-        for check_id in implemented:
-            cwhere = f"{where}.checks.{check_id}"
-            craw = reader.mapping(checks_data[check_id], cwhere, {"title", "points", "hint"}, {"points", "title"})
-            checks.append(
-                CheckSpec(
-                    id=check_id,
-                    title=reader.text(craw, "title", cwhere),
-                    points=reader.number(craw, "points", cwhere),
-                    hint=reader.text(craw, "hint", cwhere),
-                )
-            )
-        check_sum = sum(c.points for c in checks)
-        if abs(check_sum - points) > 1e-9:
-            raise reader.fail(
-                f"{where}.checks",
-                f"check points add up to {check_sum:g}, but the section is worth {points:g}",
-                raw,
-                "checks",
-            )
-        sections.append(SectionSpec(section_id, reader.text(raw, "title", where, section_id), points, tuple(checks)))
-    return Rubric(
-        path=path,
-        reference=(path.parent / reference).resolve(),
-        accuracy_margin=margin,
-        limits=limits,
-        sections=tuple(sections),
-        template=(path.parent / template).resolve() if template else None,
-        similarity_threshold=threshold,
-        late=late,
+    checks = tuple(
+        _check(source, (*where, "checks", check_id), check_id, entry) for check_id, entry in raw.checks.items()
+    )
+    return SectionSpec(
+        id=section_id,
+        title=raw.title or section_id,
+        points=raw.points,
+        checks=checks,
+        keywords=tuple(raw.keywords),
+        integrity=tuple(raw.integrity),
     )
 
 
-def _limits(reader: _Reader, raw: Any) -> Limits:
-    names = {f.name for f in fields(Limits)}
-    data = reader.mapping(raw, "limits", names, set())
-    values: dict[str, Any] = {}
-    for f in fields(Limits):
-        if f.name in data:
-            number = reader.number(data, f.name, "limits", minimum=1)
-            values[f.name] = int(number) if f.type in ("int", int) else number
-    return Limits(**values)
+def _check(source: _Source, where: tuple[str, ...], check_id: str, entry: dict[str, Any]) -> CheckSpec:
+    rubric_part = {k: v for k, v in entry.items() if k in _ENTRY_KEYS}
+    try:
+        spec = _Check.model_validate(rubric_part)
+    except ValidationError as exc:
+        raise source.invalid(exc, where, _Check) from None
+    kind: CheckKind[Any] | None = KINDS.get(spec.kind)
+    if kind is None:
+        raise source.error((*where, "kind"), f"unknown check kind {spec.kind!r}{_suggestion(spec.kind, sorted(KINDS))}")
+    params = {k: v for k, v in entry.items() if k not in _ENTRY_KEYS}
+    try:
+        validated = kind.params.model_validate(params)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["type"] == "extra_forbidden":
+            name = str(first["loc"][0])
+            allowed = sorted(kind.params.model_fields)
+            raise source.error(
+                (*where, name), f"check kind {spec.kind} has no parameter {name!r}{_suggestion(name, allowed)}"
+            ) from None
+        raise source.invalid(exc, where, kind.params) from None
+    return CheckSpec(check_id, spec.title, spec.points, spec.kind, validated, spec.hint)
 
 
-def _late(reader: _Reader, raw: Any) -> LatePolicy:
-    """`late: {penalty_points: N}` or `late: {penalty_percent: P}`; one of the two, or neither for no penalty."""
-    data = reader.mapping(raw, "late", {"penalty_points", "penalty_percent"}, set())
-    if len(data) > 1:
-        raise reader.fail("late", "give penalty_points or penalty_percent, not both", data, "penalty_percent")
-    if "penalty_percent" in data:
-        percent = reader.number(data, "penalty_percent", "late")
-        if percent > 100:
-            raise reader.fail(
-                "late.penalty_percent", f"must be at most 100, found {percent:g}", data, "penalty_percent"
-            )
-        return LatePolicy(percent=percent)
-    if "penalty_points" in data:
-        points = reader.number(data, "penalty_points", "late")
-        total = sum(SECTION_TOTALS.values())
-        if points > total:
-            raise reader.fail(
-                "late.penalty_points", f"must be at most {total}, found {points:g}", data, "penalty_points"
-            )
-        return LatePolicy(points=points)
-    return LatePolicy()
+def _check_layers(source: _Source, assignment: Assignment) -> None:
+    """Every expected layer is a Keras layer class."""
+    known = keras_layer_names()
+    for n, layer in enumerate(assignment.model.layers):
+        if layer.class_name not in known:
+            problem = f"{layer.class_name!r} is not a Keras layer{_suggestion(layer.class_name, sorted(known))}"
+            raise source.error(("model", "layers", n), problem)
+
+
+def keras_layer_names() -> frozenset[str]:
+    """The classes of `keras.layers`, read without importing Keras (which takes seconds)."""
+    spec = importlib.util.find_spec("keras")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    init = Path(next(iter(spec.submodule_search_locations))) / "layers" / "__init__.py"
+    names = set()
+    for line in init.read_text(encoding="utf-8").splitlines():
+        # keras/layers/__init__.py: "from keras.src.layers.core.dense import Dense as Dense"
+        if line.startswith("from ") and " import " in line:
+            name = line.rsplit(" as ", 1)[-1].strip()
+            if name[:1].isupper():
+                names.add(name)
+    return frozenset(names)
+
+
+def load_custom_checks(path: Path, source: _Source) -> None:
+    """Runs the instructor's check file (in the grader, never in a student's kernel); its `@check_kind`
+    decorators add kinds the rubric can name."""
+    if not path.is_file():
+        raise source.error(("custom_checks",), f"file not found: {path}")
+    module_name = f"grader_custom_checks_{abs(hash(str(path)))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise source.error(("custom_checks",), f"not a Python file: {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except GraderError:
+        raise
+    except Exception as exc:
+        raise source.error(("custom_checks",), f"{path.name} failed to load: {type(exc).__name__}: {exc}") from None
