@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from grader import __version__
-from grader.batch import default_cache_dir
 from grader.errors import GraderError
+from grader.facts_cache import default_cache_dir
 from grader.pipeline import Options, run
 from grader.watch import watch
 
