@@ -43,6 +43,7 @@ from grader.late import apply_late_policy
 from grader.near_copies import NearCopy, find_near_copies
 from grader.progress import Progress
 from grader.rubric import Rubric, load_rubric
+from grader.rubric_choice import BUNDLED_RUBRIC
 from grader.sandbox import Limits, require_bwrap
 from grader.score import KNOWN_CHECKS, StudentGrade, grade_with_notes, unscored_grade
 
@@ -51,7 +52,7 @@ from grader.score import KNOWN_CHECKS, StudentGrade, grade_with_notes, unscored_
 class Options:
     submissions: Path
     out: Path = Path("reports")
-    rubric: Path = Path("rubric.yaml")
+    rubric: Path = BUNDLED_RUBRIC
     reference: Path | None = None
     dataset: Path | None = None
     jobs: int | None = None
