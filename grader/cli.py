@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 from grader import __version__
-from grader.batch import default_cache_dir
 from grader.errors import GraderError
+from grader.facts_cache import default_cache_dir
 from grader.pipeline import Options, run
+from grader.rubric_choice import choose_rubric
 from grader.watch import watch
 
 
@@ -20,7 +21,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("submissions", type=Path, help="folder of .ipynb files, one notebook, or an LMS download zip")
     p.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports)")
-    p.add_argument("--rubric", type=Path, default=Path("rubric.yaml"), help="rubric file (default: rubric.yaml)")
+    p.add_argument(
+        "--rubric",
+        type=Path,
+        help="rubric file (default: ./rubric.yaml if there is one, else the bundled MNIST homework)",
+    )
     p.add_argument("--reference", type=Path, help="reference solution notebook (default: from the rubric)")
     p.add_argument("--dataset", type=Path, help="MNIST data in Keras mnist.npz format (default: find or build)")
     p.add_argument("--jobs", type=int, help="notebooks run at once (default: number of cores)")
@@ -47,10 +52,13 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    rubric = choose_rubric(args.rubric)
+    if not args.quiet:
+        print(rubric.describe(), flush=True)
     options = Options(
         submissions=args.submissions,
         out=args.out,
-        rubric=args.rubric,
+        rubric=rubric.path,
         reference=args.reference,
         dataset=args.dataset,
         jobs=args.jobs,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from grader.checks import Check, Context, Integrity, build, evaluate, prepare, train, visualize
-from grader.discover import Origin
+from grader.discover import Origin, Submission
 from grader.facts import Facts
 from grader.rubric import Rubric
 
@@ -133,6 +133,14 @@ def score_facts(student: str, facts: Facts, rubric: Rubric, ctx: Context) -> Stu
         sections=tuple(sections),
         facts=facts,
     )
+
+
+def grade_with_notes(sub: Submission, facts: Facts, rubric: Rubric, ctx: Context) -> StudentGrade:
+    """The submission's grade, with where it came from and its discovery note."""
+    grade = replace(score_facts(sub.student, facts, rubric, ctx), origin=sub.origin)
+    if sub.note:
+        grade = replace(grade, message=(sub.note + " " + grade.message).strip())
+    return grade
 
 
 def unscored_grade(student: str, facts: Facts, rubric: Rubric, message: str) -> StudentGrade:
