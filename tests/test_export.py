@@ -23,7 +23,7 @@ from grader.export import (
 from grader.facts import CellFacts
 from grader.near_copies import NearCopy
 from grader.score import StudentGrade
-from tests.factories import CELL_SOURCES, ROOT, make_facts, make_grade
+from tests.factories import CELL_SOURCES, ROOT, make_facts, make_grade, rubric
 
 SECTIONS = ["prepare", "visualize", "build", "train", "evaluate"]
 SCRIPT = "<script>alert(1)</script>"
@@ -41,7 +41,7 @@ def grades() -> list[StudentGrade]:
 
 def test_grades_json_has_exactly_the_documented_schema(tmp_path: Path) -> None:
     path = tmp_path / "grades.json"
-    write_grades_json(grades(), path)
+    write_grades_json(grades(), path, rubric())
     data = json.loads(path.read_text("utf-8"))
     assert list(data) == ["students", "ignored"] and len(data["students"]) == 3
     assert data["ignored"] == []
@@ -93,7 +93,7 @@ def test_grades_json_has_exactly_the_documented_schema(tmp_path: Path) -> None:
 
 def test_grades_csv_has_a_row_per_student(tmp_path: Path) -> None:
     path = tmp_path / "grades.csv"
-    write_grades_csv([*grades(), make_grade("=HYPERLINK(1)")], path)
+    write_grades_csv([*grades(), make_grade("=HYPERLINK(1)")], path, rubric())
     rows = list(csv.reader(path.read_text("utf-8").splitlines()))
     assert rows[0] == ["student", "name", *SECTIONS, "bonus", "late", "late_penalty", "total", "status", "message"]
     assert rows[1] == ["ada", "", "10", "10", "50", "20", "10", "0", "", "0", "100", "graded", ""]
@@ -147,19 +147,19 @@ def test_canvas_csv_has_the_gradebook_header_points_possible_and_roster_ids(tmp_
     roster_path = tmp_path / "roster.csv"
     roster_path.write_text(ROSTER, encoding="utf-8")
     path = tmp_path / "canvas.csv"
-    write_canvas_csv(grades(), path, read_roster(roster_path))
+    write_canvas_csv(grades(), path, rubric(), read_roster(roster_path))
     rows = list(csv.reader(path.read_text("utf-8").splitlines()))
     assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "MNIST Image Classification (points)"]
     assert rows[1] == ["Points Possible", "", "", "", "", "100"]
     assert rows[2] == ["Lovelace, Ada", "1001", "S1001", "ada@uni.edu", "CSC 383", "100"]
     assert rows[3] == ["Hal Jordan", "1002", "S1002", "hal@uni.edu", "CSC 483", "92"]
     assert rows[4] == ["Zoë Ünal", "", "", "", "", "100"]  # not on the roster
-    write_canvas_csv(grades()[:1], path, None, assignment="HW 1")
+    write_canvas_csv(grades()[:1], path, rubric(), None, assignment="HW 1")
     assert path.read_text("utf-8").splitlines()[0].endswith(",HW 1 (points)")
 
 
 def test_gradescope_results_have_a_test_per_check_adding_up_to_the_score(tmp_path: Path) -> None:
-    write_gradescope(grades(), tmp_path)
+    write_gradescope(grades(), tmp_path, rubric())
     stems = file_stems(g.student for g in grades())
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(stems.values())
     for grade in grades():
@@ -193,7 +193,7 @@ def source_notebook(tmp_path: Path, minor: int = 5) -> Path:
 def test_feedback_notebook_is_the_submission_with_a_cell_after_each_section(tmp_path: Path, minor: int) -> None:
     source = source_notebook(tmp_path, minor)
     dest = tmp_path / "feedback" / "hal.ipynb"
-    write_feedback_notebook(hal(), source, dest)
+    write_feedback_notebook(hal(), source, dest, rubric())
     original = nbformat.read(str(source), as_version=4)
     nb = nbformat.read(str(dest), as_version=4)
     nbformat.validate(nb)
@@ -224,7 +224,7 @@ def test_feedback_goes_at_the_end_when_no_cell_holds_a_section(tmp_path: Path) -
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hello')")])
     source = tmp_path / "odd.ipynb"
     nbformat.write(nb, str(source))
-    write_feedback_notebook(make_grade("odd"), source, tmp_path / "out.ipynb")
+    write_feedback_notebook(make_grade("odd"), source, tmp_path / "out.ipynb", rubric())
     cells = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4).cells
     assert [c.cell_type for c in cells] == ["markdown", "code"] + ["markdown"] * 5
 
@@ -232,14 +232,14 @@ def test_feedback_goes_at_the_end_when_no_cell_holds_a_section(tmp_path: Path) -
 def test_an_unreadable_notebook_gets_no_feedback_copy(tmp_path: Path) -> None:
     source = tmp_path / "broken.ipynb"
     source.write_text("{not json", encoding="utf-8")
-    write_feedback_notebook(make_grade("broken"), source, tmp_path / "out.ipynb")
-    write_feedback_notebook(make_grade("gone"), tmp_path / "missing.ipynb", tmp_path / "out.ipynb")
+    write_feedback_notebook(make_grade("broken"), source, tmp_path / "out.ipynb", rubric())
+    write_feedback_notebook(make_grade("gone"), tmp_path / "missing.ipynb", tmp_path / "out.ipynb", rubric())
     assert not (tmp_path / "out.ipynb").exists()
 
 
 def test_grades_json_lists_each_students_near_copies_highest_first(tmp_path: Path) -> None:
     pairs = [NearCopy("Zoë Ünal", "ada", 0.8, (), ()), NearCopy("ada", "hal", 0.95, (), ())]
-    write_grades_json(grades(), tmp_path / "grades.json", pairs=pairs)
+    write_grades_json(grades(), tmp_path / "grades.json", rubric(), pairs=pairs)
     students = {s["student"]: s for s in json.loads((tmp_path / "grades.json").read_text("utf-8"))["students"]}
     assert students["ada"]["similar"] == [{"student": "hal", "score": 0.95}, {"student": "Zoë Ünal", "score": 0.8}]
     assert students["hal"]["similar"] == [{"student": "ada", "score": 0.95}]

@@ -18,7 +18,7 @@ from grader.near_copies import NearCopy, Segment
 from grader.report import ReportContext, write_reports
 from grader.report.render import MAX_ERROR_CELLS, SORT_SCRIPT
 from grader.score import StudentGrade
-from tests.factories import CELL_SOURCES, grid_png, make_facts, make_grade, report_context
+from tests.factories import CELL_SOURCES, grid_png, make_facts, make_grade, report_context, rubric
 
 CTX = report_context(standin=False)
 SCRIPT = "<script>alert(1)</script>"
@@ -59,7 +59,7 @@ class Page(HTMLParser):
 
 def render(tmp_path: Path, grades: list[StudentGrade], ctx: ReportContext = CTX) -> Path:
     out = tmp_path / "reports"
-    write_reports(grades, out, ctx)
+    write_reports(grades, out, ctx, rubric())
     return out
 
 
@@ -359,7 +359,7 @@ def test_near_copies_are_listed_highest_first_each_with_a_side_by_side_page(tmp_
     out = tmp_path / "reports"
     (out / "near-copies").mkdir(parents=True)
     (out / "near-copies" / "old--pair.html").write_text("stale")
-    write_reports(grades, out, dataclasses.replace(CTX, similarity_threshold=0.7), pairs=pairs)
+    write_reports(grades, out, dataclasses.replace(CTX, similarity_threshold=0.7), rubric(), pairs=pairs)
     index = (out / "index.html").read_text("utf-8")
     section = index[index.index('id="near-copies"') : index.index('id="students"')]
     assert "at least 70% of their own code" in section
