@@ -186,6 +186,7 @@ def _cell_view(cell: CellFacts) -> CellView:
 
 
 def _evidence(section_id: str) -> str:
+    """What the section's card shows below its checks (see EVIDENCE): decided by the checks it is graded with."""
     checks = SECTION_CHECKS.get(section_id)
     return next((kind for library, kind in EVIDENCE if library is checks), "")
 
