@@ -287,6 +287,7 @@ def _write_outputs(
     from grader.report import ReportContext, write_reports
 
     options, calibration, grades, pairs = session.options, session.calibration, graded.grades, graded.pairs
+    rubric = session.rubric
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
     stems = file_stems(g.student for g in grades)
@@ -299,29 +300,37 @@ def _write_outputs(
                 continue
             dest = folder / f"{stems[grade.student]}.ipynb"
             guard.run(
-                FEEDBACK, grade.student, lambda _: None, write_feedback_notebook, grade, paths[grade.student], dest
+                FEEDBACK,
+                grade.student,
+                lambda _: None,
+                write_feedback_notebook,
+                grade,
+                paths[grade.student],
+                dest,
+                rubric,
             )
-    history = calibration.reference_facts.kernel.history
+    reference = calibration.reference_facts.kernel
     context = ReportContext(
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         grader_version=__version__,
         dataset_description=session.dataset.describe(),
         standin=session.dataset.standin,
-        reference_history=history.values if history else None,
+        reference_history=reference.history.values if reference.history else None,
         accuracy_threshold=calibration.threshold,
         reference_accuracy=calibration.reference_accuracy,
-        similarity_threshold=session.rubric.similarity_threshold if pairs is not None else None,
-        late_policy=session.rubric.late.describe(),
+        similarity_threshold=rubric.similarity_threshold if pairs is not None else None,
+        late_policy=rubric.late.describe(),
         ignored=tuple(found.ignored),
+        reference_model=reference.model,
     )
     for _ in range(2):
         failed_before = sum(len(f) for f in guard.failures.values())
         marked = [guard.mark(g) for g in grades]
-        write_gradescope(marked, out / "gradescope", guard)
-        marked = write_reports(marked, out, context, guard, pairs or [], changed)
-        write_grades_json(marked, out / "grades.json", guard, pairs or [], found.ignored)
-        write_grades_csv(marked, out / "grades.csv", guard)
-        write_canvas_csv(marked, out / "canvas.csv", session.roster, guard=guard)
+        write_gradescope(marked, out / "gradescope", rubric, guard)
+        marked = write_reports(marked, out, context, rubric, guard, pairs or [], changed)
+        write_grades_json(marked, out / "grades.json", rubric, guard, pairs or [], found.ignored)
+        write_grades_csv(marked, out / "grades.csv", rubric, guard)
+        write_canvas_csv(marked, out / "canvas.csv", rubric, session.roster, guard=guard)
         if sum(len(f) for f in guard.failures.values()) == failed_before:
             break
     return [guard.mark(g) for g in grades]

@@ -49,6 +49,10 @@ def test_folder_without_notebooks(tmp_path: Path) -> None:
             ["similarity_threshold", "(line ", "at most 1"],
         ),
         (lambda t: t.replace("similarity_threshold: 0.7", "similarity_threshold: high"), ["expected a number"]),
+        (
+            lambda t: t.replace('keywords: ["load_data"]', "keywords: load_data"),
+            ["sections.prepare.keywords", "(line ", "a list of names"],
+        ),
     ],
 )
 def test_invalid_rubric_names_the_key(tmp_path: Path, edit, words: list[str]) -> None:  # noqa: ANN001
