@@ -23,14 +23,14 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
 from grader.archive import Ignored
-from grader.checks import build, shape_text, train, visualize
+from grader.checks.base import shape_text
 from grader.export import file_stems, mentions, number
 from grader.facts import CellFacts, Facts, LayerFacts, ModelFacts, PanelFacts
 from grader.isolation import REPORT, StageFailure, StageGuard
 from grader.near_copies import NearCopy
 from grader.report import charts
-from grader.rubric import CheckSpec, Rubric
-from grader.score import SECTION_CHECKS, CheckResult, SectionResult, StudentGrade, rubric_sections
+from grader.rubric import CheckSpec, Rubric, SectionSpec
+from grader.score import CheckResult, SectionResult, StudentGrade, rubric_sections
 
 FAILED_CELL_STATUSES = ("error", "timeout", "kernel_died")
 # What one report shows at most, so that a notebook of 400 failing cells gives a report of a few hundred kB
@@ -42,9 +42,9 @@ MAX_SOURCE_CHARS = 5_000
 MAX_TRACEBACK_CHARS = 4_000
 MAX_STDOUT_CHARS = 20_000
 MAX_PANELS = 36
-# What a section's card shows below its checks: the facts that its library of checks reads (the student's
+# What a section's card shows below its checks: the facts that its kinds of checks read (the student's
 # figure, model or training history), whatever the rubric calls the section.
-EVIDENCE = ((visualize.CHECKS, "figure"), (build.CHECKS, "model"), (train.CHECKS, "curves"))
+EVIDENCE = (("figures.", "figure"), ("model.", "model"), ("training.", "curves"))
 # Pages without script (a student's, a near-copy pair's): nothing loads or runs but inline styles and the
 # grader's own data: images.
 STUDENT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -185,10 +185,12 @@ def _cell_view(cell: CellFacts) -> CellView:
     return CellView(cell.index, cell.status, error, _highlighted(cell.source), traceback)
 
 
-def _evidence(section_id: str) -> str:
-    """What the section's card shows below its checks (see EVIDENCE): decided by the checks it is graded with."""
-    checks = SECTION_CHECKS.get(section_id)
-    return next((kind for library, kind in EVIDENCE if library is checks), "")
+def _evidence(spec: SectionSpec | None) -> str:
+    """What the section's card shows below its checks (see EVIDENCE): decided by the kinds of most of its checks."""
+    kinds = [check.kind for check in spec.checks] if spec is not None else []
+    counts = {shown: sum(kind.startswith(prefix) for kind in kinds) for prefix, shown in EVIDENCE}
+    best = max(counts, key=lambda shown: counts[shown])
+    return best if counts[best] else ""
 
 
 def _sections(grade: StudentGrade, rubric: Rubric) -> tuple[list[SectionView], list[CellView], int]:
@@ -196,6 +198,7 @@ def _sections(grade: StudentGrade, rubric: Rubric) -> tuple[list[SectionView], l
     whose keywords it mentions and whose checks failed, else in the list of other errors), and how many such
     cells are not shown."""
     sections = rubric_sections(grade, rubric)
+    specs = {spec.id: spec for spec in rubric.sections}
     keywords = {spec.id: spec.keywords for spec in rubric.sections}
     failing = {s.id for s in sections if not all(c.passed for c in s.checks)}
     placed: dict[str, list[CellView]] = {s.id: [] for s in sections}
@@ -205,19 +208,17 @@ def _sections(grade: StudentGrade, rubric: Rubric) -> tuple[list[SectionView], l
         home = next((s.id for s in sections if s.id in failing and mentions(cell.source, keywords[s.id])), None)
         (placed[home] if home else others).append(_cell_view(cell))
     views = [
-        SectionView(s, tuple(sorted(s.checks, key=lambda c: c.passed)), tuple(placed[s.id]), _evidence(s.id))
+        SectionView(s, tuple(sorted(s.checks, key=lambda c: c.passed)), tuple(placed[s.id]), _evidence(specs.get(s.id)))
         for s in sections
     ]
     return views, others, max(0, len(failed) - MAX_ERROR_CELLS)
 
 
-def _panel_view(panel: PanelFacts, chosen: set[int]) -> PanelView:
+def _panel_view(panel: PanelFacts) -> PanelView:
     if panel.matched_index is None:
-        shows = "an image not found in x_train"
-    elif panel.matched_index in chosen:
-        shows = f"x_train[{panel.matched_index}]"
+        shows = "an image not found among the training images"
     else:
-        shows = f"x_train[{panel.matched_index}], not one of `indices`"
+        shows = f"training image {panel.matched_index}"
     titled = panel.true_label is not None and panel.title.strip() == str(panel.true_label)
     return PanelView(panel.title, panel.true_label, titled, shows)
 
@@ -231,13 +232,12 @@ def _figure(facts: Facts) -> FigureView | None:
     fig = sorted(figures, key=lambda f: len(f.panels))[-1]
     encoded = facts.execution.images.get(str(fig.cell))
     png = charts.decode_png(encoded) if encoded else None
-    chosen = set(facts.kernel.indices or [])
     panels = fig.panels[:MAX_PANELS]
     ncols = max(1, min(fig.ncols or 3, 6))
     positions = [(p.row, p.col) for p in panels]
     if len(set(positions)) != len(positions) or not all(0 <= r < MAX_PANELS and 0 <= c < ncols for r, c in positions):
         positions = [(n // ncols, n % ncols) for n in range(len(panels))]  # fill row by row instead
-    grid = {pos: _panel_view(panel, chosen) for pos, panel in zip(positions, panels, strict=True)}
+    grid = {pos: _panel_view(panel) for pos, panel in zip(positions, panels, strict=True)}
     nrows = max((r for r, _ in grid), default=-1) + 1
     rows = tuple(tuple(grid.get((r, c)) for c in range(ncols)) for r in range(nrows))
     return FigureView(fig.cell, charts.png_data_uri(png) if png else None, rows)
