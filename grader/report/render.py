@@ -243,9 +243,18 @@ def _figure(facts: Facts) -> FigureView | None:
     return FigureView(fig.cell, charts.png_data_uri(png) if png else None, rows)
 
 
+# The arguments that tell layers apart in the model table, in this order when a layer has several.
+_LAYER_ARGUMENTS = ("units", "filters", "kernel_size", "pool_size", "rate", "activation")
+
+
+def _argument_text(value: object) -> str:
+    return "(" + ", ".join(map(str, value)) + ")" if isinstance(value, list) else str(value)
+
+
 def _layer_cells(layer: LayerFacts) -> tuple[str, str, str]:
     """A layer as the model table shows it: the layer, its output shape, its parameter count."""
-    name = f"Dense ({layer.units}, {layer.activation})" if layer.class_name == "Dense" else layer.class_name
+    shown = [layer.config[key] for key in _LAYER_ARGUMENTS if layer.config.get(key) not in (None, "linear")]
+    name = f"{layer.class_name} ({', '.join(map(_argument_text, shown))})" if shown else layer.class_name
     shape = shape_text(layer.output_shape) if layer.output_shape is not None else "unknown"
     return name, shape, f"{layer.params:,}"
 
