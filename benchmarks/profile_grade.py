@@ -32,7 +32,6 @@ from grader import execute  # noqa: E402
 from grader.dataset import provision_dataset  # noqa: E402
 from grader.execute import RunSettings, grade_run  # noqa: E402
 from grader.rubric import load_rubric  # noqa: E402
-from grader.score import KNOWN_CHECKS  # noqa: E402
 
 Timings = dict[str, list[float]]
 
@@ -140,9 +139,10 @@ def profiled(title: str, run: Callable[[], object], max_wait_s: float) -> Profil
 
 def grade_once(notebook: Path, data: Path, isolated: bool) -> None:
     with tempfile.TemporaryDirectory() as cache:
-        dataset = provision_dataset(data, Path(cache))
-        limits = load_rubric(bench.ROOT / "rubric.yaml", KNOWN_CHECKS).limits
-        settings = RunSettings(limits=limits, isolated=isolated, threads=len(os.sched_getaffinity(0)))
+        rubric = load_rubric(bench.ROOT / "rubric.yaml")
+        dataset = provision_dataset(data, Path(cache), loader=rubric.assignment.dataset.loader)
+        threads = len(os.sched_getaffinity(0))
+        settings = RunSettings(rubric.limits, isolated, threads, request=rubric.probe_request())
         facts = grade_run(notebook, dataset, settings)
     if facts.execution.status != "completed":
         print(f"warning: {facts.execution.status}: {facts.execution.message}")

@@ -32,7 +32,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit per notebook (default: rubric)")
     p.add_argument("--cell-timeout", type=float, metavar="SECONDS", help="time limit per cell (default: rubric)")
     p.add_argument("--no-sandbox", action="store_true", help="run student code with your own rights (unsafe)")
-    p.add_argument("--rescore", action="store_true", help="re-score from cached facts only; start no kernel")
+    p.add_argument(
+        "--rescore",
+        action="store_true",
+        help="re-score from cached facts; run only notebooks whose cached facts lack what the rubric reads",
+    )
     p.add_argument("--watch", action="store_true", help="keep grading new and changed notebooks until Ctrl-C")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--cache", type=Path, help=f"facts cache folder (default: {default_cache_dir()})")

@@ -41,6 +41,7 @@ from grader.facts import (
     ExecutionFacts,
     Facts,
     KernelFacts,
+    ProbeRequest,
     Reevaluation,
     ValidationRequest,
 )
@@ -287,6 +288,7 @@ class RunSettings:
     limits: Limits
     isolated: bool
     threads: int
+    request: ProbeRequest
 
 
 def dataset_facts(dataset: Dataset) -> DatasetFacts:

@@ -1,7 +1,9 @@
 """Runs notebooks where they are to run (threads on this machine, or Dask workers) and takes facts from the cache.
 
 Each executor turns a list of (submission, cache key) into facts as they finish; `execute_all` asks one
-only for what the facts cache does not hold, and caches what it returns.
+only for what the facts cache does not hold (or holds without something the rubric reads), and caches what
+it returns. An executor starts nothing until it is given work, so one can stand by while a class is
+re-scored from the cache.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import replace
 from pathlib import Path
 
 from grader.dataset import Dataset
@@ -18,9 +21,10 @@ from grader.discover import Submission
 from grader.errors import GraderError
 from grader.execute import RunSettings, dataset_facts, grade_run, not_run_facts
 from grader.facts import Facts, facts_from_json, facts_to_json
-from grader.facts_cache import FactsCache, cache_key, fact_code_digest
+from grader.facts_cache import FactsCache, Shortfall, cache_key, fact_code_digest, rerun_notice, shortfall
 from grader.files import NotRegularFile, read_regular_file
 from grader.isolation import DECODE, EXECUTE, StageFailure, StageGuard
+from grader.sandbox import require_bwrap
 
 Executor = Callable[[list[tuple[Submission, str]]], Iterator[tuple[Submission, str, Facts, float]]]
 
@@ -36,6 +40,9 @@ def local_executor(
     """Runs notebooks on this machine, `jobs` at a time."""
 
     def run(todo: list[tuple[Submission, str]]) -> Iterator[tuple[Submission, str, Facts, float]]:
+        if settings.isolated:
+            require_bwrap()  # checked here too: a --rescore run has not checked it, yet may run some notebooks
+
         def one(sub: Submission) -> tuple[Facts, float]:
             on_start()
             started = time.monotonic()
@@ -76,15 +83,7 @@ def dask_executor(
             for sub, key in todo:
                 on_start()
                 future = client.submit(
-                    run_on_worker,
-                    read_regular_file(sub.path),
-                    data,
-                    dataset.sha256,
-                    dataset.source,
-                    dataset.standin,
-                    settings,
-                    key=f"grade-{key}",
-                    pure=False,
+                    run_on_worker, read_regular_file(sub.path), data, dataset, settings, key=f"grade-{key}", pure=False
                 )
                 futures[future] = (sub, key)
             for future in dask_completed(futures):
@@ -102,23 +101,21 @@ def dask_executor(
     return run
 
 
-def run_on_worker(
-    notebook: bytes, dataset_bytes: bytes, sha256: str, source: str, standin: bool, settings: RunSettings
-) -> tuple[str, float]:
-    """Executed on a Dask worker: materialises the inputs locally, runs the sandbox, returns facts as JSON."""
-    import tempfile
+def run_on_worker(notebook: bytes, dataset_bytes: bytes, dataset: Dataset, settings: RunSettings) -> tuple[str, float]:
+    """Executed on a Dask worker: materialises the inputs locally, runs the sandbox, returns facts as JSON.
 
-    from grader.dataset import load_arrays
+    `dataset` is the grader's, whose path is the grader's own: the worker serves its copy of the same bytes.
+    """
+    import tempfile
 
     cache = Path(os.environ.get("MNIST_GRADER_CACHE", Path(tempfile.gettempdir()) / "mnist-grader-worker"))
     cache.mkdir(parents=True, exist_ok=True)
-    data_path = cache / f"dataset-{sha256[:16]}.npz"
-    if not data_path.exists() or hashlib.sha256(data_path.read_bytes()).hexdigest() != sha256:
+    data_path = cache / f"dataset-{dataset.sha256[:16]}.npz"
+    if not data_path.exists() or hashlib.sha256(data_path.read_bytes()).hexdigest() != dataset.sha256:
         tmp = data_path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(dataset_bytes)
         tmp.replace(data_path)
-    (x_train, _), (x_test, _) = load_arrays(data_path)
-    dataset = Dataset(data_path, sha256, source, standin, len(x_train), len(x_test))
+    dataset = replace(dataset, path=data_path)
     with tempfile.TemporaryDirectory(prefix="mnist-grader-nb-") as tmp_dir:
         nb_path = Path(tmp_dir) / "submission.ipynb"
         nb_path.write_bytes(notebook)
@@ -132,14 +129,24 @@ def execute_all(
     dataset: Dataset,
     settings: RunSettings,
     cache: FactsCache,
-    executor: Executor | None,
+    executor: Executor,
     on_result: Callable[[Submission, Facts, float, bool], None],
     guard: StageGuard,
+    *,
+    cached_only: bool = False,
+    say: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Facts]:
-    """Facts for every submission: from the cache where possible, else executed (and cached)."""
+    """Facts for every submission: from the cache where they hold all that `settings.request` asks for, else
+    executed (and cached in place of what was there).
+
+    `cached_only` (--rescore) makes a notebook with no cached facts an error, before anything runs. One whose
+    cached facts lack what the rubric reads runs again all the same: scoring it on missing data would give a
+    wrong grade. `say` hears, once for the batch, which notebooks run again and why.
+    """
     digest = fact_code_digest()
     results: dict[str, Facts] = {}
-    todo = []
+    todo: list[tuple[Submission, str]] = []
+    stale: list[tuple[str, Shortfall]] = []
     for sub in submissions:
         try:
             key = cache_key(read_regular_file(sub.path), dataset, settings, digest)
@@ -151,15 +158,21 @@ def execute_all(
         except OSError:
             key = ""
         cached = guard.run(DECODE, sub.student, lambda f: failure_facts(f, dataset), cache.get, key) if key else None
-        if cached is not None:
+        lack = shortfall(cached, settings.request) if cached is not None else None
+        if cached is not None and lack is None:
             results[sub.student] = cached
             on_result(sub, cached, 0.0, True)
-        else:
-            todo.append((sub, key))
+            continue
+        if lack is not None:
+            stale.append((sub.student, lack))
+        todo.append((sub, key))
+    if cached_only and len(todo) > len(stale):
+        rerun = {student for student, _ in stale}
+        never = [sub.student for sub, _ in todo if sub.student not in rerun]
+        raise GraderError(f"no cached facts for {', '.join(never[:5])}: run without --rescore to execute them")
+    if stale:
+        say(rerun_notice(stale, settings.request, cached_only))
     if todo:
-        if executor is None:
-            missing = ", ".join(sub.student for sub, _ in todo[:5])
-            raise GraderError(f"no cached facts for {missing}: run without --rescore to execute them")
         for sub, key, facts, seconds in executor(todo):
             if key and facts.execution.status not in ("failed_to_start", "grader_error"):
                 cache.put(key, facts)

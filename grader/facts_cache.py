@@ -1,21 +1,24 @@
 """The facts cache: facts on disk, keyed by everything that can change them.
 
 The key covers the notebook's bytes, the dataset, the grader's version, the code that runs in or around
-the kernel, and the limits. Scoring is not part of the key, so a rubric edit re-scores every student from
-the cache without starting a kernel.
+the kernel, and the limits. Scoring is not part of the key, and neither is what the rubric asks the probe to
+record (`ProbeRequest`), so a rubric edit re-scores every student from the cache without starting a kernel.
+Facts keep the request they were recorded for: where the rubric now asks for more (a variable no check read
+before, another dataset loader), `shortfall` says what is missing and that notebook runs again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from grader import __version__
 from grader.dataset import Dataset
 from grader.execute import RunSettings
-from grader.facts import Facts, load_facts, save_facts
+from grader.facts import Facts, ProbeRequest, load_facts, save_facts
 
 _PACKAGE = Path(__file__).parent
 # Files whose code decides what facts a run produces; editing any of them invalidates the cache.
@@ -48,6 +51,65 @@ def cache_key(notebook: bytes, dataset: Dataset, settings: RunSettings, code_dig
     ):
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()
+
+
+# Facts that no kernel produced (the notebook could not be read, or the grader failed): they record nothing
+# a rubric could ask for, and running the notebook again would give the same.
+NOT_FROM_A_KERNEL = ("unreadable", "grader_error")
+_NAMES_SHOWN = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Shortfall:
+    """What a cached run did not record that the rubric now reads."""
+
+    variables: tuple[str, ...]  # names the rubric reads that the run did not record
+    loader: str | None  # the dataset loader the run served, when it is not the rubric's
+
+
+def shortfall(facts: Facts, wanted: ProbeRequest) -> Shortfall | None:
+    """None when `facts` hold all that `wanted` asks for: the same loader, and every variable (or more)."""
+    if facts.execution.status in NOT_FROM_A_KERNEL:
+        return None
+    recorded = facts.kernel.request
+    variables = tuple(sorted(set(wanted.variables) - set(recorded.variables)))
+    loader = recorded.loader if recorded.loader != wanted.loader else None
+    if not variables and loader is None:
+        return None
+    return Shortfall(variables, loader)
+
+
+def rerun_notice(stale: Sequence[tuple[str, Shortfall]], wanted: ProbeRequest, rescore: bool) -> str:
+    """One line for a batch: what the rubric reads that `stale` (student, shortfall) cached runs did not record,
+    and that those notebooks run again."""
+    names = sorted({name for _, lack in stale for name in lack.variables})
+    lacking_names = sum(bool(lack.variables) for _, lack in stale)
+    loaders = sorted({lack.loader for _, lack in stale if lack.loader is not None})
+    lacking_loader = sum(lack.loader is not None for _, lack in stale)
+    clauses = []
+    if names:
+        shown = [f"`{name}`" for name in names[:_NAMES_SHOWN]]
+        clauses.append(f"the rubric reads {_listed(shown, len(names))}, which {_runs(lacking_names)} did not record")
+    if loaders:
+        clauses.append(
+            f"the rubric serves keras.datasets.{wanted.loader}, where {_runs(lacking_loader)} served "
+            + " or ".join(loaders)
+        )
+    students = [student for student, _ in stale]
+    which = "that notebook" if len(students) == 1 else "those notebooks"
+    why = ", even with --rescore, rather than score them on facts they lack" if rescore else ""
+    return f"{'; '.join(clauses)}: running {which} again{why} ({_listed(students[:_NAMES_SHOWN], len(students))})"
+
+
+def _runs(count: int) -> str:
+    return f"{count} cached run{'' if count == 1 else 's'}"
+
+
+def _listed(shown: list[str], total: int) -> str:
+    """`a`, `a and b`, `a, b and c`, or `a, b, c, d, e and 3 more`."""
+    if total > len(shown):
+        return f"{', '.join(shown)} and {total - len(shown)} more"
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
 
 
 class FactsCache:

@@ -45,7 +45,7 @@ from grader.progress import Progress
 from grader.rubric import Rubric, load_rubric
 from grader.rubric_choice import BUNDLED_RUBRIC
 from grader.sandbox import Limits, require_bwrap
-from grader.score import KNOWN_CHECKS, StudentGrade, grade_with_notes, unscored_grade
+from grader.score import StudentGrade, grade_with_notes, unscored_grade
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,10 +142,9 @@ def executor_for(
     jobs: int,
     on_start: Callable[[], None],
     guard: StageGuard,
-) -> Executor | None:
-    """Where notebooks run: nowhere (`--rescore`), a Dask cluster (`--scheduler`) or local threads."""
-    if options.rescore:
-        return None
+) -> Executor:
+    """Where notebooks run: a Dask cluster (`--scheduler`) or local threads. Under `--rescore` it runs only the
+    notebooks whose cached facts lack something the rubric reads (see `execute_all`)."""
     if options.scheduler:
         return dask_executor(options.scheduler, dataset, settings, on_start, guard)
     return local_executor(dataset, settings, jobs, on_start, guard)
@@ -162,12 +161,15 @@ def start_session(options: Options, rubric: Rubric, cache_dir: Path, students: i
     roster = read_roster(options.roster) if options.roster else None
     if options.sandbox and not options.rescore:
         require_bwrap()
-    dataset = provision_dataset(options.dataset, cache_dir)
+    dataset = provision_dataset(options.dataset or rubric.dataset, cache_dir, loader=rubric.assignment.dataset.loader)
     jobs = options.jobs or default_jobs()
     if jobs < 1:
         raise GraderError("--jobs must be at least 1")
     settings = RunSettings(
-        limits=limits, isolated=options.sandbox, threads=max(1, default_jobs() // min(jobs, max(1, students)))
+        limits=limits,
+        isolated=options.sandbox,
+        threads=max(1, default_jobs() // min(jobs, max(1, students))),
+        request=rubric.probe_request(),
     )
     cache = FactsCache(cache_dir)
     _import_meanwhile("grader.report")
@@ -180,13 +182,18 @@ def run_reference(
 ) -> Facts:
     """The reference's facts: run alone with every core, and cached like any submission.
 
-    A failure there is not a student's: `calibrate` turns it into a user error that ends the run.
+    A failure there is not a student's: `calibrate` turns it into a user error that ends the run. Cached facts
+    that lack what the rubric reads run it again, as for a student.
     """
     settings = replace(settings, threads=default_jobs())
     guard = StageGuard()
     executor = executor_for(options, dataset, settings, 1, lambda: None, guard)
     only = [Submission("reference", reference)]
-    return execute_all(only, dataset, settings, cache, executor, lambda *_: None, guard)["reference"]
+    say = Progress(total=1, quiet=options.quiet).say
+    facts = execute_all(
+        only, dataset, settings, cache, executor, lambda *_: None, guard, cached_only=options.rescore, say=say
+    )
+    return facts["reference"]
 
 
 def read_session_adjustments(options: Options, rubric: Rubric, submissions: list[Submission]) -> Adjustments:
@@ -222,7 +229,17 @@ def grade_round(
 
     executor = executor_for(session.options, session.dataset, session.settings, session.jobs, progress.start_one, guard)
     try:
-        execute_all(submissions, session.dataset, session.settings, session.cache, executor, on_result, guard)
+        execute_all(
+            submissions,
+            session.dataset,
+            session.settings,
+            session.cache,
+            executor,
+            on_result,
+            guard,
+            cached_only=session.options.rescore,
+            say=progress.say,
+        )
     finally:
         progress.close()
     bases = [session.reference, *([rubric.template] if rubric.template else [])]
@@ -238,7 +255,7 @@ def grade_round(
 
 def run(options: Options, cache_dir: Path) -> Outcome:
     """Grades every notebook under `options.submissions` and writes the outputs; raises GraderError on misuse."""
-    rubric = load_rubric(options.rubric, KNOWN_CHECKS)
+    rubric = load_rubric(options.rubric)
     with open_submissions(options.submissions) as found:  # discover
         # Read before anything runs, so a wrong line costs no execution and leaves no output behind.
         adjustments = read_session_adjustments(options, rubric, found.submissions)

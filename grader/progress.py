@@ -44,6 +44,13 @@ class Progress:
             print(f"{grade.student:<32} {grade.total:6.1f} / {grade.max_total:g}{state}{flag}{timing}", file=sys.stderr)
         self._draw()
 
+    def say(self, text: str) -> None:
+        """A line about the batch as a whole, not one student (e.g. which notebooks run again, and why); the bar
+        comes back with the next student who starts or finishes."""
+        if not self.quiet:
+            self._clear()
+            print(text, file=sys.stderr, flush=True)
+
     def _clear(self) -> None:
         if self.live:
             print("\r\033[K", end="", file=sys.stderr)

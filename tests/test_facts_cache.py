@@ -14,11 +14,10 @@ import yaml
 
 from grader.dataset import Dataset
 from grader.execute import RunSettings
-from grader.facts import facts_to_json
+from grader.facts import ProbeRequest, facts_to_json
 from grader.facts_cache import FactsCache, cache_key, fact_code_digest
-from grader.rubric import load_rubric
+from grader.rubric import Rubric, load_rubric
 from grader.sandbox import Limits
-from grader.score import KNOWN_CHECKS
 from tests.conftest import ROOT, run_grade
 from tests.factories import make_facts
 
@@ -38,7 +37,7 @@ def dataset(sha256: str = "a" * 64) -> Dataset:
     return Dataset(Path("mnist.npz"), sha256, "option", True, 60_000, 10_000)
 
 
-SETTINGS = RunSettings(limits=Limits(), isolated=True, threads=2)
+SETTINGS = RunSettings(limits=Limits(), isolated=True, threads=2, request=ProbeRequest("mnist", ["model"]))
 DIGEST = "d" * 64
 
 
@@ -67,16 +66,21 @@ def test_cache_key_ignores_scoring_and_threads(tmp_path: Path) -> None:
     data["accuracy_margin"] = 0.05
     edited = tmp_path / "rubric.yaml"
     edited.write_text(yaml.safe_dump(data))
-    original = load_rubric(ROOT / "rubric.yaml", KNOWN_CHECKS)
-    changed = load_rubric(edited, KNOWN_CHECKS)
+    original = load_rubric(ROOT / "rubric.yaml")
+    changed = load_rubric(edited)
     assert original.sections != changed.sections
 
-    def key(limits: Limits, threads: int = 2) -> str:
-        return cache_key(NOTEBOOK, dataset(), RunSettings(limits, True, threads), DIGEST)
+    def key(rubric: Rubric, threads: int = 2) -> str:
+        return cache_key(NOTEBOOK, dataset(), RunSettings(rubric.limits, True, threads, rubric.probe_request()), DIGEST)
 
-    assert key(original.limits) == key(changed.limits)
+    assert key(original) == key(changed)
     # Threads depend on --jobs and the machine; facts do not.
-    assert key(original.limits, threads=1) == key(original.limits, threads=16)
+    assert key(original, threads=1) == key(original, threads=16)
+    # Nor is what the probe records part of the key: a cached run that lacks a name the rubric reads is found,
+    # and run again (tests/test_rerun.py).
+    reads_more = dataclasses.replace(original, assignment=original.assignment.model_copy(update={"variables": {}}))
+    assert reads_more.probe_request() != original.probe_request()
+    assert key(reads_more) == key(original)
 
 
 def test_code_digest_is_stable() -> None:

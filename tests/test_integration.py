@@ -150,7 +150,7 @@ def test_adjustments_apply_on_rescore_from_cached_facts(
         cache=cache_dir,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    # --rescore refuses to execute anything; every student came from the cache.
+    # The same rubric reads nothing new: every student came from the cache, and no kernel started.
     assert result.stderr.count("[cached]") == len(EXPECTED), result.stderr
     students = {s["student"]: s for s in json.loads((out / "grades.json").read_text())["students"]}
     grid = next(c for c in students["gus_missing_visualize"]["sections"]["visualize"]["checks"] if c["id"] == "grid")
