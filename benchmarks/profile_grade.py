@@ -141,8 +141,9 @@ def profiled(title: str, run: Callable[[], object], max_wait_s: float) -> Profil
 def grade_once(notebook: Path, data: Path, isolated: bool) -> None:
     with tempfile.TemporaryDirectory() as cache:
         dataset = provision_dataset(data, Path(cache))
-        limits = load_rubric(bench.ROOT / "rubric.yaml", KNOWN_CHECKS).limits
-        settings = RunSettings(limits=limits, isolated=isolated, threads=len(os.sched_getaffinity(0)))
+        rubric = load_rubric(bench.ROOT / "rubric.yaml", KNOWN_CHECKS)
+        threads = len(os.sched_getaffinity(0))
+        settings = RunSettings(rubric.limits, isolated, threads, rubric.probe_request())
         facts = grade_run(notebook, dataset, settings)
     if facts.execution.status != "completed":
         print(f"warning: {facts.execution.status}: {facts.execution.message}")

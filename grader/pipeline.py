@@ -169,7 +169,10 @@ def start_session(options: Options, rubric: Rubric, cache_dir: Path, students: i
         raise GraderError("--jobs must be at least 1")
     cores = default_jobs()
     settings = RunSettings(
-        limits=limits, isolated=options.sandbox, threads=max(1, cores // min(jobs, max(1, students)))
+        limits=limits,
+        isolated=options.sandbox,
+        threads=max(1, cores // min(jobs, max(1, students))),
+        request=rubric.probe_request(),
     )
     cache = FactsCache(cache_dir)
     _import_meanwhile("grader.report")

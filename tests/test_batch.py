@@ -17,7 +17,7 @@ from grader.batch import FactsCache, cache_key, calibrate, fact_code_digest
 from grader.dataset import Dataset
 from grader.errors import GraderError
 from grader.execute import RunSettings
-from grader.facts import Reevaluation, facts_to_json
+from grader.facts import ProbeRequest, Reevaluation, facts_to_json
 from grader.rubric import load_rubric
 from grader.sandbox import Limits
 from grader.score import KNOWN_CHECKS
@@ -40,7 +40,8 @@ def dataset(sha256: str = "a" * 64) -> Dataset:
     return Dataset(Path("mnist.npz"), sha256, "option", True, 60_000, 10_000)
 
 
-SETTINGS = RunSettings(limits=Limits(), isolated=True, threads=2)
+REQUEST = ProbeRequest(loader="mnist", variables=["model"])
+SETTINGS = RunSettings(limits=Limits(), isolated=True, threads=2, request=REQUEST)
 DIGEST = "d" * 64
 
 
@@ -74,7 +75,7 @@ def test_cache_key_ignores_scoring_and_threads(tmp_path: Path) -> None:
     assert original.sections != changed.sections
 
     def key(limits: Limits, threads: int = 2) -> str:
-        return cache_key(NOTEBOOK, dataset(), RunSettings(limits, True, threads), DIGEST)
+        return cache_key(NOTEBOOK, dataset(), RunSettings(limits, True, threads, REQUEST), DIGEST)
 
     assert key(original.limits) == key(changed.limits)
     # Threads depend on --jobs and the machine; facts do not.
