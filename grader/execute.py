@@ -40,6 +40,7 @@ from grader.facts import (
     DatasetFacts,
     ExecutionFacts,
     Facts,
+    FitCall,
     KernelFacts,
     ProbeRequest,
     Reevaluation,
@@ -288,6 +289,8 @@ class RunSettings:
     limits: Limits
     isolated: bool
     threads: int
+    # What the probe records (the rubric's `probe_request()`). Not part of the facts cache key: the facts
+    # record it, and a run whose request lacks what the rubric asks for is executed again.
     request: ProbeRequest
 
 
@@ -295,21 +298,24 @@ def dataset_facts(dataset: Dataset) -> DatasetFacts:
     import numpy as np
 
     with np.load(dataset.path) as data:
-        first = [int(v) for v in data["y_train"][:10]]
+        y_train = data["y_train"]
+        image_shape = data["x_test"].shape[1:]  # the smaller split to decompress; both have the same images
     return DatasetFacts(
         n_train=dataset.n_train,
         n_test=dataset.n_test,
+        image_shape=[int(n) for n in image_shape],
+        classes=len(np.unique(y_train)),
         standin=dataset.standin,
         description=dataset.describe(),
         sha256=dataset.sha256,
-        first_labels=first,
+        first_labels=[int(v) for v in y_train[:10]],
     )
 
 
-def not_run_facts(status: str, message: str, data: DatasetFacts) -> Facts:
+def not_run_facts(status: str, message: str, data: DatasetFacts, request: ProbeRequest) -> Facts:
     """The facts of a notebook that was never run (`unreadable`, or `grader_error`), saying why."""
     execution = ExecutionFacts(status=status, message=message, cells=[], stdout="", limits_hit=[], duration_s=0.0)
-    return Facts(execution, KernelFacts.empty(), Reevaluation(ok=False, message="not run"), data)
+    return Facts(execution, KernelFacts.empty(request), Reevaluation(ok=False, message="not run"), data)
 
 
 def grade_run(path: Path, dataset: Dataset, settings: RunSettings) -> Facts:
@@ -319,14 +325,13 @@ def grade_run(path: Path, dataset: Dataset, settings: RunSettings) -> Facts:
     try:
         nb = read_notebook(path)
     except NotebookUnreadable as exc:
-        return not_run_facts("unreadable", str(exc), data)
+        return not_run_facts("unreadable", str(exc), data, settings.request)
     with run_folder() as tmp:
         placement = prepare_placement(tmp, dataset.path, settings.isolated)
         reevaluator = Reevaluator(placement, settings)
         try:
             execution, kernel = asyncio.run(_run(nb, placement, settings, reevaluator.start))
-            request = ValidationRequest.of(kernel.training_fit())
-            reevaluation = reevaluator.result(request) if kernel.model.saved else _no_model(kernel)
+            reevaluation = reevaluator.result(kernel.training_fit()) if kernel.model.saved else _no_model(kernel)
         finally:
             reevaluator.close()
     execution = replace(execution, duration_s=round(time.monotonic() - started, 2))
@@ -335,7 +340,7 @@ def grade_run(path: Path, dataset: Dataset, settings: RunSettings) -> Facts:
 
 def _no_model(kernel: KernelFacts) -> Reevaluation:
     if not kernel.model.present:
-        return Reevaluation(ok=False, message="no `model` variable was left at the end of the notebook")
+        return Reevaluation(ok=False, message="no Keras model was trained or left in the notebook")
     return Reevaluation(ok=False, message="the model could not be saved for re-evaluation (was it built?)")
 
 
@@ -388,9 +393,11 @@ async def _run(
         async with client.async_setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
             watchdog.start(km.provisioner.process.pid)  # type: ignore[union-attr]
             lib = json.dumps(placement.lib_path)
+            request = json.dumps(json.dumps(to_builtins(settings.request)))  # JSON text, as a Python string literal
             setup = (
                 f"import sys as _s; _s.path.insert(0, {lib}); import {KERNEL_PACKAGE}.probe as _p; "
-                f"_p.install({json.dumps(placement.data_path)}, {json.dumps(placement.run_path)}); del _s, _p"
+                f"_p.install({request}, {json.dumps(placement.data_path)}, {json.dumps(placement.run_path)}); "
+                "del _s, _p"
             )
             if not await _hidden(client, setup, limits.startup_timeout_s):
                 raise RuntimeError("the grader's probe could not be loaded in the kernel")
@@ -491,7 +498,7 @@ async def _run(
         limits_hit.append(f"malformed kernel messages ignored (cell {cells(client.malformed_cells)})")
     if status == "kernel_died":
         message = message or _death_message(code_cells, states, watchdog.reason or killed_for)
-    kernel = _read_kernel_facts(placement.run_dir)
+    kernel = _read_kernel_facts(placement.run_dir, settings.request)
     execution = ExecutionFacts(
         status=status,
         message=message,
@@ -543,15 +550,17 @@ async def _hidden(client: BoundedClient, code: str, timeout: float = _HIDDEN_TIM
             return bool(msg["content"].get("status") == "ok")
 
 
-def _read_kernel_facts(run_dir: Path) -> KernelFacts:
+def _read_kernel_facts(run_dir: Path, request: ProbeRequest) -> KernelFacts:
     # The kernel controls this file: read only if it is a regular file of bounded size, without following
     # a link or waiting on a FIFO.
     try:
-        return decode(
+        kernel = decode(
             read_regular_file(run_dir / "facts.json", _MAX_FACTS_BYTES), KernelFacts, max_bytes=_MAX_FACTS_BYTES
         )
     except (OSError, DecodeError):
-        return KernelFacts.empty()
+        return KernelFacts.empty(request)
+    # What was asked is the grader's to say, whatever the file claims.
+    return replace(kernel, request=request)
 
 
 def _cell_facts(cell: Any, number: int, state: str) -> CellFacts:
@@ -641,9 +650,15 @@ class Reevaluator:
             self.proc.stdin.write(b"go\n")  # type: ignore[union-attr]
             self.proc.stdin.flush()  # type: ignore[union-attr]
 
-    def result(self, request: ValidationRequest | None) -> Reevaluation:
+    def result(self, fit: FitCall | None) -> Reevaluation:
+        """The re-evaluation's answer, once it is told how `fit` (the training fit) prepared its data: the
+        validation split to rebuild, and whether the pixels were divided by 255 (also when no fit is known)."""
         self.start()
-        message = json.dumps({"validation": to_builtins(request)}).encode() + b"\n"
+        request = {
+            "validation": to_builtins(ValidationRequest.of(fit)),
+            "x_scaled": fit is None or fit.x.images != "train_raw",
+        }
+        message = json.dumps(request).encode() + b"\n"
         try:
             out, _ = self.proc.communicate(message, timeout=_REEVALUATE_TIMEOUT_S)
         except subprocess.TimeoutExpired:

@@ -29,9 +29,9 @@ from grader.sandbox import require_bwrap
 Executor = Callable[[list[tuple[Submission, str]]], Iterator[tuple[Submission, str, Facts, float]]]
 
 
-def failure_facts(failure: StageFailure, dataset: Dataset) -> Facts:
+def failure_facts(failure: StageFailure, dataset: Dataset, settings: RunSettings) -> Facts:
     """What stands in for a student's facts when the grader itself failed to produce or read them."""
-    return not_run_facts("grader_error", failure.message, dataset_facts(dataset))
+    return not_run_facts("grader_error", failure.message, dataset_facts(dataset), settings.request)
 
 
 def local_executor(
@@ -55,7 +55,10 @@ def local_executor(
             for future in as_completed(futures):
                 sub, key = futures[future]
                 facts, seconds = guard.run(
-                    EXECUTE, sub.student, lambda failure: (failure_facts(failure, dataset), 0.0), future.result
+                    EXECUTE,
+                    sub.student,
+                    lambda failure: (failure_facts(failure, dataset, settings), 0.0),
+                    future.result,
                 )
                 yield sub, key, facts, seconds
 
@@ -92,10 +95,12 @@ def dask_executor(
                     EXECUTE, sub.student, lambda failure: failure, future.result
                 )
                 if isinstance(outcome, StageFailure):
-                    yield sub, key, failure_facts(outcome, dataset), 0.0
+                    yield sub, key, failure_facts(outcome, dataset, settings), 0.0
                     continue
                 text, seconds = outcome
-                facts = guard.run(DECODE, sub.student, lambda f: failure_facts(f, dataset), facts_from_json, text)
+                facts = guard.run(
+                    DECODE, sub.student, lambda f: failure_facts(f, dataset, settings), facts_from_json, text
+                )
                 yield sub, key, facts, seconds
 
     return run
@@ -152,12 +157,18 @@ def execute_all(
             key = cache_key(read_regular_file(sub.path), dataset, settings, digest)
         except NotRegularFile as exc:
             # A link or a pipe is never opened for real, here or on a worker: its report says what it is.
-            results[sub.student] = not_run_facts("unreadable", str(exc.strerror), dataset_facts(dataset))
+            results[sub.student] = not_run_facts(
+                "unreadable", str(exc.strerror), dataset_facts(dataset), settings.request
+            )
             on_result(sub, results[sub.student], 0.0, False)
             continue
         except OSError:
             key = ""
-        cached = guard.run(DECODE, sub.student, lambda f: failure_facts(f, dataset), cache.get, key) if key else None
+        cached = (
+            guard.run(DECODE, sub.student, lambda f: failure_facts(f, dataset, settings), cache.get, key)
+            if key
+            else None
+        )
         lack = shortfall(cached, settings.request) if cached is not None else None
         if cached is not None and lack is None:
             results[sub.student] = cached

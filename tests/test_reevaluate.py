@@ -1,6 +1,6 @@
 """The re-evaluation's own measurements, on small Keras models in this process (no kernel, no sandbox):
 what a loss or metric is, by class and configuration; the validation split it rebuilds against what fit
-reported; accuracy against the provisioned labels."""
+reported; accuracy against the provisioned labels, on the test images in the model's own input format."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from grader.kernel.probe import identity, resolved_identity
-from grader.kernel.reevaluate import _compiled, _Provisioned, _student_data, _validation
+from grader.kernel.reevaluate import _compiled, _measure, _Provisioned, _student_data, _test_images, _validation
 
 RNG = np.random.default_rng(7)
 N_TRAIN, N_TEST = 300, 100
@@ -54,13 +54,11 @@ def test_names_keras_does_not_know_claim_nothing() -> None:
 
 def _provisioned() -> _Provisioned:
     """Random images and labels standing in for the dataset file the grader provisions."""
-    x_test = RNG.integers(0, 256, (N_TEST, 28, 28), dtype=np.uint8)
     return _Provisioned(
         RNG.integers(0, 256, (N_TRAIN, 28, 28), dtype=np.uint8),
         RNG.integers(0, 10, N_TRAIN).astype(np.uint8),
-        x_test,
+        RNG.integers(0, 256, (N_TEST, 28, 28), dtype=np.uint8),
         RNG.integers(0, 10, N_TEST).astype(np.uint8),
-        np.expand_dims(x_test.astype("float32") / 255.0, -1),
     )
 
 
@@ -132,3 +130,25 @@ def test_test_accuracy_is_counted_against_the_provisioned_labels(tmp_path: Path)
     assert found["student_data_result"][1] == 1.0  # what the disguised metric reports
     np.savez(tmp_path / "student_test.npz", x=x[:, ::-1], y=wrong)  # not the provisioned images
     assert "student_data_accuracy" not in _student_data(model, str(tmp_path / "student_test.npz"), data, x, None)
+
+
+@pytest.mark.parametrize("scaled", [True, False])
+def test_accuracy_is_measured_in_the_models_own_input_format_and_scaling(tmp_path: Path, scaled: bool) -> None:
+    """A model on flattened pixels (784) trained on raw values is measured on flattened raw test images."""
+    data = _provisioned()
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10, activation="softmax")])
+    model.compile(loss="categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
+    x = _test_images(model, data, scaled)
+    expected = data.x_test.reshape(N_TEST, 784).astype("float32") / (255 if scaled else 1)
+    assert x.shape == (N_TEST, 784) and np.array_equal(x, expected)
+    result: dict[str, object] = {}
+    _measure(result, model, str(tmp_path), data, {"x_scaled": scaled, "validation": None})
+    predicted = np.asarray(model(expected, training=False)).argmax(axis=1)
+    assert result["message"] == ""
+    assert result["accuracy"] == pytest.approx(float((predicted == data.y_test).mean()))
+
+
+def test_a_model_whose_input_matches_no_reshaping_gets_the_reference_preparation() -> None:
+    data = _provisioned()
+    odd = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    assert _test_images(odd, data, True).shape == (N_TEST, 28, 28, 1)

@@ -7,6 +7,10 @@ cross-checks what decides points against objects it inspects itself (the saved m
 fresh process). References to everything this module relies on are captured at `install`, before any
 student code runs, so a student who replaces `np.save`, `json.dump` or `print` changes nothing here.
 
+The facts are observations, not verdicts: the names the rubric asks about (`request["variables"]`), every
+array holding a provisioned split's samples whatever its name, the model the notebook trained, and each call
+to compile, fit and evaluate with its plain arguments and where its data came from. Scoring happens outside.
+
 Standard library, numpy, keras and matplotlib only: this package never imports the rest of `grader`.
 """
 
@@ -17,8 +21,10 @@ import functools
 import hashlib
 import inspect
 import json
+import math
 import os
 import re
+import reprlib
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -27,13 +33,33 @@ import keras
 import numpy as np
 
 _TRACKED_METHODS = ("fit", "evaluate", "compile", "summary")
-_MAX_LIST = 1000
+_MAX_LIST = 1000  # elements of a recorded list value, or of a list converted to an array
+_MAX_TEXT = 200  # characters of a recorded string or repr
+_MAX_ARRAYS = 32  # namespace arrays reported
+_MAX_NAMES = 20  # names reported for one object
+_MAX_CONFIG = 40  # configuration entries of one layer
+_INT64 = 1 << 63  # the grader refuses an integer of 64 bits or more: such a value is not recorded
+# Layer configuration that says nothing about what the layer computes.
+_UNCONFIGURED = ("name", "trainable", "dtype")
+# A value that is not plain data (distinct from None, which is).
+_NOT_PLAIN = object()
+
+
+def _bounded_repr() -> reprlib.Repr:
+    bounded = reprlib.Repr()
+    bounded.maxlevel = 2
+    bounded.maxtuple = bounded.maxlist = bounded.maxarray = 12
+    bounded.maxdict = bounded.maxset = bounded.maxfrozenset = bounded.maxdeque = 8
+    bounded.maxstring = bounded.maxother = _MAX_TEXT
+    bounded.maxlong = 40
+    return bounded
 
 
 class _State:
     """Everything the probe knows; one instance per kernel."""
 
-    def __init__(self, dataset_path: str, out_dir: str) -> None:
+    def __init__(self, request: dict[str, Any], dataset_path: str, out_dir: str) -> None:
+        self.request = request  # the grader's ProbeRequest: {"loader": ..., "variables": [...]}
         self.dataset_path = dataset_path
         self.out_dir = out_dir
         self.cell = 0
@@ -43,8 +69,14 @@ class _State:
         self.evaluate_calls: list[dict[str, Any]] = []
         self.fit_results: list[Any] = []  # History objects returned by recorded fits
         self.fit_depth = 0  # fit runs evaluate for its validation data: those calls are not the student's
+        # The model the last fit that trained was called on, that fit's record, and the x and y the last evaluate
+        # on the test split was given: references, so that a model built and trained inside a function is found.
+        self.trained_model: Any = None
+        self.trained_fit: dict[str, Any] = {}
+        self.evaluated_test: tuple[Any, Any] | None = None
         self.figures: dict[int, dict[str, Any]] = {}
-        self.array_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.array_cache: dict[tuple[Any, ...], dict[str, Any] | None] = {}
+        self.image_matches: dict[bytes, int | None] = {}  # a panel's pixels -> the training image they are
         self.hooks: dict[str, Any] = {}
         self.originals: dict[str, Any] = {}
         # Captured before student code runs: the student may replace any of these later.
@@ -56,6 +88,7 @@ class _State:
         self.np_savez = np.savez
         self.model_cls = keras.Model
         self.sequential_cls = keras.Sequential
+        self.repr = _bounded_repr().repr
 
     # Loaded on first use (the student's load_data, or facts about arrays), not at install: a notebook
     # pays for decompressing the data once, as it would without the grader.
@@ -80,6 +113,20 @@ class _State:
         with np.load(self.dataset_path) as data:
             return {key: np.array(data[key]) for key in ("x_train", "y_train", "x_test", "y_test")}
 
+    @functools.cached_property
+    def classes(self) -> int:
+        """The number of distinct provisioned training labels: the width of a one-hot label."""
+        return len(np.unique(self.y_train))
+
+    def split_of(self, samples: int) -> str:
+        """ "train" or "test" when `samples` is that split's provisioned count, else ""."""
+        if samples == len(self.y_train):
+            return "train"
+        return "test" if samples == len(self.y_test) else ""
+
+    def split(self, name: str) -> tuple[Any, Any]:
+        return (self.x_train, self.y_train) if name == "train" else (self.x_test, self.y_test)
+
 
 _state: _State | None = None
 
@@ -93,14 +140,24 @@ def _st() -> _State:
 # ---------------------------------------------------------------------------------------------- install
 
 
-def install(dataset_path: str, out_dir: str) -> None:
-    """Provisions the data and puts the recording hooks in place."""
+def install(request: str, dataset_path: str, out_dir: str) -> None:
+    """Provisions the data and puts the recording hooks in place; `request` is the grader's ProbeRequest as JSON."""
     global _state
-    _state = _State(dataset_path, out_dir)
+    _state = _State(_parse_request(request), dataset_path, out_dir)
     _patch_load_data()
     _wrap_model_methods()
     _hook_figures()
     _write(_collect())
+
+
+def _parse_request(text: str) -> dict[str, Any]:
+    data = json.loads(text)
+    loader, variables = data["loader"], data["variables"]
+    if not isinstance(loader, str) or not loader.isidentifier():
+        raise ValueError(f"the dataset loader must be a module name, not {loader!r}")
+    if not isinstance(variables, list) or not all(isinstance(v, str) for v in variables):
+        raise ValueError("the variables to record must be a list of names")
+    return {"loader": loader, "variables": variables}
 
 
 def _load_data(path: str | None = None) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
@@ -108,11 +165,17 @@ def _load_data(path: str | None = None) -> tuple[tuple[Any, Any], tuple[Any, Any
     return (st.x_train.copy(), st.y_train.copy()), (st.x_test.copy(), st.y_test.copy())
 
 
+def _loader_modules() -> list[Any]:
+    """Every imported `...datasets.<loader>` module (keras.datasets.mnist, keras.src.datasets.mnist, ...)."""
+    tail = ["datasets", _st().request["loader"]]
+    return [module for name, module in list(sys.modules.items()) if module is not None and name.split(".")[-2:] == tail]
+
+
 def _patch_load_data() -> None:
-    """Makes every importable `...datasets.mnist.load_data` return the provisioned arrays."""
-    for name, module in list(sys.modules.items()):
-        if name.endswith("datasets.mnist") and getattr(module, "load_data", None) not in (None, _load_data):
-            module.load_data = _load_data  # type: ignore[attr-defined]
+    """Makes every importable `load_data` of the requested loader return the provisioned arrays."""
+    for module in _loader_modules():
+        if getattr(module, "load_data", None) not in (None, _load_data):
+            module.load_data = _load_data
 
 
 def _canonical(obj: Any) -> str | None:
@@ -237,18 +300,12 @@ def optimizer_steps(model: Any) -> int | None:
         return None
 
 
-def _fingerprint(value: Any) -> str:
-    """Identifies an array by content, so calls and variables can be matched without keeping copies."""
-    try:
-        arr = np.ascontiguousarray(value)
-    except Exception:
-        return ""
-    if arr.dtype == object:
-        return ""
-    return f"{arr.shape}|{arr.dtype.str}|{hashlib.sha1(arr.tobytes()).hexdigest()}"
-
-
 def _floats(value: Any) -> list[float] | None:
+    """The numbers of a scalar, a short sequence or array, or a dict's values (evaluate's return_dict)."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, str | bytes):
+        return None
     try:
         arr = np.asarray(value, dtype=float).ravel()
     except Exception:
@@ -298,11 +355,12 @@ def _wrap_model_methods() -> None:
 
     def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
         call, unknown = bind("fit", (self, *args), kwargs)
+        # What it was given is recorded before training starts: the pixel comparisons are cached with the
+        # namespace's arrays, so a fit on `x_train` costs nothing extra.
         record: dict[str, Any] = {
-            "batch_size": _int_or_none(call.get("batch_size")),
-            "epochs": _int_or_none(call.get("epochs", 1)),
-            "validation_split": _float_or_none(call.get("validation_split", 0.0)),
-            **_fit_data(call.get("x"), call.get("y")),
+            "arguments": _guarded(lambda: _plain_arguments(call), {}),
+            "x": _guarded(lambda: _origin(call.get("x")), {}),
+            "y": _guarded(lambda: _origin(call.get("y")), {}),
             "iterations_before": optimizer_steps(self),
             "unknown_arguments": unknown,
             "error": None,
@@ -326,20 +384,25 @@ def _wrap_model_methods() -> None:
             record["weights_after"] = weights_digest(self)
             record["weights_changed"] = bool(before) and record["weights_after"] != before
             st.fit_calls.append(record)
+            if record["completed_epochs"] > 0 or record["weights_changed"]:
+                st.trained_model, st.trained_fit = self, record
 
     def evaluate(self: Any, *args: Any, **kwargs: Any) -> Any:
         if st.fit_depth:
             return st.originals["evaluate"](self, *args, **kwargs)
         call, _ = bind("evaluate", (self, *args), kwargs)
+        x, y = call.get("x"), call.get("y")
         record: dict[str, Any] = {
-            "x_fingerprint": _fingerprint(call.get("x")),
-            "y_fingerprint": _fingerprint(call.get("y")),
+            "x": _guarded(lambda: _origin(x), {}),
+            "y": _guarded(lambda: _origin(y), {}),
             "result": None,
             "error": None,
         }
         try:
             result = st.originals["evaluate"](self, *args, **kwargs)
             record["result"] = _floats(result)
+            if y is not None and _guarded(lambda: record["x"].get("n_samples") == len(st.y_test), False):
+                st.evaluated_test = (x, y)
             return result
         except BaseException as exc:
             record["error"] = _error_text(exc)
@@ -359,190 +422,154 @@ def _wrap_model_methods() -> None:
         setattr(model_cls, name, wrapper)
 
 
-def _fit_data(x: Any, y: Any) -> dict[str, Any]:
-    """What a fit was given: how many samples, which notebook variables, which provisioned images and labels.
-
-    Computed before training starts; the pixel comparisons are cached with the namespace's arrays, so a fit
-    on `x_train` costs nothing extra.
-    """
-    return {
-        "n_samples": _guarded(lambda: int(np.shape(x)[0]) if x is not None and np.ndim(x) > 0 else None, None),
-        "x_variable": _guarded(lambda: _variable_of(x, ("x_train", "x_test")), ""),
-        "y_variable": _guarded(lambda: _variable_of(y, ("y_train", "y_test")), ""),
-        "x_pixels": _guarded(lambda: _pixels_of(x), ""),
-        "y_labels": _guarded(lambda: _labels_of(y), ""),
-        "x_sample_shape": _guarded(lambda: [int(n) for n in np.shape(x)[1:]][:10], None),
-    }
+def _plain_arguments(call: dict[str, Any]) -> dict[str, Any]:
+    """The arguments a call was given explicitly whose values are plain data; the data itself (x, y) aside."""
+    plain = {name: _scalar(value) for name, value in call.items() if name not in ("self", "x", "y")}
+    return {name: value for name, value in plain.items() if value is not _NOT_PLAIN}
 
 
-def _variable_of(value: Any, names: tuple[str, ...]) -> str:
-    """The first of `names` whose namespace variable is this very object; empty if none is."""
+def _origin(value: Any) -> dict[str, Any]:
+    """What a call was given as x or y (`grader.facts.DataOrigin`): the names bound to it, how many samples of
+    what shape, and which provisioned images or labels it holds."""
     if value is None:
+        return {}
+    origin: dict[str, Any] = {"names": _names_of(value, _public(_namespace()))}
+    shape = _shape_of(value)
+    if shape:
+        origin["n_samples"] = shape[0]
+        origin["sample_shape"] = list(shape[1:])
+        facts = _array_facts(value) or {}
+        origin["images"], origin["labels"] = _images(facts), _labels(facts)
+    return origin
+
+
+# The same readings as grader.facts.ArrayFacts.images and .labels, which this package cannot import; a test
+# holds the two to the same answers.
+def _images(facts: dict[str, Any]) -> str:
+    """Which provisioned images an array holds, all of them in order: "train_scaled", "test_raw", ... or ""."""
+    split = facts.get("split", "")
+    if split and (facts.get("matches_scaled") or facts.get("matches_raw")):
+        return f"{split}_{'scaled' if facts.get('matches_scaled') else 'raw'}"
+    return ""
+
+
+def _labels(facts: dict[str, Any]) -> str:
+    """Which provisioned labels an array holds: "train_onehot", "test_sparse", "train_other" ... or ""."""
+    split, shape = facts.get("split", ""), facts.get("shape")
+    if not split or not facts.get("labels_match") or shape is None:
         return ""
-    ns = _namespace()
-    return next((name for name in names if ns.get(name) is value), "")
+    form = "sparse" if len(shape) == 1 else "onehot" if facts.get("onehot") else "other"
+    return f"{split}_{form}"
 
 
-def _pixels_of(x: Any) -> str:
-    """Which provisioned images `x` holds, all of them in order: "train_scaled" (divided by 255), "train_raw",
-    "test_scaled" or "test_raw"; empty when it holds anything else."""
-    st = _st()
-    size = np.size(x)
-    for split, raw in (("train", st.x_train), ("test", st.x_test)):
-        if size == raw.size:
-            facts = _array_facts(x, split, "x")
-            if facts.get("matches_scaled"):
-                return f"{split}_scaled"
-            if facts.get("matches_raw"):
-                return f"{split}_raw"
-    return ""
+# ---------------------------------------------------------------------------------------------- values
 
 
-def _labels_of(y: Any) -> str:
-    """Which provisioned labels `y` holds, all of them in order: "train_onehot", "train_sparse", "train_other"
-    (the right classes, not strictly one-hot), or the same for "test"; empty when it holds anything else."""
-    st = _st()
-    rows = np.shape(y)[:1]
-    for split, labels in (("train", st.y_train), ("test", st.y_test)):
-        if rows == labels.shape[:1]:
-            facts = _array_facts(y, split, "y")
-            if facts.get("labels_match"):
-                form = "sparse" if np.ndim(y) == 1 else "onehot" if facts.get("onehot") else "other"
-                return f"{split}_{form}"
-    return ""
-
-
-def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
+def _scalar(value: Any) -> Any:
+    """`value` as a JSON scalar (numpy's scalars converted), or _NOT_PLAIN."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
     if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return int(value)
-    return None
-
-
-def _float_or_none(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float | np.integer | np.floating):
+        number = int(value)
+        return number if abs(number) < _INT64 else _NOT_PLAIN
+    if isinstance(value, float | np.floating):
         return float(value)
-    return None
+    if isinstance(value, str):
+        return str(value) if len(value) <= _MAX_TEXT else _NOT_PLAIN
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return _scalar(value.item())
+    return _NOT_PLAIN
 
 
-# ---------------------------------------------------------------------------------------------- figures
+def _plain(value: Any) -> Any:
+    """`value` as plain JSON when it is a scalar, or a flat list, tuple or 1-D array of scalars (a tuple such as
+    (28, 28, 1) becomes [28, 28, 1], a None in it null); _NOT_PLAIN otherwise."""
+    scalar = _scalar(value)
+    if scalar is not _NOT_PLAIN:
+        return scalar
+    if isinstance(value, np.ndarray) and value.ndim == 1 and value.size <= _MAX_LIST:
+        value = value.tolist()
+    if not isinstance(value, list | tuple) or len(value) > _MAX_LIST:
+        return _NOT_PLAIN
+    items = [_scalar(item) for item in value]
+    return _NOT_PLAIN if any(item is _NOT_PLAIN for item in items) else items
 
 
-def _hook_figures() -> None:
-    """Records every figure that gets rendered: the inline backend renders what `plt.show` shows."""
-    from matplotlib.backend_bases import FigureCanvasBase
-
-    st = _st()
-    original = FigureCanvasBase.print_figure
-    st.originals["print_figure"] = original
-
-    def print_figure(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with contextlib.suppress(Exception):
-            st.figures[id(self.figure)] = _figure_facts(self.figure)
-        return original(self, *args, **kwargs)
-
-    st.hooks["print_figure"] = print_figure
-    FigureCanvasBase.print_figure = print_figure  # type: ignore[method-assign]
-
-
-def _figure_facts(fig: Any) -> dict[str, Any]:
-    st = _st()
-    candidates = _indices_value(_namespace().get("indices"))[0] or []
-    panels = []
-    nrows = ncols = None
-    for ax in fig.axes:
-        if not ax.images:
-            continue
-        spec = ax.get_subplotspec()
-        row = col = -1
-        if spec is not None:
-            nrows, ncols = spec.get_geometry()[:2]
-            row, col = divmod(spec.num1, ncols)
-        image = np.asarray(ax.images[-1].get_array())
-        matched = _match_image(image, candidates)
-        panels.append(
-            {
-                "row": int(row),
-                "col": int(col),
-                "title": ax.get_title()[:200],
-                "image_shape": [int(n) for n in image.shape],
-                "matched_index": matched,
-                "true_label": int(st.y_train[matched]) if matched is not None else None,
-            }
-        )
-    return {"cell": st.cell, "nrows": nrows, "ncols": ncols, "panels": panels[:50]}
-
-
-def _match_image(image: Any, candidates: list[int]) -> int | None:
-    """The x_train index whose pixels the image shows, raw or scaled to [0, 1]; None if none does."""
-    st = _st()
-    pixels = np.asarray(image, dtype=float).squeeze()
-    if pixels.shape != st.x_train.shape[1:]:
+def _shape_of(value: Any) -> tuple[int, ...] | None:
+    """The shape of an array or of anything that converts itself to one (a tensor, a data frame); None for
+    anything else, lists included."""
+    if isinstance(value, np.ndarray):
+        return value.shape
+    try:  # a student's object may raise anything from its attribute lookup
+        if isinstance(value, type) or not hasattr(value, "__array__"):
+            return None
+        return tuple(int(n) for n in value.shape)
+    except Exception:
         return None
-    scale = 255.0 if pixels.max(initial=0) <= 1.0 else 1.0
-    target = pixels * scale
-    for idx in candidates:
-        if 0 <= idx < len(st.x_train) and np.allclose(st.x_train[idx], target, atol=0.51):
-            return idx
-    rounded = np.rint(target)
-    if not np.allclose(rounded, target, atol=0.01):
+
+
+def _as_array(value: Any) -> Any:
+    """`value` as a numpy array when that is cheap: an array, anything that converts itself, a short list or
+    tuple; None otherwise."""
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, list | tuple):
+        if len(value) > _MAX_LIST:
+            return None
+    elif _shape_of(value) is None:
         return None
-    flat = st.x_train.reshape(len(st.x_train), -1)
-    hits = np.flatnonzero((flat == rounded.reshape(-1).astype(flat.dtype)).all(axis=1))
-    return int(hits[0]) if hits.size else None
+    try:
+        return np.asarray(value)
+    except Exception:
+        return None
 
 
-# ---------------------------------------------------------------------------------------------- collect
+def _array_facts(value: Any) -> dict[str, Any] | None:
+    """`grader.facts.ArrayFacts` for an array of numbers with at least one axis; None for anything else.
 
-
-def _namespace() -> dict[str, Any]:
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    return shell.user_ns if shell is not None else {}
-
-
-def _array_facts(value: Any, split: str, kind: str) -> dict[str, Any]:
-    if value is None:
-        return {"present": False}
-    if not isinstance(value, np.ndarray):
-        try:
-            value = np.asarray(value)
-        except Exception:
-            return {"present": True, "type_name": type(value).__name__}
+    The comparisons with the provisioned data are cached per array (its identity, buffer, shape, dtype and a
+    sample of its values), so an array that does not change costs nothing in later cells."""
+    arr = _as_array(value)
+    if arr is None or arr.ndim == 0 or arr.dtype.kind not in "biuf":
+        return None
     st = _st()
-    key = (kind, split, id(value), value.__array_interface__["data"][0], value.shape, value.dtype.str, _sample(value))
-    cached = st.array_cache.get(key)
-    if cached is not None:
-        return cached
+    key = (id(value), arr.__array_interface__["data"][0], arr.shape, arr.dtype.str, _sample(arr))
+    if key in st.array_cache:
+        return st.array_cache[key]
     facts: dict[str, Any] = {
         "present": True,
-        "type_name": type(value).__name__,
-        "shape": [int(n) for n in value.shape],
-        "dtype": str(value.dtype),
+        "type_name": type(value).__name__[:100],
+        "shape": [int(n) for n in arr.shape],
+        "dtype": str(arr.dtype),
     }
-    if value.dtype.kind in "biuf" and value.size:
-        facts["min"] = float(np.nanmin(value))
-        facts["max"] = float(np.nanmax(value))
-        raw, labels = (st.x_train, st.y_train) if split == "train" else (st.x_test, st.y_test)
-        if kind == "x" and value.size == raw.size:
-            facts["matches_scaled"], facts["matches_raw"] = pixels_match(
-                value.reshape(raw.shape), raw, st.np_array_equal
-            )
-        if kind == "y":
-            if value.ndim == 2 and value.shape == (len(labels), 10):
-                facts["onehot"] = bool(np.isin(value, (0, 1)).all() and (value.sum(axis=1) == 1).all())
-                facts["labels_match"] = bool(st.np_array_equal(value.argmax(axis=1), labels))
-            elif value.ndim == 1 and value.shape == labels.shape:
-                facts["onehot"] = False
-                facts["labels_match"] = bool(st.np_array_equal(value, labels))
+    if arr.size:
+        facts["min"] = float(np.nanmin(arr))
+        facts["max"] = float(np.nanmax(arr))
+    split = st.split_of(arr.shape[0])
+    if split:
+        facts["split"] = split
+        facts.update(_compared(arr, split))
     st.array_cache[key] = facts
     return facts
+
+
+def _compared(arr: Any, split: str) -> dict[str, Any]:
+    """How an array with `split`'s sample count relates to that split's provisioned images and labels, element
+    by element whatever its shape."""
+    st = _st()
+    raw, labels = st.split(split)
+    found: dict[str, Any] = {}
+    if arr.size == raw.size:
+        found["matches_scaled"], found["matches_raw"] = pixels_match(arr.reshape(raw.shape), raw, st.np_array_equal)
+    if arr.shape == labels.shape:
+        found["onehot"] = False
+        found["labels_match"] = bool(st.np_array_equal(arr, labels))
+    elif arr.shape == (len(labels), st.classes):
+        found["onehot"] = bool(np.isin(arr, (0, 1)).all() and (arr.sum(axis=1) == 1).all())
+        found["labels_match"] = bool(st.np_array_equal(arr.argmax(axis=1), labels))
+    return found
 
 
 def pixels_match(pixels: Any, raw: Any, equal: Callable[[Any, Any], Any]) -> tuple[bool, bool]:
@@ -571,18 +598,187 @@ def _sample(value: Any) -> float:
         return 0.0
 
 
-def _indices_value(value: Any) -> tuple[list[int] | None, str]:
-    if value is None:
-        return None, "not defined"
-    try:
-        arr = np.asarray(value)
-    except Exception:
-        return None, f"not an array of integers ({type(value).__name__})"
-    if arr.dtype.kind not in "iu":
-        return None, f"not integers (dtype {arr.dtype})"
-    if arr.size > _MAX_LIST:
-        return None, f"{arr.size} values"
-    return [int(v) for v in arr.ravel()], "ok"
+def _public(ns: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The namespace's own names: not IPython's output cache (`_`, `_7`, `Out`'s entries) or private ones."""
+    return [(name, value) for name, value in list(ns.items()) if not name.startswith("_")]
+
+
+def _names_of(value: Any, items: list[tuple[str, Any]]) -> list[str]:
+    """Every namespace name bound to this very object."""
+    return [name for name, bound in items if bound is value][:_MAX_NAMES]
+
+
+def _variable_facts(value: Any) -> dict[str, Any]:
+    """`grader.facts.VariableFacts` of a value the notebook left under a requested name."""
+    plain = _guarded(lambda: _plain(value), _NOT_PLAIN)
+    return {
+        "present": True,
+        "type_name": type(value).__name__[:100],
+        "repr": _guarded(lambda: str(_st().repr(value))[:_MAX_TEXT], "<unprintable>"),
+        "value": None if plain is _NOT_PLAIN else plain,
+        "array": _guarded(lambda: _array_facts(value), None),
+        "from_evaluate": _guarded(lambda: _from_evaluate(value), False),
+    }
+
+
+def _from_evaluate(value: Any) -> bool:
+    """Whether the value's numbers are what a recorded evaluate returned: all of them (`score`), or one of them
+    (`loss, acc = model.evaluate(...)`)."""
+    numbers = _floats(value)
+    if numbers is None:
+        return False
+    for call in _st().evaluate_calls:
+        result = call["result"]
+        if result is None:
+            continue
+        if len(result) == len(numbers) and all(abs(a - b) <= 1e-9 for a, b in zip(result, numbers, strict=True)):
+            return True
+        if len(numbers) == 1 and any(abs(a - numbers[0]) <= 1e-9 for a in result):
+            return True
+    return False
+
+
+def _namespace_arrays(items: list[tuple[str, Any]]) -> list[tuple[Any, dict[str, Any]]]:
+    """Each namespace array (or tensor) with a provisioned split's sample count, once per object, with its facts."""
+    st = _st()
+    found: list[tuple[Any, dict[str, Any]]] = []
+    seen: set[int] = set()
+    for _, value in items:
+        shape = _shape_of(value)
+        if not shape or id(value) in seen or not st.split_of(shape[0]):
+            continue
+        seen.add(id(value))
+        facts = _guarded(functools.partial(_array_facts, value), None)
+        if facts is not None:
+            found.append((value, facts))
+            if len(found) == _MAX_ARRAYS:
+                break
+    return found
+
+
+def _test_arrays(arrays: list[tuple[Any, dict[str, Any]]]) -> tuple[Any, Any] | None:
+    """The student's test images and labels for the re-evaluation to run model.evaluate on: what the last
+    evaluate on the test split was given; else the namespace's arrays with the test split's sample count,
+    images (as many values as the provisioned test images) and labels ((n,) or (n, classes)), preferring those
+    prepared as the training fit's x and y were (the same sample shape, scaling and label form), then those
+    holding the provisioned data. None when the notebook has neither."""
+    st = _st()
+    if st.evaluated_test is not None:
+        return st.evaluated_test
+    x, y = st.trained_fit.get("x", {}), st.trained_fit.get("y", {})
+    test = [(value, facts) for value, facts in arrays if facts.get("split") == "test"]
+    images = [(v, f) for v, f in test if math.prod(f["shape"]) == st.x_test.size]
+    labels = [(v, f) for v, f in test if f.get("labels_match") is not None]
+    if not images or not labels:
+        return None
+
+    def unlike_x(facts: dict[str, Any]) -> tuple[bool, bool, bool]:
+        held = _images(facts)
+        return facts["shape"][1:] != x.get("sample_shape"), held.replace("test", "train") != x.get("images"), not held
+
+    def unlike_y(facts: dict[str, Any]) -> tuple[bool, bool]:
+        held = _labels(facts)
+        return held.replace("test", "train") != y.get("labels"), not held
+
+    return min(images, key=lambda c: unlike_x(c[1]))[0], min(labels, key=lambda c: unlike_y(c[1]))[0]
+
+
+# ---------------------------------------------------------------------------------------------- figures
+
+
+def _hook_figures() -> None:
+    """Records every figure that gets rendered: the inline backend renders what `plt.show` shows."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    st = _st()
+    original = FigureCanvasBase.print_figure
+    st.originals["print_figure"] = original
+
+    def print_figure(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with contextlib.suppress(Exception):
+            st.figures[id(self.figure)] = _figure_facts(self.figure)
+        return original(self, *args, **kwargs)
+
+    st.hooks["print_figure"] = print_figure
+    FigureCanvasBase.print_figure = print_figure  # type: ignore[method-assign]
+
+
+def _figure_facts(fig: Any) -> dict[str, Any]:
+    st = _st()
+    guesses = _index_guesses()
+    panels = []
+    nrows = ncols = None
+    for ax in fig.axes:
+        if not ax.images:
+            continue
+        spec = ax.get_subplotspec()
+        row = col = -1
+        if spec is not None:
+            nrows, ncols = spec.get_geometry()[:2]
+            row, col = divmod(spec.num1, ncols)
+        image = np.asarray(ax.images[-1].get_array())
+        matched = _match_image(image, guesses)
+        panels.append(
+            {
+                "row": int(row),
+                "col": int(col),
+                "title": ax.get_title()[:_MAX_TEXT],
+                "image_shape": [int(n) for n in image.shape],
+                "matched_index": matched,
+                "true_label": int(st.y_train[matched]) if matched is not None else None,
+            }
+        )
+    return {"cell": st.cell, "nrows": nrows, "ncols": ncols, "panels": panels[:50]}
+
+
+def _index_guesses() -> list[int]:
+    """The integers that requested variables hold (an `indices` list): the training images a figure most likely
+    shows, tried before searching the whole training set."""
+    ns = _namespace()
+    guesses: list[int] = []
+    for name in _st().request["variables"]:
+        value = _guarded(functools.partial(_plain, ns.get(name)), _NOT_PLAIN)
+        if isinstance(value, list):
+            guesses += [v for v in value if isinstance(v, int) and not isinstance(v, bool)]
+    return guesses[:_MAX_LIST]
+
+
+def _match_image(image: Any, guesses: list[int]) -> int | None:
+    """The index of the provisioned training image whose pixels `image` shows, raw or scaled to [0, 1]; None
+    if none does. Whole-set searches are remembered by the image's pixels."""
+    st = _st()
+    pixels = np.asarray(image, dtype=float)
+    if pixels.size != st.x_train[0].size:
+        return None
+    pixels = pixels.reshape(st.x_train.shape[1:])
+    scale = 255.0 if pixels.max(initial=0) <= 1.0 else 1.0
+    target = pixels * scale
+    for idx in guesses:
+        if 0 <= idx < len(st.x_train) and np.allclose(st.x_train[idx], target, atol=0.51):
+            return idx
+    rounded = np.rint(target)
+    exact = rounded.astype(st.x_train.dtype)
+    if not np.allclose(rounded, target, atol=0.01) or not np.array_equal(exact, rounded):
+        return None
+    key = exact.tobytes()
+    if key not in st.image_matches and len(st.image_matches) < _MAX_LIST:
+        st.image_matches[key] = _training_index(exact)
+    return st.image_matches.get(key)
+
+
+def _training_index(pixels: Any) -> int | None:
+    """The first training image equal to `pixels`, compared in blocks to bound the temporary memory."""
+    st = _st()
+    flat = st.x_train.reshape(len(st.x_train), -1)
+    row = pixels.reshape(-1)
+    for start in range(0, len(flat), 8192):
+        hits = np.flatnonzero((flat[start : start + 8192] == row).all(axis=1))
+        if hits.size:
+            return start + int(hits[0])
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- model
 
 
 def _shape_value(value: Any) -> list[int | None] | None:
@@ -594,11 +790,23 @@ def _shape_value(value: Any) -> list[int | None] | None:
     return None
 
 
+def _layer_config(layer: Any) -> dict[str, Any]:
+    """The layer's configuration reduced to plain data: scalars and flat lists (a kernel_size tuple becomes a
+    list), the activation by its snake_case name; initializers and other nested objects are left out."""
+    config: dict[str, Any] = {}
+    for key, value in list(layer.get_config().items())[: _MAX_CONFIG + len(_UNCONFIGURED)]:
+        if key in _UNCONFIGURED or not isinstance(key, str):
+            continue
+        plain = _canonical(getattr(layer, "activation", value)) if key == "activation" else _plain(value)
+        if plain is not _NOT_PLAIN:
+            config[key[:100]] = plain
+    return config
+
+
 def layer_facts(model: Any) -> list[dict[str, Any]]:
     """The layers after the input, as the facts schema describes them; also used by the re-evaluation."""
     layers = []
     for layer in model.layers[:50]:
-        activation = getattr(layer, "activation", None)
         try:
             output_shape = _shape_value(tuple(layer.output.shape))
         except Exception:
@@ -606,8 +814,7 @@ def layer_facts(model: Any) -> list[dict[str, Any]]:
         layers.append(
             {
                 "class_name": type(layer).__name__,
-                "units": _int_or_none(getattr(layer, "units", None)),
-                "activation": _canonical(activation) if activation is not None else None,
+                "config": _guarded(functools.partial(_layer_config, layer), {}),
                 "output_shape": output_shape,
                 "params": int(layer.count_params()) if layer.built else 0,
             }
@@ -615,13 +822,30 @@ def layer_facts(model: Any) -> list[dict[str, Any]]:
     return layers
 
 
-def _model_facts(model: Any) -> dict[str, Any]:
+def _trained_model(items: list[tuple[str, Any]]) -> tuple[Any, str]:
+    """The model the notebook trained and how it was found: the one the last fit that trained was called on
+    ("fit"); else the first Keras model under a requested name, or `model` ("name"); else the last Keras model
+    in the namespace ("namespace"). (None, "") when there is none."""
     st = _st()
-    if not isinstance(model, st.model_cls):
-        return {"present": model is not None, "class_name": type(model).__name__ if model is not None else ""}
+    if st.trained_model is not None:
+        return st.trained_model, "fit"
+    ns = dict(items)
+    for name in (*st.request["variables"], "model"):
+        if isinstance(ns.get(name), st.model_cls):
+            return ns[name], "name"
+    models = [value for _, value in items if isinstance(value, st.model_cls)]
+    return (models[-1], "namespace") if models else (None, "")
+
+
+def _model_facts(model: Any, found_by: str, items: list[tuple[str, Any]]) -> dict[str, Any]:
+    st = _st()
+    if model is None:
+        return {"present": False}
     facts: dict[str, Any] = {
         "present": True,
         "class_name": type(model).__name__,
+        "names": _names_of(model, items),
+        "found_by": found_by,
         "is_sequential": isinstance(model, st.sequential_cls),
         "built": bool(model.built),
         "optimizer": optimizer_name(getattr(model, "optimizer", None)),
@@ -629,18 +853,15 @@ def _model_facts(model: Any) -> dict[str, Any]:
         "loss": identity(getattr(model, "loss", None), "loss"),
         "optimizer_iterations": optimizer_steps(model),
     }
-    try:
-        facts["input_shape"] = _shape_value(tuple(model.input_shape))
-    except Exception:
-        facts["input_shape"] = None
+    facts["input_shape"] = _guarded(lambda: _shape_value(tuple(model.input_shape)), None)
     facts["layers"] = layer_facts(model)
     facts["total_params"] = int(model.count_params()) if model.built else 0
     return facts
 
 
-def _history_facts(ns: dict[str, Any], model: Any) -> dict[str, Any] | None:
+def _history_facts(items: list[tuple[str, Any]], model: Any) -> dict[str, Any] | None:
     st = _st()
-    candidates = [v for v in ns.values() if _looks_like_history(v)]
+    candidates = [v for _, v in items if _looks_like_history(v)]
     if model is not None and _looks_like_history(getattr(model, "history", None)):
         candidates.append(model.history)
     if not candidates:
@@ -673,20 +894,6 @@ def _floats_ok(values: Any) -> bool:
     return True
 
 
-def _score_facts(value: Any) -> dict[str, Any]:
-    st = _st()
-    if value is None:
-        return {"present": False}
-    floats = _floats(value)
-    from_evaluate = floats is not None and any(
-        call["result"] is not None
-        and len(call["result"]) == len(floats)
-        and all(abs(a - b) <= 1e-9 for a, b in zip(call["result"], floats, strict=True))
-        for call in st.evaluate_calls
-    )
-    return {"present": True, "type_name": type(value).__name__, "value": floats, "from_evaluate": from_evaluate}
-
-
 def _integrity(model: Any) -> dict[str, Any]:
     st = _st()
     owner = type(model) if isinstance(model, st.model_cls) else st.model_cls
@@ -694,15 +901,21 @@ def _integrity(model: Any) -> dict[str, Any]:
     from matplotlib.backend_bases import FigureCanvasBase
 
     intact["print_figure"] = FigureCanvasBase.print_figure is st.hooks["print_figure"]
-    intact["load_data"] = all(
-        getattr(m, "load_data", _load_data) is _load_data
-        for n, m in list(sys.modules.items())
-        if n.endswith("datasets.mnist")
-    )
+    intact["load_data"] = all(getattr(m, "load_data", _load_data) is _load_data for m in _loader_modules())
     overrides = []
     if model is not None:
         overrides = [n for n in (*_TRACKED_METHODS, "predict") if n in getattr(model, "__dict__", {})]
     return {"hooks_intact": intact, "instance_overrides": overrides}
+
+
+# ---------------------------------------------------------------------------------------------- collect
+
+
+def _namespace() -> dict[str, Any]:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell.user_ns if shell is not None else {}
 
 
 def _guarded(compute: Callable[[], Any], default: Any) -> Any:
@@ -716,36 +929,27 @@ def _guarded(compute: Callable[[], Any], default: Any) -> Any:
 def _collect() -> dict[str, Any]:
     st = _st()
     ns = _namespace()
-    model = ns.get("model")
-    missing = {"present": False}
-    indices, note = _guarded(lambda: _indices_value(ns.get("indices")), (None, "could not be read"))
-    input_shape = ns.get("input_shape")
-    facts: dict[str, tuple[Callable[[], Any], Any]] = {
-        "x_train": (lambda: _array_facts(ns.get("x_train"), "train", "x"), missing),
-        "x_test": (lambda: _array_facts(ns.get("x_test"), "test", "x"), missing),
-        "y_train": (lambda: _array_facts(ns.get("y_train"), "train", "y"), missing),
-        "y_test": (lambda: _array_facts(ns.get("y_test"), "test", "y"), missing),
-        "input_shape": (lambda: _shape_value(input_shape), None),
-        "input_shape_repr": (lambda: repr(input_shape)[:200] if "input_shape" in ns else "", "<unprintable>"),
-        "model": (lambda: _model_facts(model), {"present": model is not None}),
-        "history": (lambda: _history_facts(ns, model), None),
-        "score": (lambda: _score_facts(ns.get("score")), {"present": "score" in ns}),
-        "batch_size": (lambda: _int_or_none(ns.get("batch_size")), None),
-        "epochs": (lambda: _int_or_none(ns.get("epochs")), None),
-        "x_test_fingerprint": (lambda: _fingerprint(ns["x_test"]) if ns.get("x_test") is not None else "", ""),
-        "y_test_fingerprint": (lambda: _fingerprint(ns["y_test"]) if ns.get("y_test") is not None else "", ""),
-        "integrity": (lambda: _integrity(model), {"hooks_intact": {}, "instance_overrides": []}),
+    items = _public(ns)
+    model, found_by = _guarded(lambda: _trained_model(items), (None, ""))
+    arrays = _guarded(lambda: _namespace_arrays(items), [])
+    variables = {
+        name: _guarded(functools.partial(_variable_facts, ns[name]), {"present": True})
+        if name in ns
+        else {"present": False}
+        for name in st.request["variables"]
     }
-    collected = {key: _guarded(compute, default) for key, (compute, default) in facts.items()}
     return {
-        **collected,
-        "indices": indices,
-        "indices_note": note,
+        "request": st.request,
+        "variables": variables,
+        "arrays": [{"names": _names_of(value, items), "facts": facts} for value, facts in arrays],
         "figures": list(st.figures.values())[-20:],
+        "model": _guarded(lambda: _model_facts(model, found_by, items), {"present": model is not None}),
         "summary_calls": st.summary_calls,
         "compile_calls": st.compile_calls[-20:],
         "fit_calls": st.fit_calls[-20:],
         "evaluate_calls": st.evaluate_calls[-20:],
+        "history": _guarded(lambda: _history_facts(items, model), None),
+        "integrity": _guarded(lambda: _integrity(model), {"hooks_intact": {}, "instance_overrides": []}),
     }
 
 
@@ -773,18 +977,20 @@ def end_cell(index: int) -> None:
 
 
 def finish() -> None:
-    """Final collection; saves the model and the student's test arrays for the grader's re-evaluation."""
+    """Final collection; saves the trained model (as `_trained_model` finds it) and the student's test arrays
+    (as `_test_arrays` picks them) for the grader's re-evaluation."""
     st = _st()
-    ns = _namespace()
-    model = ns.get("model")
+    items = _public(_namespace())
     facts = _collect()
+    model, _ = _guarded(lambda: _trained_model(items), (None, ""))
     if isinstance(model, st.model_cls) and model.built:
         try:
             st.save_model(model, os.path.join(st.out_dir, "model.keras"))
             facts["model"]["saved"] = True
         except Exception:
             facts["model"]["saved"] = False
-        x_test, y_test = ns.get("x_test"), ns.get("y_test")
-        with contextlib.suppress(Exception):
-            st.np_savez(os.path.join(st.out_dir, "student_test.npz"), x=np.asarray(x_test), y=np.asarray(y_test))
+        test = _guarded(lambda: _test_arrays(_namespace_arrays(items)), None)
+        if test is not None:
+            with contextlib.suppress(Exception):
+                st.np_savez(os.path.join(st.out_dir, "student_test.npz"), x=np.asarray(test[0]), y=np.asarray(test[1]))
     _write(facts)

@@ -2,8 +2,8 @@
 
 Usage: python -m grader_kernel.reevaluate RUN_DIR DATASET_NPZ. The grader writes "go" on stdin once the
 model is saved, then one more line: a JSON object whose "validation" says how to rebuild the training fit's
-validation split (`grader.facts.ValidationRequest`), or null. Prints one JSON object on the last line of
-stdout.
+validation split (`grader.facts.ValidationRequest`), or null, and whose "x_scaled" says whether the student
+trained on pixels divided by 255 (else raw). Prints one JSON object on the last line of stdout.
 
 The model is loaded with `safe_mode=True`, so a saved Lambda layer cannot run code here, and a loss or metric
 can only be one of Keras's own classes. Everything measured here is evidence the student's code cannot
@@ -37,7 +37,11 @@ class _Provisioned:
     y_train: Any
     x_test: Any
     y_test: Any
-    canonical: Any  # x_test as the reference prepares it: float32 in [0, 1], one channel
+
+    @property
+    def classes(self) -> int:
+        """The width of a one-hot label, as keras.utils.to_categorical makes it."""
+        return int(self.y_train.max()) + 1
 
 
 def _regular_file(path: str) -> bool:
@@ -52,31 +56,55 @@ def _load_dataset(path: str) -> _Provisioned:
     import numpy as np
 
     with np.load(path) as data:
-        x_test = data["x_test"]
-        canonical = np.expand_dims(x_test.astype("float32") / 255.0, -1)
-        return _Provisioned(data["x_train"], data["y_train"], x_test, data["y_test"], canonical)
+        return _Provisioned(data["x_train"], data["y_train"], data["x_test"], data["y_test"])
 
 
-def _warm_up(x: Any) -> None:
+def _warm_up(data: _Provisioned) -> None:
     """Puts a tiny model through a direct call and a compiled loss and metric, so that TensorFlow's one-time
     set-up (thread pools, kernels) is done before the grader waits for an answer."""
     import keras
     import numpy as np
 
-    model = keras.Sequential([keras.Input(shape=x.shape[1:]), keras.layers.Flatten(), keras.layers.Dense(10)])
+    sample = data.x_test[:8].astype("float32")
+    model = keras.Sequential([keras.Input(shape=sample.shape[1:]), keras.layers.Flatten(), keras.layers.Dense(10)])
     model.compile(loss="categorical_crossentropy", metrics=["categorical_accuracy"])
-    sample = x[:8]
     _evaluated(model, np.eye(10, dtype="float32")[: len(sample)], _probabilities(model, sample))
 
 
-def _reevaluate(run_dir: str, data: _Provisioned) -> tuple[dict[str, Any], Any]:
-    """Everything about the saved model but the validation split, and the model (None if it did not load)."""
-    import keras
+def _test_images(model: Any, data: _Provisioned, scaled: bool) -> Any:
+    """The provisioned test images in the model's own input format: reshaped to the shape it accepts when the
+    element count matches (784 and 28x28x1 alike), else with a channel axis as the reference prepares them;
+    divided by 255 unless the student trained on raw pixels."""
     import numpy as np
+
+    x = data.x_test.astype("float32")
+    if scaled:
+        x /= np.float32(255)
+    accepted = _input_shape(model)
+    if accepted is not None and math.prod(accepted) == x[0].size:
+        return x.reshape(len(x), *accepted)
+    return np.expand_dims(x, -1)
+
+
+def _input_shape(model: Any) -> tuple[int, ...] | None:
+    """The shape of one sample the model accepts; None when it has several inputs or an open dimension."""
+    try:
+        shape = tuple(model.input_shape)
+    except Exception:
+        return None
+    sample = shape[1:]
+    if not sample or not all(isinstance(n, int) and n > 0 for n in sample):
+        return None
+    return sample
+
+
+def _load(run_dir: str) -> tuple[dict[str, Any], Any]:
+    """The saved model and what it is (structure, weights, compile config); the model is None if it did not load."""
+    import keras
 
     model_path = os.path.join(run_dir, "model.keras")
     if not _regular_file(model_path):
-        return {"ok": False, "message": "no trained model was saved (no `model` variable at the end)"}, None
+        return {"ok": False, "message": "no trained model was saved (no Keras model was found in the notebook)"}, None
     try:
         model = keras.saving.load_model(model_path, safe_mode=True)
     except Exception as exc:
@@ -95,8 +123,16 @@ def _reevaluate(run_dir: str, data: _Provisioned) -> tuple[dict[str, Any], Any]:
         result["compiled"] = _compiled(model)
     except Exception:
         result["compiled"] = None
+    return result, model
+
+
+def _measure(result: dict[str, Any], model: Any, run_dir: str, data: _Provisioned, request: dict[str, Any]) -> None:
+    """Adds the model's accuracy and loss on the provisioned test set (in its own input format, scaled as its
+    training data was), its loss and metrics on the student's test arrays, and on the validation split."""
+    import numpy as np
+
     problems: list[str] = []
-    x = data.canonical
+    x = _test_images(model, data, request.get("x_scaled") is not False)
     try:
         probs = _probabilities(model, x)
         result["accuracy"] = float((probs.argmax(axis=1) == data.y_test).mean())
@@ -104,23 +140,21 @@ def _reevaluate(run_dir: str, data: _Provisioned) -> tuple[dict[str, Any], Any]:
         result["loss"] = float(-np.log(picked).mean())
     except Exception as exc:
         probs = None
-        problems.append(f"the model cannot classify 28x28x1 images: {type(exc).__name__}: {exc}")
+        shape = "x".join(str(n) for n in x.shape[1:])
+        problems.append(f"the model cannot classify {shape} test images: {type(exc).__name__}: {exc}")
     student_path = os.path.join(run_dir, "student_test.npz")
     if _regular_file(student_path):
         try:
             result.update(_student_data(model, student_path, data, x, probs))
         except Exception as exc:
             problems.append(f"evaluate on the student's test arrays failed: {type(exc).__name__}: {exc}")
+    validation = request.get("validation")
+    if isinstance(validation, dict):
+        try:
+            result["validation"] = _validation(model, data, validation)
+        except Exception as exc:
+            problems.append(f"evaluate on the validation split failed: {type(exc).__name__}: {exc}")
     result["message"] = " ".join(problems)[:600]
-    return result, model
-
-
-def _add_validation(result: dict[str, Any], model: Any, data: _Provisioned, request: dict[str, Any]) -> None:
-    try:
-        result["validation"] = _validation(model, data, request)
-    except Exception as exc:
-        problem = f"evaluate on the validation split failed: {type(exc).__name__}: {exc}"
-        result["message"] = " ".join(filter(None, (result["message"], problem)))[:600]
 
 
 def _probabilities(model: Any, x: Any) -> Any:
@@ -148,9 +182,10 @@ def _evaluated(model: Any, y: Any, probs: Any) -> dict[str, float]:
     return measured
 
 
-def _student_data(model: Any, path: str, data: _Provisioned, canonical: Any, probs: Any) -> dict[str, Any]:
+def _student_data(model: Any, path: str, data: _Provisioned, prepared: Any, probs: Any) -> dict[str, Any]:
     """The model's loss and metrics on the student's own test arrays, as model.evaluate gives them; and, when
-    those images are the provisioned ones, its accuracy on them against the provisioned labels."""
+    those images are the provisioned ones, its accuracy on them against the provisioned labels. `probs` are
+    the model's outputs on `prepared`, the grader's own preparation of the test images (None if it failed)."""
     import numpy as np
 
     from .probe import pixels_match
@@ -158,8 +193,8 @@ def _student_data(model: Any, path: str, data: _Provisioned, canonical: Any, pro
     with np.load(path, allow_pickle=False) as saved:
         x, y = saved["x"], saved["y"]
     # The student's images, as the student prepared them: a model trained on raw pixels is measured on raw
-    # pixels. The canonical preparation's outputs serve when the arrays are the same.
-    same = probs is not None and x.shape == canonical.shape and np.array_equal(x.astype("float32"), canonical)
+    # pixels. The grader's preparation's outputs serve when the arrays are the same.
+    same = probs is not None and x.shape == prepared.shape and np.array_equal(x.astype("float32"), prepared)
     outputs = probs if same else _probabilities(model, x)
     found: dict[str, Any] = {}
     if getattr(model, "compiled", False):
@@ -192,7 +227,7 @@ def _validation(model: Any, data: _Provisioned, request: dict[str, Any]) -> dict
     if request.get("x_scaled") is True:
         x /= np.float32(255)
     labels = data.y_train[start:]
-    y = np.eye(10, dtype="float32")[labels] if request.get("y_onehot") is True else labels
+    y = np.eye(data.classes, dtype="float32")[labels] if request.get("y_onehot") is True else labels
     values = _evaluated(model, y, _probabilities(model, x.reshape(len(x), *shape)))
     finite = {key: value for key, value in values.items() if math.isfinite(value)}
     return {"validation_split": split, "n_samples": n - start, "values": finite}
@@ -236,13 +271,13 @@ def _metric_facts(metric: Any) -> dict[str, Any]:
     return {"name": name, "identity": identity(metric, "metric"), "name_identity": resolved_identity(name, "metric")}
 
 
-def _request(line: str) -> dict[str, Any] | None:
+def _request(line: str) -> dict[str, Any]:
+    """The grader's second line: {"validation": ValidationRequest or null, "x_scaled": bool}; {} if unreadable."""
     try:
         message = json.loads(line)
     except ValueError:
-        return None
-    request = message.get("validation") if isinstance(message, dict) else None
-    return request if isinstance(request, dict) else None
+        return {}
+    return message if isinstance(message, dict) else {}
 
 
 def main() -> None:
@@ -257,16 +292,17 @@ def main() -> None:
         data = exc
     if not isinstance(data, Exception):
         with contextlib.suppress(Exception):  # only a head start: the evaluation reports its own errors
-            _warm_up(data.canonical)
+            _warm_up(data)
     sys.stdin.readline()
     try:
         if isinstance(data, Exception):
             raise data
-        result, model = _reevaluate(run_dir, data)
-        # The validation split is known once the grader has read the kernel's facts: it comes after "go".
+        result, model = _load(run_dir)
+        # How the student prepared the training data is known once the grader has read the kernel's facts: it
+        # comes after "go", while the model loads.
         request = _request(sys.stdin.readline())
-        if model is not None and request is not None:
-            _add_validation(result, model, data, request)
+        if model is not None:
+            _measure(result, model, run_dir, data, request)
     except Exception as exc:  # reported as data: the grader turns it into a check message
         result = {"ok": False, "message": f"re-evaluation failed: {type(exc).__name__}: {exc}"[:400]}
     print(json.dumps(result), flush=True)

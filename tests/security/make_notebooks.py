@@ -513,14 +513,18 @@ probe = sys.modules["grader_kernel.probe"]
 real_collect = probe._collect
 def forged():
     facts = real_collect()
-    facts["fit_calls"] = [{"batch_size": 128, "epochs": 20, "validation_split": 0.1, "n_samples": 1,
+    train = {"names": ["x_train"], "images": "train_scaled", "n_samples": 60000, "sample_shape": [28, 28, 1]}
+    test = {"names": ["x_test"], "images": "test_scaled", "n_samples": 10000, "sample_shape": [28, 28, 1]}
+    facts["fit_calls"] = [{"arguments": {"batch_size": 128, "epochs": 20, "validation_split": 0.1},
+                           "x": train, "y": {"names": ["y_train"], "labels": "train_onehot"},
                            "completed_epochs": 20, "iterations_before": 0, "iterations_after": 200,
                            "weights_changed": True, "history_keys": sorted(fake), "error": None,
                            "unknown_arguments": []}]
     facts["history"] = {"epochs": 20, "keys": sorted(fake), "values": fake, "from_fit": True}
-    facts["score"] = {"present": True, "type_name": "list", "value": [0.05, 0.99], "from_evaluate": True}
-    facts["evaluate_calls"] = [{"x_fingerprint": facts["x_test_fingerprint"],
-                                "y_fingerprint": facts["y_test_fingerprint"], "result": [0.05, 0.99], "error": None}]
+    facts["variables"]["score"] = {"present": True, "type_name": "list", "value": [0.05, 0.99],
+                                   "from_evaluate": True}
+    facts["evaluate_calls"] = [{"x": test, "y": {"names": ["y_test"], "labels": "test_onehot"},
+                                "result": [0.05, 0.99], "error": None}]
     return facts
 probe._collect = forged""",
     'print("Test loss: 0.05 Test accuracy: 0.99")',
@@ -557,9 +561,10 @@ def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbac
     self.history = history
     state.fit_results.append(history)
     state.fit_calls.append({
-        "batch_size": batch_size, "epochs": epochs, "validation_split": validation_split, "n_samples": len(x),
-        "x_variable": "x_train", "y_variable": "y_train", "x_pixels": "train_scaled", "y_labels": "train_onehot",
-        "x_sample_shape": list(x.shape[1:]), "iterations_before": 0, "iterations_after": steps,
+        "arguments": {"batch_size": batch_size, "epochs": epochs, "validation_split": validation_split},
+        "x": {"names": ["x_train"], "images": "train_scaled", "n_samples": len(x), "sample_shape": list(x.shape[1:])},
+        "y": {"names": ["y_train"], "labels": "train_onehot", "n_samples": len(y), "sample_shape": [10]},
+        "iterations_before": 0, "iterations_after": steps,
         "completed_epochs": epochs, "history_keys": sorted(fake), "weights_changed": True,
         "weights_after": probe.weights_digest(self), "unknown_arguments": [], "error": None,
     })

@@ -14,6 +14,7 @@ import pytest
 
 from grader.dataset import provision_dataset
 from grader.execute import RunSettings, grade_run
+from grader.facts import ProbeRequest
 from grader.sandbox import Limits, bwrap_path
 from tests.security import make_notebooks
 from tests.security.conftest import SecurityEnv
@@ -41,7 +42,8 @@ def test_kernel_that_never_starts(
     notebook = tmp_path / "plain.ipynb"
     notebook.write_text(make_notebooks.nbformat.writes(make_notebooks.notebook(make_notebooks.PLAIN)))
     dataset = provision_dataset(security_env.dataset, security_env.cache)
-    settings = RunSettings(limits=Limits(startup_timeout_s=STARTUP_S), isolated=True, threads=1)
+    request = ProbeRequest(loader="mnist", variables=["model"])
+    settings = RunSettings(limits=Limits(startup_timeout_s=STARTUP_S), isolated=True, threads=1, request=request)
     monkeypatch.setattr(sys, "executable", str(fake))
 
     started = time.monotonic()

@@ -1,0 +1,216 @@
+"""The probe in this process, under an IPython shell, on a small random dataset: what it records of variables,
+arrays under any name, the trained model however it was named or built, calls to fit and evaluate with their
+arguments and data, layer configurations and figures; decoded by the grader's own strict decoder."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from matplotlib.backend_bases import FigureCanvasBase
+
+from grader.facts import ArrayFacts, KernelFacts, ProbeRequest
+from grader.kernel import probe as probe_module
+from grader.strictjson import decode
+
+N_TRAIN, N_TEST = 300, 100
+VARIABLES = ["acc", "batch_size", "input_shape", "indices", "learning", "long_text", "model", "score", "shape"]
+
+
+class Probe:
+    """The probe installed in an IPython shell; `run` executes a cell as the student's code."""
+
+    def __init__(self, shell: InteractiveShell, out_dir: Path) -> None:
+        self.shell, self.out_dir = shell, out_dir
+
+    def run(self, code: str) -> None:
+        result = self.shell.run_cell(code, store_history=False)
+        result.raise_error()
+
+    def facts(self) -> KernelFacts:
+        """What the probe collects now, through the grader's strict decoder."""
+        return decode(json.dumps(probe_module._collect()), KernelFacts, max_bytes=8 << 20)
+
+
+def _write_dataset(path: Path) -> None:
+    rng = np.random.default_rng(3)
+    x_train = rng.integers(0, 256, (N_TRAIN, 28, 28), dtype=np.uint8)
+    x_test = rng.integers(0, 256, (N_TEST, 28, 28), dtype=np.uint8)
+    y_train, y_test = (np.arange(N_TRAIN) % 10).astype(np.uint8), (np.arange(N_TEST) % 10).astype(np.uint8)
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+
+
+@pytest.fixture
+def probe(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Probe]:
+    loader = getattr(request, "param", "mnist")
+    _write_dataset(tmp_path / "data.npz")
+    shell = InteractiveShell.instance()
+    shell.reset(new_session=False)
+    loaders = {name: m.load_data for name, m in list(sys.modules.items()) if hasattr(m, "load_data")}
+    printing = FigureCanvasBase.print_figure
+    wire = json.dumps({"loader": loader, "variables": VARIABLES})
+    probe_module.install(wire, str(tmp_path / "data.npz"), str(tmp_path))
+    try:
+        shell.run_cell("import numpy as np\nimport keras\nimport matplotlib\nmatplotlib.use('Agg')\n")
+        yield Probe(shell, tmp_path)
+    finally:
+        # Put back what install replaced in this process, for the tests that follow.
+        state = probe_module._st()
+        for name in probe_module._TRACKED_METHODS:
+            setattr(keras.Model, name, state.originals[name])
+        FigureCanvasBase.print_figure = printing  # type: ignore[method-assign]
+        for name, load_data in loaders.items():
+            sys.modules[name].load_data = load_data  # type: ignore[attr-defined]
+        probe_module._state = None
+        shell.reset(new_session=False)
+
+
+PREPARE = """\
+(x_tr, y_tr), (x_te, y_te) = keras.datasets.{loader}.load_data()
+X_train = x_tr.reshape(-1, 784).astype("float32") / 255
+X_valid = X_train
+X_test = x_te.reshape(-1, 784).astype("float32") / 255
+Y_train = keras.utils.to_categorical(y_tr)
+Y_test = keras.utils.to_categorical(y_te)
+"""
+BUILD = """\
+def build():
+    net = keras.Sequential([keras.Input((784,)), keras.layers.Dense(8, activation="sigmoid"),
+                            keras.layers.Dense(10, activation="softmax")])
+    net.compile(loss="categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
+    return net
+"""
+
+
+def test_variables_are_recorded_as_plain_values(probe: Probe) -> None:
+    probe.run(
+        "input_shape = (28, 28, 1)\nbatch_size = np.int64(128)\nindices = [3, 1, 4]\nlearning = np.float32(0.5)\n"
+        "shape = (None, 28)\nlong_text = 'x' * 300\nmodel = object()"
+    )
+    facts = probe.facts()
+    assert facts.request == ProbeRequest(loader="mnist", variables=VARIABLES)
+    assert facts.variable("input_shape").value == [28, 28, 1]
+    assert facts.variable("input_shape").repr == "(28, 28, 1)"
+    array = facts.variable("input_shape").array
+    assert array is not None and array.shape == [3] and array.dtype == "int64"
+    batch = facts.variable("batch_size")
+    assert batch.value == 128 and isinstance(batch.value, int) and batch.type_name == "int64" and batch.array is None
+    assert facts.variable("indices").value == [3, 1, 4]
+    assert facts.variable("learning").value == pytest.approx(0.5)
+    assert facts.variable("shape").value == [None, 28] and facts.variable("shape").array is None
+    assert facts.variable("long_text").value is None and facts.variable("long_text").repr.startswith("'xxx")
+    assert facts.variable("model").type_name == "object" and not facts.model.present
+    assert not facts.variable("score").present
+
+
+@pytest.mark.parametrize("probe", ["fashion_mnist"], indirect=True)
+def test_any_loader_serves_the_data_and_arrays_are_found_under_any_name(probe: Probe) -> None:
+    probe.run(PREPARE.format(loader="fashion_mnist"))
+    facts = probe.facts()
+    found = {tuple(entry.names): entry.facts for entry in facts.arrays}
+    assert found[("X_train", "X_valid")].images == "train_scaled"
+    assert found[("X_train", "X_valid")].shape == [N_TRAIN, 784]
+    assert found[("x_tr",)].images == "train_raw"
+    assert found[("X_test",)].images == "test_scaled"
+    assert found[("Y_train",)].labels == "train_onehot" and found[("y_te",)].labels == "test_sparse"
+    assert facts.integrity.hooks_intact["load_data"]
+
+
+def test_a_model_trained_under_any_name_is_found_with_its_fit_and_evaluate(probe: Probe) -> None:
+    probe.run(PREPARE.format(loader="mnist") + BUILD)
+    probe.run("clf = build()\nclf.fit(X_train, Y_train, batch_size=32, epochs=2, validation_split=0.1, verbose=0)")
+    probe.run("loss, acc = clf.evaluate(X_test, Y_test, verbose=0)")
+    facts = probe.facts()
+    assert facts.model.present and facts.model.found_by == "fit" and facts.model.names == ["clf"]
+    (fit,) = facts.fit_calls
+    assert fit.arguments == {"batch_size": 32, "epochs": 2, "validation_split": 0.1, "verbose": 0}
+    assert fit.argument("shuffle") is True and fit.trained and fit.completed_epochs == 2
+    assert fit.x.names == ["X_train", "X_valid"] and fit.x.images == "train_scaled"
+    assert fit.x.n_samples == N_TRAIN and fit.x.sample_shape == [784]
+    assert fit.y.names == ["Y_train"] and fit.y.labels == "train_onehot"
+    (evaluated,) = facts.evaluate_calls
+    assert evaluated.x.images == "test_scaled" and evaluated.y.labels == "test_onehot"
+    assert evaluated.result is not None and len(evaluated.result) == 2
+    assert facts.variable("acc").from_evaluate and facts.variable("acc").value == pytest.approx(evaluated.result[1])
+    assert facts.history is not None and facts.history.from_fit and facts.history.epochs == 2
+
+
+def test_a_model_built_and_trained_inside_a_function_is_saved_with_the_evaluated_test_arrays(probe: Probe) -> None:
+    probe.run(PREPARE.format(loader="mnist") + BUILD)
+    probe.run(
+        "def train():\n    net = build()\n    net.fit(X_train, Y_train, epochs=1, verbose=0)\n"
+        "    return net.evaluate(X_test[::-1], Y_test[::-1], verbose=0)\nscore = train()\n"
+        "model = build()  # never trained"
+    )
+    probe_module.finish()
+    facts = decode((probe.out_dir / "facts.json").read_bytes(), KernelFacts, max_bytes=8 << 20)
+    assert facts.model.found_by == "fit" and facts.model.names == [] and facts.model.saved
+    assert facts.variable("score").from_evaluate
+    saved = keras.saving.load_model(probe.out_dir / "model.keras")
+    assert probe_module.weights_digest(saved) == facts.fit_calls[-1].weights_after
+    with np.load(probe.out_dir / "student_test.npz") as test:
+        assert np.array_equal(test["x"], probe.shell.user_ns["X_test"][::-1])
+
+
+def test_without_a_fit_the_model_is_found_by_name_then_anywhere(probe: Probe) -> None:
+    probe.run(BUILD + "other = build()")
+    assert probe.facts().model.found_by == "namespace"
+    probe.run("model = build()")
+    facts = probe.facts()
+    assert facts.model.found_by == "name" and facts.model.names == ["model"]
+
+
+def test_without_an_evaluate_the_namespace_test_arrays_are_saved(probe: Probe) -> None:
+    probe.run(PREPARE.format(loader="mnist") + BUILD + "model = build()\nmodel.fit(X_train, Y_train, verbose=0)")
+    probe_module.finish()
+    with np.load(probe.out_dir / "student_test.npz") as test:
+        assert np.array_equal(test["x"], probe.shell.user_ns["X_test"])
+        assert np.array_equal(test["y"], probe.shell.user_ns["Y_test"])
+
+
+def test_layer_configurations_are_plain_data(probe: Probe) -> None:
+    probe.run(
+        "model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(4, (3, 3), activation='relu'),\n"
+        "    keras.layers.MaxPooling2D((2, 2)), keras.layers.Dropout(0.25), keras.layers.Flatten(),\n"
+        "    keras.layers.Dense(10, activation=keras.activations.softmax)])"
+    )
+    conv, pool, dropout, _, dense = probe.facts().model.layers
+    assert conv.config["kernel_size"] == [3, 3] and conv.config["filters"] == 4 and conv.activation == "relu"
+    assert conv.config["padding"] == "valid" and conv.config["strides"] == [1, 1]
+    assert pool.config["pool_size"] == [2, 2] and dropout.config["rate"] == 0.25
+    assert dense.units == 10 and dense.activation == "softmax"
+    for unwanted in ("name", "trainable", "dtype", "kernel_initializer"):
+        assert unwanted not in conv.config
+
+
+def test_a_figure_panel_is_matched_to_its_training_image_without_an_indices_variable(probe: Probe) -> None:
+    probe.run(
+        PREPARE.format(loader="mnist")
+        + "import matplotlib.pyplot as plt\nfig, axes = plt.subplots(1, 2)\n"
+        + "axes[0].imshow(X_train[123].reshape(28, 28))\naxes[1].imshow(x_tr[7])\naxes[0].set_title('3')\n"
+    )
+    probe.shell.user_ns["fig"].savefig(io.BytesIO())
+    (figure,) = probe.facts().figures
+    assert [p.matched_index for p in figure.panels] == [123, 7]
+    assert [p.true_label for p in figure.panels] == [3, 7]
+
+
+def test_the_probe_reads_images_and_labels_as_the_facts_schema_does() -> None:
+    """The kernel package cannot import grader.facts: its copy of ArrayFacts.images and .labels must agree."""
+    for split in ("", "train", "test"):
+        for scaled, raw, onehot, match in np.ndindex(2, 2, 2, 2):
+            for shape in ([N_TRAIN], [N_TRAIN, 10]):
+                fields: dict[str, Any] = {"present": True, "shape": shape, "split": split}
+                fields |= {"matches_scaled": bool(scaled), "matches_raw": bool(raw)}
+                fields |= {"onehot": bool(onehot), "labels_match": bool(match)}
+                array = ArrayFacts(**fields)
+                assert probe_module._images(fields) == array.images
+                assert probe_module._labels(fields) == array.labels
