@@ -29,8 +29,10 @@ import bench  # noqa: E402 - the sibling module, for the dataset and the injecte
 from nbclient import NotebookClient  # noqa: E402
 
 from grader import execute  # noqa: E402
+from grader.batch import default_cache_dir  # noqa: E402
 from grader.dataset import provision_dataset  # noqa: E402
 from grader.execute import RunSettings, grade_run  # noqa: E402
+from grader.kernel_env import KernelEnvironment, ensure_built, locate  # noqa: E402
 from grader.rubric import load_rubric  # noqa: E402
 from grader.score import KNOWN_CHECKS  # noqa: E402
 
@@ -138,11 +140,22 @@ def profiled(title: str, run: Callable[[], object], max_wait_s: float) -> Profil
     return profile
 
 
+def homework_environment() -> KernelEnvironment:
+    """The environment student kernels run in (rubric.yaml's), from the grader's cache as `grade` finds it."""
+    requirements = load_rubric(bench.ROOT / "rubric.yaml", KNOWN_CHECKS).environment.requirements
+    return ensure_built(locate(requirements, default_cache_dir()))
+
+
 def grade_once(notebook: Path, data: Path, isolated: bool) -> None:
     with tempfile.TemporaryDirectory() as cache:
         dataset = provision_dataset(data, Path(cache))
-        limits = load_rubric(bench.ROOT / "rubric.yaml", KNOWN_CHECKS).limits
-        settings = RunSettings(limits=limits, isolated=isolated, threads=len(os.sched_getaffinity(0)))
+        rubric = load_rubric(bench.ROOT / "rubric.yaml", KNOWN_CHECKS)
+        settings = RunSettings(
+            limits=rubric.limits,
+            isolated=isolated,
+            threads=len(os.sched_getaffinity(0)),
+            environment=homework_environment(),
+        )
         facts = grade_run(notebook, dataset, settings)
     if facts.execution.status != "completed":
         print(f"warning: {facts.execution.status}: {facts.execution.message}")
@@ -157,9 +170,10 @@ def import_time(sandboxed: bool) -> float:
     """Seconds for a fresh Python to import keras (the floor of any process that loads a model)."""
     from grader.sandbox import Limits, kernel_environment, prepare_placement, wrap_command
 
-    argv = [sys.executable, "-c", "import keras"]
+    python = homework_environment().python
+    argv = [str(python), "-c", "import keras"]
     with tempfile.TemporaryDirectory() as tmp:
-        placement = prepare_placement(Path(tmp), bench.REFERENCE, sandboxed)
+        placement = prepare_placement(Path(tmp), bench.REFERENCE, sandboxed, python)
         cmd = wrap_command(argv, placement, Limits(), kernel_environment(2, placement)) if sandboxed else argv
         started = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True)

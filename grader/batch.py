@@ -25,6 +25,7 @@ from grader.execute import RunSettings, dataset_facts, grade_run, not_run_facts
 from grader.facts import Facts, facts_from_json, facts_to_json, load_facts, save_facts
 from grader.files import NotRegularFile, read_regular_file
 from grader.isolation import DECODE, EXECUTE, StageFailure, StageGuard
+from grader.kernel_env import ensure_built, locate
 from grader.rubric import Rubric
 from grader.score import StudentGrade, score_facts
 
@@ -66,6 +67,7 @@ def cache_key(notebook: bytes, dataset: Dataset, settings: RunSettings, code_dig
         code_digest,
         repr(asdict(settings.limits)),
         str(settings.isolated),
+        settings.environment.digest,
     ):
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()
@@ -249,6 +251,8 @@ def run_on_worker(
         tmp.replace(data_path)
     (x_train, _), (x_test, _) = load_arrays(data_path)
     dataset = Dataset(data_path, sha256, source, standin, len(x_train), len(x_test))
+    # The homework environment is the worker's own, in its cache, built there the first time (see kernel_env).
+    settings = replace(settings, environment=ensure_built(locate(settings.environment.requirements, cache)))
     with tempfile.TemporaryDirectory(prefix="mnist-grader-nb-") as tmp_dir:
         nb_path = Path(tmp_dir) / "submission.ipynb"
         nb_path.write_bytes(notebook)

@@ -9,7 +9,7 @@ from pathlib import Path
 from grader import __version__
 from grader.batch import default_cache_dir
 from grader.errors import GraderError
-from grader.pipeline import Options, run
+from grader.pipeline import Options, build_environment, run
 from grader.watch import watch
 
 
@@ -18,7 +18,9 @@ def parser() -> argparse.ArgumentParser:
         prog="grade",
         description="Grade a folder of MNIST assignment notebooks in a sandbox and write reports.",
     )
-    p.add_argument("submissions", type=Path, help="folder of .ipynb files, one notebook, or an LMS download zip")
+    p.add_argument(
+        "submissions", type=Path, nargs="?", help="folder of .ipynb files, one notebook, or an LMS download zip"
+    )
     p.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports)")
     p.add_argument("--rubric", type=Path, default=Path("rubric.yaml"), help="rubric file (default: rubric.yaml)")
     p.add_argument("--reference", type=Path, help="reference solution notebook (default: from the rubric)")
@@ -26,6 +28,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, help="notebooks run at once (default: number of cores)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit per notebook (default: rubric)")
     p.add_argument("--cell-timeout", type=float, metavar="SECONDS", help="time limit per cell (default: rubric)")
+    p.add_argument(
+        "--build-env",
+        action="store_true",
+        help="build the rubric's homework environment (needs the network once), print its folder and exit",
+    )
     p.add_argument("--no-sandbox", action="store_true", help="run student code with your own rights (unsafe)")
     p.add_argument("--rescore", action="store_true", help="re-score from cached facts only; start no kernel")
     p.add_argument("--watch", action="store_true", help="keep grading new and changed notebooks until Ctrl-C")
@@ -46,7 +53,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    cache = args.cache or default_cache_dir()
+    if args.submissions is None and not args.build_env:
+        p.error("the following arguments are required: submissions (or --build-env)")
     options = Options(
         submissions=args.submissions,
         out=args.out,
@@ -66,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         verbose=args.verbose,
     )
     try:
-        outcome = (watch if args.watch else run)(options, args.cache or default_cache_dir())
+        if args.build_env:
+            print(build_environment(args.rubric, cache).prefix)
+            return 0
+        outcome = (watch if args.watch else run)(options, cache)
     except GraderError as exc:
         print(f"grade: error: {exc}", file=sys.stderr)
         return 2

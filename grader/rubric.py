@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from grader.errors import GraderError
+from grader.kernel_env import DEFAULT_REQUIREMENTS, normalize_requirements
 from grader.sandbox import Limits
 
 # The assignment fixes the section totals; a rubric can move points between checks, not between sections.
@@ -53,6 +54,13 @@ class LatePolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Environment:
+    """The packages the homework's kernel has (`environment.requirements`, pip's requirement syntax)."""
+
+    requirements: tuple[str, ...] = DEFAULT_REQUIREMENTS
+
+
+@dataclass(frozen=True, slots=True)
 class Rubric:
     path: Path
     reference: Path
@@ -62,6 +70,7 @@ class Rubric:
     template: Path | None = None  # the notebook handed to students; its lines are nobody's own code
     similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD
     late: LatePolicy = LatePolicy()
+    environment: Environment = Environment()
 
     @property
     def max_total(self) -> float:
@@ -138,7 +147,16 @@ def load_rubric(path: Path, known_checks: dict[str, tuple[str, ...]]) -> Rubric:
     finally:
         loader.dispose()
     reader = _Reader(path, loader.lines)
-    allowed = {"reference", "template", "accuracy_margin", "similarity_threshold", "limits", "late", "sections"}
+    allowed = {
+        "reference",
+        "template",
+        "accuracy_margin",
+        "similarity_threshold",
+        "limits",
+        "late",
+        "environment",
+        "sections",
+    }
     top = reader.mapping(data, "rubric", allowed, {"sections"})
     reference = reader.text(top, "reference", "rubric", "reference/solution.ipynb")
     template = reader.text(top, "template", "rubric")
@@ -157,6 +175,7 @@ def load_rubric(path: Path, known_checks: dict[str, tuple[str, ...]]) -> Rubric:
             )
     limits = _limits(reader, top.get("limits", {}))
     late = _late(reader, top["late"]) if "late" in top else LatePolicy()
+    environment = _environment(reader, top["environment"]) if "environment" in top else Environment()
     sections_data = reader.mapping(top["sections"], "sections", set(SECTION_TOTALS), set(SECTION_TOTALS))
     sections = []
     for section_id, total in SECTION_TOTALS.items():
@@ -199,6 +218,7 @@ def load_rubric(path: Path, known_checks: dict[str, tuple[str, ...]]) -> Rubric:
         template=(path.parent / template).resolve() if template else None,
         similarity_threshold=threshold,
         late=late,
+        environment=environment,
     )
 
 
@@ -234,3 +254,17 @@ def _late(reader: _Reader, raw: Any) -> LatePolicy:
             )
         return LatePolicy(points=points)
     return LatePolicy()
+
+
+def _environment(reader: _Reader, raw: Any) -> Environment:
+    """`environment: {requirements: [numpy, keras>=3.3, ...]}`: checked here, built by grader.kernel_env."""
+    data = reader.mapping(raw, "environment", {"requirements"}, {"requirements"})
+    requirements = data["requirements"]
+    where = "environment.requirements"
+    if not isinstance(requirements, list) or not all(isinstance(r, str) for r in requirements):
+        raise reader.fail(where, f"expected a list of requirements, found {requirements!r}", data, "requirements")
+    try:
+        normalize_requirements(requirements)
+    except ValueError as exc:
+        raise reader.fail(where, str(exc), data, "requirements") from None
+    return Environment(tuple(requirements))

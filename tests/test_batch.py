@@ -18,6 +18,7 @@ from grader.dataset import Dataset
 from grader.errors import GraderError
 from grader.execute import RunSettings
 from grader.facts import Reevaluation, facts_to_json
+from grader.kernel_env import KernelEnvironment
 from grader.rubric import load_rubric
 from grader.sandbox import Limits
 from grader.score import KNOWN_CHECKS
@@ -40,8 +41,12 @@ def dataset(sha256: str = "a" * 64) -> Dataset:
     return Dataset(Path("mnist.npz"), sha256, "option", True, 60_000, 10_000)
 
 
-SETTINGS = RunSettings(limits=Limits(), isolated=True, threads=2)
+ENVIRONMENT = KernelEnvironment(("ipykernel", "keras", "matplotlib", "numpy"), "f" * 20, Path("envs") / ("f" * 20))
+SETTINGS = RunSettings(limits=Limits(), isolated=True, threads=2, environment=ENVIRONMENT)
 DIGEST = "d" * 64
+
+
+OTHER_ENVIRONMENT = dataclasses.replace(ENVIRONMENT, requirements=("ipykernel", "seaborn"), digest="0" * 20)
 
 
 def test_cache_key_depends_on_what_changes_facts() -> None:
@@ -54,6 +59,7 @@ def test_cache_key_depends_on_what_changes_facts() -> None:
         cache_key(NOTEBOOK, dataset(), dataclasses.replace(SETTINGS, limits=Limits(memory_mb=2048)), DIGEST),
         cache_key(NOTEBOOK, dataset(), dataclasses.replace(SETTINGS, isolated=False), DIGEST),
         cache_key(NOTEBOOK, dataset(), SETTINGS, "e" * 64),
+        cache_key(NOTEBOOK, dataset(), dataclasses.replace(SETTINGS, environment=OTHER_ENVIRONMENT), DIGEST),
     ]
     assert key not in changed
     assert len(set(changed)) == len(changed)
@@ -74,7 +80,7 @@ def test_cache_key_ignores_scoring_and_threads(tmp_path: Path) -> None:
     assert original.sections != changed.sections
 
     def key(limits: Limits, threads: int = 2) -> str:
-        return cache_key(NOTEBOOK, dataset(), RunSettings(limits, True, threads), DIGEST)
+        return cache_key(NOTEBOOK, dataset(), RunSettings(limits, True, threads, ENVIRONMENT), DIGEST)
 
     assert key(original.limits) == key(changed.limits)
     # Threads depend on --jobs and the machine; facts do not.

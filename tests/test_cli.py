@@ -45,6 +45,8 @@ def test_folder_without_notebooks(tmp_path: Path) -> None:
             ["similarity_threshold", "(line ", "at most 1"],
         ),
         (lambda t: t.replace("similarity_threshold: 0.7", "similarity_threshold: high"), ["expected a number"]),
+        (lambda t: t.replace("- seaborn\n", "- seaborn==\n"), ["environment.requirements", "'seaborn=='"]),
+        (lambda t: t.replace("    - keras>=3.3,<4\n", ""), ["environment.requirements", "(line ", "needs keras"]),
     ],
 )
 def test_invalid_rubric_names_the_key(tmp_path: Path, edit, words: list[str]) -> None:  # noqa: ANN001
