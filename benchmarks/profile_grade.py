@@ -170,10 +170,9 @@ def import_time(sandboxed: bool) -> float:
     """Seconds for a fresh Python to import keras (the floor of any process that loads a model)."""
     from grader.sandbox import Limits, kernel_environment, prepare_placement, wrap_command
 
-    python = homework_environment().python
-    argv = [str(python), "-c", "import keras"]
     with tempfile.TemporaryDirectory() as tmp:
-        placement = prepare_placement(Path(tmp), bench.REFERENCE, sandboxed, python)
+        placement = prepare_placement(Path(tmp), bench.REFERENCE, sandboxed, homework_environment().python)
+        argv = [placement.python_path, "-c", "import keras"]
         cmd = wrap_command(argv, placement, Limits(), kernel_environment(2, placement)) if sandboxed else argv
         started = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True)

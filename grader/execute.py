@@ -149,7 +149,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         return super().client(max_message_bytes=self.max_message_bytes, **kwargs)  # type: ignore[return-value]
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        argv = [str(self.placement.python), "-m", "ipykernel_launcher", "-f", self.connection_file]
+        argv = [self.placement.python_path, "-m", "ipykernel_launcher", "-f", self.connection_file]
         return self.group.enter_prefix() + wrap_command(argv, self.placement, self.limits, self.sandbox_env)
 
     def write_connection_file(self, **kwargs: Any) -> None:
@@ -618,7 +618,7 @@ class Reevaluator:
     """
 
     def __init__(self, placement: Placement, settings: RunSettings) -> None:
-        argv = [str(placement.python), "-m", f"{KERNEL_PACKAGE}.reevaluate", placement.run_path, placement.data_path]
+        argv = [placement.python_path, "-m", f"{KERNEL_PACKAGE}.reevaluate", placement.run_path, placement.data_path]
         env = kernel_environment(settings.threads, placement)
         self.group = ResourceGroup(settings.limits)
         cmd = self.group.enter_prefix() + wrap_command(argv, placement, settings.limits, env, writable_run=False)

@@ -37,6 +37,7 @@ from grader.seccomp import filter_program
 INSIDE_DATA = "/grader/data/mnist.npz"
 INSIDE_RUN = "/grader/run"
 INSIDE_LIB = "/grader/lib"
+INSIDE_ENV = "/grader/env"
 INSIDE_HOME = "/home/student"
 KERNEL_PACKAGE = "grader_kernel"
 _KERNEL_SOURCE = Path(__file__).parent / "kernel"
@@ -92,6 +93,11 @@ class Placement:
     @property
     def lib_path(self) -> str:
         return INSIDE_LIB if self.isolated else str(self.lib_dir)
+
+    @property
+    def python_path(self) -> str:
+        """The interpreter as the sandboxed process calls it: its environment (`python`'s bin/..) is at /grader/env."""
+        return f"{INSIDE_ENV}/bin/{self.python.name}" if self.isolated else str(self.python)
 
 
 def bwrap_path() -> str | None:
@@ -212,7 +218,7 @@ def kernel_environment(threads: int, placement: Placement) -> dict[str, str]:
     """The environment of a sandboxed process: nothing of the grader's own, threads pinned to its share."""
     n = str(max(1, threads))
     return {
-        "PATH": f"{placement.python.parent}:/usr/local/bin:/usr/bin:/bin",
+        "PATH": f"{Path(placement.python_path).parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": INSIDE_HOME if placement.isolated else str(placement.run_dir),
         "LANG": "C.UTF-8",
         "PYTHONPATH": placement.lib_path,
@@ -302,12 +308,14 @@ def wrap_command(
         INSIDE_HOME,
     ]
     # After the scratch mounts, so that an interpreter installed under /tmp is not hidden by them. The interpreter's
-    # virtual environment and the installation it is made from (the grader's own base Python); not the grader's
-    # virtual environment, whose packages student code must not import.
+    # virtual environment goes to /grader/env (where it is on the host, in the grader's cache, is not the sandbox's
+    # business), the installation it is made from (the grader's own base Python) to its own path, which the
+    # environment names; the grader's virtual environment, whose packages student code must not import, not at all.
     python = placement.python
-    prefixes = sorted({sys.base_prefix, str(python.parent.parent), str(python.resolve().parent.parent)})
+    prefixes = sorted({sys.base_prefix, str(python.resolve().parent.parent)})
     binds = [
         _Bind(placement.dataset, INSIDE_DATA),
+        _Bind(python.parent.parent, INSIDE_ENV),
         _Bind((placement.lib_dir / KERNEL_PACKAGE).resolve(), f"{INSIDE_LIB}/{KERNEL_PACKAGE}"),
         _Bind(placement.run_dir, INSIDE_RUN, writable=writable_run),
         _Bind(placement.socket_dir, str(placement.socket_dir), writable=True),

@@ -43,7 +43,8 @@ def test_files_the_sandbox_writes_belong_to_nobody_and_its_folders_to_no_one_els
     dataset.write_bytes(b"not read")
     with run_folder() as root:
         placement = prepare_placement(root, dataset, isolated=True, python=Path(sys.executable))
-        cmd = wrap_command([sys.executable, "-c", WRITER], placement, Limits(), kernel_environment(1, placement))
+        argv = [placement.python_path, "-c", WRITER]
+        cmd = wrap_command(argv, placement, Limits(), kernel_environment(1, placement))
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         assert result.returncode == 0, result.stderr[-2000:]
         assert result.stdout.split() == [str(NOBODY), "2"]  # nobody inside, under a seccomp filter
