@@ -314,7 +314,7 @@ def run_grade(target: Path, *args: str | Path, cache: Path, log: Path) -> GradeR
     The homework environment is not part of what is measured: `make bench` builds it in the default cache,
     and each benchmark cache links to it, as a user's runs all find the one they built.
     """
-    from grader.batch import default_cache_dir
+    from grader.facts_cache import default_cache_dir
 
     cache.mkdir(parents=True, exist_ok=True)
     if not (cache / "envs").exists():

@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 from grader import __version__
-from grader.batch import default_cache_dir
 from grader.errors import GraderError
+from grader.facts_cache import default_cache_dir
 from grader.pipeline import Options, build_environment, run
+from grader.rubric_choice import choose_rubric
 from grader.watch import watch
 
 
@@ -22,7 +23,11 @@ def parser() -> argparse.ArgumentParser:
         "submissions", type=Path, nargs="?", help="folder of .ipynb files, one notebook, or an LMS download zip"
     )
     p.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports)")
-    p.add_argument("--rubric", type=Path, default=Path("rubric.yaml"), help="rubric file (default: rubric.yaml)")
+    p.add_argument(
+        "--rubric",
+        type=Path,
+        help="rubric file (default: ./rubric.yaml if there is one, else the bundled MNIST homework)",
+    )
     p.add_argument("--reference", type=Path, help="reference solution notebook (default: from the rubric)")
     p.add_argument("--dataset", type=Path, help="MNIST data in Keras mnist.npz format (default: find or build)")
     p.add_argument("--jobs", type=int, help="notebooks run at once (default: number of cores)")
@@ -58,10 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     cache = args.cache or default_cache_dir()
     if args.submissions is None and not args.build_env:
         p.error("the following arguments are required: submissions (or --build-env)")
+    rubric = choose_rubric(args.rubric)
+    if not args.quiet:
+        print(rubric.describe(), flush=True)
     options = Options(
         submissions=args.submissions,
         out=args.out,
-        rubric=args.rubric,
+        rubric=rubric.path,
         reference=args.reference,
         dataset=args.dataset,
         jobs=args.jobs,
@@ -78,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.build_env:
-            print(build_environment(args.rubric, cache).prefix)
+            print(build_environment(rubric.path, cache).prefix)
             return 0
         outcome = (watch if args.watch else run)(options, cache)
     except GraderError as exc:

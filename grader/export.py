@@ -22,23 +22,13 @@ from grader.errors import GraderError
 from grader.files import read_regular_file
 from grader.isolation import CANVAS_CSV, GRADES_CSV, GRADES_JSON, GRADESCOPE, StageFailure, StageGuard
 from grader.near_copies import NearCopy, similar_to
-from grader.score import SECTION_CHECKS, CheckResult, StudentGrade
+from grader.rubric import Rubric
+from grader.score import CheckResult, SectionResult, StudentGrade, rubric_sections
 
 T = TypeVar("T")
 
-SECTION_IDS = tuple(SECTION_CHECKS)
 ROSTER_COLUMNS = ("notebook", "name", "id", "sis_user_id", "sis_login_id", "section")
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
-
-# Which code cells belong to a section: the ones whose source mentions these names. Shared with the report,
-# which uses it to place an erroring cell beside the checks it explains.
-SECTION_KEYWORDS: dict[str, tuple[str, ...]] = {
-    "prepare": ("load_data",),
-    "visualize": ("imshow", "subplot"),
-    "build": ("Sequential",),
-    "train": ("fit", "compile"),
-    "evaluate": ("evaluate", "score"),
-}
 _MARKDOWN_SPECIAL = re.compile(r"[&<>\\`*_\[\]#|~$]")
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
 
@@ -59,9 +49,12 @@ class RosterEntry:
     section: str
 
 
-def mentions(source: str, section: str) -> bool:
-    """Whether a code cell's source mentions one of the names that mark `section`'s code."""
-    return any(re.search(rf"\b{re.escape(word)}\b", source) for word in SECTION_KEYWORDS[section])
+def mentions(source: str, keywords: Iterable[str]) -> bool:
+    """Whether a code cell's source mentions one of `keywords`, the names that mark a rubric section's code.
+
+    Shared with the report, which places a cell that raised beside the checks it explains.
+    """
+    return any(re.search(rf"\b{re.escape(word)}\b", source) for word in keywords)
 
 
 def file_stems(students: Iterable[str]) -> dict[str, str]:
@@ -91,10 +84,6 @@ def number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else round(value, 2)
 
 
-def _section(grade: StudentGrade, section_id: str) -> Any:
-    return next((s for s in grade.sections if s.id == section_id), None)
-
-
 def _check_entry(check: CheckResult) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "id": check.id,
@@ -108,23 +97,20 @@ def _check_entry(check: CheckResult) -> dict[str, Any]:
     return entry
 
 
-def grade_entry(grade: StudentGrade, similar: list[tuple[str, float]] | None = None) -> dict[str, Any]:
-    """One student's entry of grades.json, with every section and check.
+def grade_entry(grade: StudentGrade, rubric: Rubric, similar: list[tuple[str, float]] | None = None) -> dict[str, Any]:
+    """One student's entry of grades.json, with every section and check of the rubric.
 
     A check an instructor adjusted carries `adjusted` (the grader's points and the comment); `bonus` lists
     points added to the total by hand; `similar` lists the students whose own code is nearly this one's.
     """
-    sections: dict[str, Any] = {}
-    for section_id in SECTION_IDS:
-        section = _section(grade, section_id)
-        if section is None:
-            sections[section_id] = {"points": 0.0, "max": 0, "checks": []}
-            continue
-        sections[section_id] = {
+    sections = {
+        section.id: {
             "points": float(section.points),
             "max": number(section.max),
             "checks": [_check_entry(c) for c in section.checks],
         }
+        for section in rubric_sections(grade, rubric)
+    }
     origin = grade.origin
     return {
         "student": grade.student,
@@ -135,7 +121,7 @@ def grade_entry(grade: StudentGrade, similar: list[tuple[str, float]] | None = N
         "late": origin.late,
         "late_penalty": float(grade.late_penalty),  # already taken off `total`
         "total": float(grade.total),
-        "max_total": number(grade.max_total),
+        "max_total": number(rubric.max_total),
         "integrity": list(grade.integrity_flags),
         "limits_hit": list(grade.facts.execution.limits_hit),
         "ignored": list(origin.superseded),
@@ -145,7 +131,7 @@ def grade_entry(grade: StudentGrade, similar: list[tuple[str, float]] | None = N
     }
 
 
-def _failed_entry(grade: StudentGrade, failure: StageFailure) -> dict[str, Any]:
+def _failed_entry(grade: StudentGrade, failure: StageFailure, rubric: Rubric) -> dict[str, Any]:
     empty = {"points": 0.0, "max": 0, "checks": []}
     return {
         "student": grade.student,
@@ -160,7 +146,7 @@ def _failed_entry(grade: StudentGrade, failure: StageFailure) -> dict[str, Any]:
         "integrity": [],
         "limits_hit": [],
         "ignored": [],
-        "sections": {section_id: dict(empty) for section_id in SECTION_IDS},
+        "sections": {section.id: dict(empty) for section in rubric.sections},
         "bonus": [],
         "similar": [],
     }
@@ -188,6 +174,7 @@ def _write_text(path: Path, text: str) -> None:
 def write_grades_json(
     grades: list[StudentGrade],
     path: Path,
+    rubric: Rubric,
     guard: StageGuard | None = None,
     pairs: Iterable[NearCopy] = (),
     ignored: Iterable[Ignored] = (),
@@ -197,9 +184,9 @@ def write_grades_json(
     similar = similar_to(pairs)
 
     def entry(grade: StudentGrade) -> dict[str, Any]:
-        return grade_entry(grade, similar.get(grade.student))
+        return grade_entry(grade, rubric, similar.get(grade.student))
 
-    entries = _rows(grades, GRADES_JSON, entry, _failed_entry, guard)
+    entries = _rows(grades, GRADES_JSON, entry, partial(_failed_entry, rubric=rubric), guard)
     not_graded = [{"path": i.path, "reason": i.reason} for i in ignored]
     _write_text(path, json.dumps({"students": entries, "ignored": not_graded}, indent=1, ensure_ascii=False) + "\n")
 
@@ -216,8 +203,8 @@ def _csv_text(rows: list[list[Any]]) -> str:
     return buffer.getvalue()
 
 
-def _grades_csv_row(grade: StudentGrade) -> list[Any]:
-    points = [number(s.points) if (s := _section(grade, sid)) else 0 for sid in SECTION_IDS]
+def _grades_csv_row(grade: StudentGrade, rubric: Rubric) -> list[Any]:
+    points = [number(s.points) for s in rubric_sections(grade, rubric)]
     message = _cell(grade.message) if grade.status == "error" else ""
     bonus = number(sum(b.points for b in grade.bonus))
     late = "yes" if grade.origin.late else ""
@@ -226,15 +213,17 @@ def _grades_csv_row(grade: StudentGrade) -> list[Any]:
     return [*identity, *points, bonus, late, penalty, number(grade.total), grade.status, message]
 
 
-def _failed_csv_row(grade: StudentGrade, failure: StageFailure) -> list[Any]:
-    return [_cell(grade.student), "", *(0 for _ in SECTION_IDS), 0, "", 0, 0, "error", failure.message]
+def _failed_csv_row(grade: StudentGrade, failure: StageFailure, rubric: Rubric) -> list[Any]:
+    return [_cell(grade.student), "", *(0 for _ in rubric.sections), 0, "", 0, 0, "error", failure.message]
 
 
-def write_grades_csv(grades: list[StudentGrade], path: Path, guard: StageGuard | None = None) -> None:
-    """Writes one row per student: id, LMS name, points per section, bonus points given by hand, late and
-    its penalty, total, status, and the message of a status "error"."""
-    header: list[Any] = ["student", "name", *SECTION_IDS, "bonus", "late", "late_penalty", "total", "status", "message"]
-    rows = _rows(grades, GRADES_CSV, _grades_csv_row, _failed_csv_row, guard)
+def write_grades_csv(grades: list[StudentGrade], path: Path, rubric: Rubric, guard: StageGuard | None = None) -> None:
+    """Writes one row per student: id, LMS name, points per rubric section, bonus points given by hand, late
+    and its penalty, total, status, and the message of a status "error"."""
+    sections = [section.id for section in rubric.sections]
+    header: list[Any] = ["student", "name", *sections, "bonus", "late", "late_penalty", "total", "status", "message"]
+    build, failed = partial(_grades_csv_row, rubric=rubric), partial(_failed_csv_row, rubric=rubric)
+    rows = _rows(grades, GRADES_CSV, build, failed, guard)
     _write_text(path, _csv_text([header, *rows]))
 
 
@@ -259,6 +248,7 @@ def read_roster(path: Path) -> dict[str, RosterEntry]:
 def write_canvas_csv(
     grades: list[StudentGrade],
     path: Path,
+    rubric: Rubric,
     roster: dict[str, RosterEntry] | None,
     assignment: str = "MNIST Image Classification",
     guard: StageGuard | None = None,
@@ -270,7 +260,7 @@ def write_canvas_csv(
     roster keeps their notebook name as the Student column, other ids blank. A student whose row could not
     be made gets only their notebook name and an empty score.
     """
-    possible = number(grades[0].max_total) if grades else 100
+    possible = number(rubric.max_total)
     rows: list[list[Any]] = _rows(grades, CANVAS_CSV, partial(_canvas_row, roster=roster), _failed_canvas_row, guard)
     header: list[list[Any]] = [
         [*CANVAS_COLUMNS, f"{assignment} (points)"],
@@ -297,11 +287,11 @@ def _failed_canvas_row(grade: StudentGrade, _: StageFailure) -> list[Any]:
     return [_cell(grade.student), "", "", "", "", ""]
 
 
-def summary_text(grade: StudentGrade) -> str:
-    """A plain-text summary of a grade: total, sections, integrity flags, how the notebook ran."""
+def summary_text(grade: StudentGrade, rubric: Rubric) -> str:
+    """A plain-text summary of a grade: total, the rubric's sections, integrity flags, how the notebook ran."""
     who = grade.student if grade.display_name == grade.student else f"{grade.display_name} ({grade.student})"
-    lines = [f"{who}: {number(grade.total)} / {number(grade.max_total)}"]
-    lines += [f"  {s.title}: {number(s.points)} / {number(s.max)}" for s in grade.sections]
+    lines = [f"{who}: {number(grade.total)} / {number(rubric.max_total)}"]
+    lines += [f"  {s.title}: {number(s.points)} / {number(s.max)}" for s in rubric_sections(grade, rubric)]
     lines += [f"Adjustment by the instructor: {b.points:+g} ({b.comment})" for b in grade.bonus]
     if grade.origin.late:
         lines.append(f"  Late submission: -{number(grade.late_penalty)}")
@@ -323,7 +313,7 @@ def check_message(check: CheckResult) -> str:
     )
 
 
-def gradescope_results(grade: StudentGrade) -> dict[str, Any]:
+def gradescope_results(grade: StudentGrade, rubric: Rubric) -> dict[str, Any]:
     """A Gradescope autograder results.json: the total, a summary, one test per rubric check and per bonus."""
     tests = [
         {
@@ -334,7 +324,7 @@ def gradescope_results(grade: StudentGrade) -> dict[str, Any]:
             "output": check_message(check),
             "visibility": "visible",
         }
-        for section in grade.sections
+        for section in rubric_sections(grade, rubric)
         for check in section.checks
     ]
     tests += [
@@ -363,12 +353,14 @@ def gradescope_results(grade: StudentGrade) -> dict[str, Any]:
     return {
         "score": float(grade.total),
         "execution_time": round(grade.facts.execution.duration_s),
-        "output": summary_text(grade),
+        "output": summary_text(grade, rubric),
         "tests": tests,
     }
 
 
-def write_gradescope(grades: list[StudentGrade], out_dir: Path, guard: StageGuard | None = None) -> None:
+def write_gradescope(
+    grades: list[StudentGrade], out_dir: Path, rubric: Rubric, guard: StageGuard | None = None
+) -> None:
     """Writes out_dir/<student>/results.json for each student (the student id made file-safe).
 
     A student whose results cannot be made gets a score of 0 with the grader's message as output, so that
@@ -379,7 +371,8 @@ def write_gradescope(grades: list[StudentGrade], out_dir: Path, guard: StageGuar
     def failed(grade: StudentGrade, failure: StageFailure) -> dict[str, Any]:
         return {"score": 0.0, "output": failure.message, "tests": []}
 
-    for grade, results in zip(grades, _rows(grades, GRADESCOPE, gradescope_results, failed, guard), strict=True):
+    results_of = partial(gradescope_results, rubric=rubric)
+    for grade, results in zip(grades, _rows(grades, GRADESCOPE, results_of, failed, guard), strict=True):
         text = json.dumps(results, indent=1, ensure_ascii=False) + "\n"
         _write_text(out_dir / stems[grade.student] / "results.json", text)
 
@@ -393,10 +386,7 @@ def markdown_text(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(lambda m: f"&#{ord(m.group())};", " ".join(text.split()))
 
 
-def _feedback_markdown(grade: StudentGrade, section_id: str) -> str:
-    section = _section(grade, section_id)
-    if section is None:
-        return ""
+def _feedback_markdown(section: SectionResult) -> str:
     lines = [
         f"### Grader feedback: {markdown_text(section.title)} ({number(section.points)} / {number(section.max)})",
         "",
@@ -418,12 +408,12 @@ def _feedback_cell(source: str, minor: int) -> Any:
     return cell
 
 
-def write_feedback_notebook(grade: StudentGrade, source_nb: Path, dest: Path) -> None:
+def write_feedback_notebook(grade: StudentGrade, source_nb: Path, dest: Path, rubric: Rubric) -> None:
     """Writes the student's notebook with the grader's feedback after each section's code.
 
-    A summary cell goes first; each section's cell follows the last code cell that mentions that
-    section's names (`SECTION_KEYWORDS`), or the end of the notebook. A notebook that cannot be read
-    gets no feedback copy: its report already explains why.
+    A summary cell goes first; each rubric section's cell follows the last code cell that mentions one of
+    that section's `keywords`, or goes at the end of the notebook (no keywords, or no cell mentions them).
+    A notebook that cannot be read gets no feedback copy: its report already explains why.
     """
     try:
         nb = nbformat.reads(read_regular_file(source_nb).decode("utf-8"), as_version=4)
@@ -432,18 +422,15 @@ def write_feedback_notebook(grade: StudentGrade, source_nb: Path, dest: Path) ->
     minor = int(nb.get("nbformat_minor", 0))
     cells = list(nb.cells)
     after: dict[int, list[str]] = {}
-    for section_id in SECTION_IDS:
-        text = _feedback_markdown(grade, section_id)
-        if not text:
-            continue
+    for spec, section in zip(rubric.sections, rubric_sections(grade, rubric), strict=True):
         places = [
             i
             for i, c in enumerate(cells)
-            if c.get("cell_type") == "code" and mentions(str(c.get("source", "")), section_id)
+            if c.get("cell_type") == "code" and mentions(str(c.get("source", "")), spec.keywords)
         ]
-        after.setdefault(places[-1] if places else len(cells) - 1, []).append(text)
+        after.setdefault(places[-1] if places else len(cells) - 1, []).append(_feedback_markdown(section))
     summary = "## Grader feedback\n\n" + "  \n".join(
-        markdown_text(line.strip()) for line in summary_text(grade).splitlines()
+        markdown_text(line.strip()) for line in summary_text(grade, rubric).splitlines()
     )
     result = [_feedback_cell(summary, minor)]
     if not cells:

@@ -1,4 +1,9 @@
-"""The whole run behind `grade`: rubric, data, reference calibration, executions, scores, outputs."""
+"""The whole run behind `grade`: discover, provision, calibrate, execute, score, then report and export.
+
+Each stage is a module of its own: grader.discover, grader.dataset, grader.calibration, grader.executors
+(with grader.facts_cache), grader.score (with grader.adjustments and grader.late), grader.report and
+grader.export. This module only passes the values from one to the next.
+"""
 
 from __future__ import annotations
 
@@ -15,21 +20,12 @@ from pathlib import Path
 
 from grader import __version__
 from grader.adjustments import Adjustment, apply_adjustments, read_adjustments
-from grader.batch import (
-    Calibration,
-    Executor,
-    FactsCache,
-    Progress,
-    calibrate,
-    dask_executor,
-    execute_all,
-    grade_with_notes,
-    local_executor,
-)
+from grader.calibration import Calibration, calibrate
 from grader.dataset import Dataset, provision_dataset
 from grader.discover import Discovery, Submission, open_submissions
 from grader.errors import GraderError
 from grader.execute import RunSettings
+from grader.executors import Executor, dask_executor, execute_all, local_executor
 from grader.export import (
     RosterEntry,
     file_stems,
@@ -41,20 +37,23 @@ from grader.export import (
     write_gradescope,
 )
 from grader.facts import Facts
+from grader.facts_cache import FactsCache
 from grader.isolation import FEEDBACK, NEAR_COPIES, SCORE, StageFailure, StageGuard
 from grader.kernel_env import KernelEnvironment, ensure_built, locate
 from grader.late import apply_late_policy
 from grader.near_copies import NearCopy, find_near_copies
+from grader.progress import Progress
 from grader.rubric import Rubric, load_rubric
+from grader.rubric_choice import BUNDLED_RUBRIC
 from grader.sandbox import Limits, require_bwrap
-from grader.score import KNOWN_CHECKS, StudentGrade, unscored_grade
+from grader.score import KNOWN_CHECKS, StudentGrade, grade_with_notes, unscored_grade
 
 
 @dataclass(frozen=True, slots=True)
 class Options:
     submissions: Path
     out: Path = Path("reports")
-    rubric: Path = Path("rubric.yaml")
+    rubric: Path = BUNDLED_RUBRIC
     reference: Path | None = None
     dataset: Path | None = None
     jobs: int | None = None
@@ -168,32 +167,18 @@ def start_session(options: Options, rubric: Rubric, cache_dir: Path, students: i
     jobs = options.jobs or default_jobs()
     if jobs < 1:
         raise GraderError("--jobs must be at least 1")
-    cores = default_jobs()
     # Found (or built, from uv's cache when offline) before anything runs; --rescore runs nothing and needs its
     # name only, for the facts cache's keys.
     environment = locate(rubric.environment.requirements, cache_dir)
     settings = RunSettings(
         limits=limits,
         isolated=options.sandbox,
-        threads=max(1, cores // min(jobs, max(1, students))),
+        threads=max(1, default_jobs() // min(jobs, max(1, students))),
         environment=environment if options.rescore or options.scheduler else ensure_built(environment),
     )
     cache = FactsCache(cache_dir)
     _import_meanwhile("grader.report")
-    # The reference runs alone with every core; it is cached like any submission. A failure there is not a
-    # student's: `calibrate` turns it into a user error that ends the run.
-    reference_settings = replace(settings, threads=cores)
-    reference_guard = StageGuard()
-    reference_run = execute_all(
-        [Submission("reference", reference)],
-        dataset,
-        reference_settings,
-        cache,
-        executor_for(options, dataset, reference_settings, 1, lambda: None, reference_guard),
-        lambda *_: None,
-        reference_guard,
-    )
-    calibration = calibrate(reference_run["reference"], rubric)
+    calibration = calibrate(run_reference(options, reference, dataset, settings, cache), rubric)
     return Session(options, rubric, reference, dataset, settings, jobs, cache, calibration, roster)
 
 
@@ -201,6 +186,20 @@ def build_environment(rubric_path: Path, cache_dir: Path) -> KernelEnvironment:
     """The homework environment of a rubric, built now if it is not yet (`grade --build-env`)."""
     rubric = load_rubric(rubric_path, KNOWN_CHECKS)
     return ensure_built(locate(rubric.environment.requirements, cache_dir))
+
+
+def run_reference(
+    options: Options, reference: Path, dataset: Dataset, settings: RunSettings, cache: FactsCache
+) -> Facts:
+    """The reference's facts: run alone with every core, and cached like any submission.
+
+    A failure there is not a student's: `calibrate` turns it into a user error that ends the run.
+    """
+    settings = replace(settings, threads=default_jobs())
+    guard = StageGuard()
+    executor = executor_for(options, dataset, settings, 1, lambda: None, guard)
+    only = [Submission("reference", reference)]
+    return execute_all(only, dataset, settings, cache, executor, lambda *_: None, guard)["reference"]
 
 
 def read_session_adjustments(options: Options, rubric: Rubric, submissions: list[Submission]) -> Adjustments:
@@ -225,7 +224,7 @@ def grade_round(
 
         def scored() -> StudentGrade:
             grade = apply_adjustments(
-                grade_with_notes(sub, facts, rubric, calibration), adjustments.get(sub.student, [])
+                grade_with_notes(sub, facts, rubric, calibration.context()), adjustments.get(sub.student, [])
             )
             # Last, so that a percentage is of what the student ends up with, adjustments included.
             return apply_late_policy(grade, rubric.late, sub.origin.late)
@@ -253,14 +252,14 @@ def grade_round(
 def run(options: Options, cache_dir: Path) -> Outcome:
     """Grades every notebook under `options.submissions` and writes the outputs; raises GraderError on misuse."""
     rubric = load_rubric(options.rubric, KNOWN_CHECKS)
-    with open_submissions(options.submissions) as found:
+    with open_submissions(options.submissions) as found:  # discover
         # Read before anything runs, so a wrong line costs no execution and leaves no output behind.
         adjustments = read_session_adjustments(options, rubric, found.submissions)
-        session = start_session(options, rubric, cache_dir, len(found.submissions))
+        session = start_session(options, rubric, cache_dir, len(found.submissions))  # provision, calibrate
         progress = Progress(total=len(found.submissions), quiet=options.quiet, verbose=options.verbose)
         guard = StageGuard()
-        graded = grade_round(session, found.submissions, adjustments, progress, guard)
-        written = write_outputs(graded, session, found, guard)
+        graded = grade_round(session, found.submissions, adjustments, progress, guard)  # execute, score
+        written = write_outputs(graded, session, found, guard)  # report, export
     return Outcome(written, session.calibration, options.out, graded.pairs or [])
 
 
@@ -301,6 +300,7 @@ def _write_outputs(
     from grader.report import ReportContext, write_reports
 
     options, calibration, grades, pairs = session.options, session.calibration, graded.grades, graded.pairs
+    rubric = session.rubric
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
     stems = file_stems(g.student for g in grades)
@@ -313,29 +313,37 @@ def _write_outputs(
                 continue
             dest = folder / f"{stems[grade.student]}.ipynb"
             guard.run(
-                FEEDBACK, grade.student, lambda _: None, write_feedback_notebook, grade, paths[grade.student], dest
+                FEEDBACK,
+                grade.student,
+                lambda _: None,
+                write_feedback_notebook,
+                grade,
+                paths[grade.student],
+                dest,
+                rubric,
             )
-    history = calibration.reference_facts.kernel.history
+    reference = calibration.reference_facts.kernel
     context = ReportContext(
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         grader_version=__version__,
         dataset_description=session.dataset.describe(),
         standin=session.dataset.standin,
-        reference_history=history.values if history else None,
+        reference_history=reference.history.values if reference.history else None,
         accuracy_threshold=calibration.threshold,
         reference_accuracy=calibration.reference_accuracy,
-        similarity_threshold=session.rubric.similarity_threshold if pairs is not None else None,
-        late_policy=session.rubric.late.describe(),
+        similarity_threshold=rubric.similarity_threshold if pairs is not None else None,
+        late_policy=rubric.late.describe(),
         ignored=tuple(found.ignored),
+        reference_model=reference.model,
     )
     for _ in range(2):
         failed_before = sum(len(f) for f in guard.failures.values())
         marked = [guard.mark(g) for g in grades]
-        write_gradescope(marked, out / "gradescope", guard)
-        marked = write_reports(marked, out, context, guard, pairs or [], changed)
-        write_grades_json(marked, out / "grades.json", guard, pairs or [], found.ignored)
-        write_grades_csv(marked, out / "grades.csv", guard)
-        write_canvas_csv(marked, out / "canvas.csv", session.roster, guard=guard)
+        write_gradescope(marked, out / "gradescope", rubric, guard)
+        marked = write_reports(marked, out, context, rubric, guard, pairs or [], changed)
+        write_grades_json(marked, out / "grades.json", rubric, guard, pairs or [], found.ignored)
+        write_grades_csv(marked, out / "grades.csv", rubric, guard)
+        write_canvas_csv(marked, out / "canvas.csv", rubric, session.roster, guard=guard)
         if sum(len(f) for f in guard.failures.values()) == failed_before:
             break
     return [guard.mark(g) for g in grades]

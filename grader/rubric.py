@@ -36,6 +36,8 @@ class SectionSpec:
     title: str
     points: float
     checks: tuple[CheckSpec, ...]
+    # Names that mark this section's code: a cell mentioning one belongs to it (feedback, error placement).
+    keywords: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +119,12 @@ class _Reader:
             raise self.fail(where, f"missing key {key!r}")
         return value
 
+    def words(self, mapping: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+        value = mapping.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(w, str) and w.strip() for w in value):
+            raise self.fail(f"{where}.{key}", f"expected a list of names, found {value!r}", mapping, key)
+        return tuple(value)
+
     def number(self, mapping: dict[str, Any], key: str, where: str, *, minimum: float = 0.0) -> float:
         value = mapping[key]
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -180,7 +188,9 @@ def load_rubric(path: Path, known_checks: dict[str, tuple[str, ...]]) -> Rubric:
     sections = []
     for section_id, total in SECTION_TOTALS.items():
         where = f"sections.{section_id}"
-        raw = reader.mapping(sections_data[section_id], where, {"title", "points", "checks"}, {"points", "checks"})
+        raw = reader.mapping(
+            sections_data[section_id], where, {"title", "points", "checks", "keywords"}, {"points", "checks"}
+        )
         points = reader.number(raw, "points", where)
         if points != total:
             raise reader.fail(
@@ -208,7 +218,8 @@ def load_rubric(path: Path, known_checks: dict[str, tuple[str, ...]]) -> Rubric:
                 raw,
                 "checks",
             )
-        sections.append(SectionSpec(section_id, reader.text(raw, "title", where, section_id), points, tuple(checks)))
+        title = reader.text(raw, "title", where, section_id)
+        sections.append(SectionSpec(section_id, title, points, tuple(checks), reader.words(raw, "keywords", where)))
     return Rubric(
         path=path,
         reference=(path.parent / reference).resolve(),

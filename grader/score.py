@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from grader.checks import Check, Context, Integrity, build, evaluate, prepare, train, visualize
-from grader.discover import Origin
+from grader.discover import Origin, Submission
 from grader.facts import Facts
-from grader.rubric import Rubric
+from grader.rubric import Rubric, SectionSpec
 
 SECTION_CHECKS: dict[str, dict[str, Check]] = {
     "prepare": prepare.CHECKS,
@@ -135,17 +135,30 @@ def score_facts(student: str, facts: Facts, rubric: Rubric, ctx: Context) -> Stu
     )
 
 
+def grade_with_notes(sub: Submission, facts: Facts, rubric: Rubric, ctx: Context) -> StudentGrade:
+    """The submission's grade, with where it came from and its discovery note."""
+    grade = replace(score_facts(sub.student, facts, rubric, ctx), origin=sub.origin)
+    if sub.note:
+        grade = replace(grade, message=(sub.note + " " + grade.message).strip())
+    return grade
+
+
+def unscored_section(spec: SectionSpec) -> SectionResult:
+    """A section of the rubric with every check listed, none earned."""
+    checks = tuple(CheckResult(c.id, c.title, 0.0, c.points, False, "Not scored.") for c in spec.checks)
+    return SectionResult(spec.id, spec.title, 0.0, spec.points, checks, ())
+
+
 def unscored_grade(student: str, facts: Facts, rubric: Rubric, message: str) -> StudentGrade:
     """The grade of a student whose scoring failed: every check of the rubric listed, none earned."""
-    sections = tuple(
-        SectionResult(
-            spec.id,
-            spec.title,
-            0.0,
-            spec.points,
-            tuple(CheckResult(c.id, c.title, 0.0, c.points, False, "Not scored.") for c in spec.checks),
-            (),
-        )
-        for spec in rubric.sections
-    )
+    sections = tuple(unscored_section(spec) for spec in rubric.sections)
     return StudentGrade(student, "error", message, 0.0, rubric.max_total, sections, facts)
+
+
+def rubric_sections(grade: StudentGrade, rubric: Rubric) -> tuple[SectionResult, ...]:
+    """The grade's result of each section of `rubric`, in the rubric's order: what every output lists.
+
+    A section the grade lacks (it was scored under another rubric) is listed as not scored.
+    """
+    results = {section.id: section for section in grade.sections}
+    return tuple(results.get(spec.id) or unscored_section(spec) for spec in rubric.sections)

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import watchfiles
 
-from grader.batch import Progress
 from grader.discover import Discovery, Submission, discover
 from grader.errors import GraderError
 from grader.export import file_stems
@@ -38,6 +37,7 @@ from grader.pipeline import (
     start_session,
     write_outputs,
 )
+from grader.progress import Progress
 from grader.rubric import load_rubric
 from grader.score import KNOWN_CHECKS, StudentGrade
 

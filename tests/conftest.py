@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grader.batch import default_cache_dir
 from grader.dataset import build_standin, subsample
+from grader.facts_cache import default_cache_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_STANDIN = ROOT.parent / "shared" / "data" / "mnist-standin.npz"

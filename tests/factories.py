@@ -1,12 +1,14 @@
 """Hand-made facts and grades for tests that need no kernel: a perfect run, changed where a test says so.
 
 `make_facts(kernel={"indices": None})` replaces fields of the perfect run's parts: a dict updates the
-fields it names, any other value replaces the whole part. `make_grade` scores facts with the real rubric.
+fields it names, any other value replaces the whole part. `make_grade` scores facts with the real rubric,
+or another one (`four_section_rubric`, the real one without its visualize section).
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import struct
 import zlib
 from functools import cache
@@ -259,11 +261,22 @@ def rubric() -> Rubric:
     return load_rubric(ROOT / "rubric.yaml", KNOWN_CHECKS)
 
 
+def four_section_rubric() -> Rubric:
+    """An assignment of four sections (prepare, build, train, evaluate: 90 points), with no figure to draw."""
+    real = rubric()
+    return dataclasses.replace(real, sections=tuple(s for s in real.sections if s.id != "visualize"))
+
+
 def make_grade(
-    student: str = "ada", facts: Facts | None = None, ctx: Context = CONTEXT, **overrides: Any
+    student: str = "ada",
+    facts: Facts | None = None,
+    ctx: Context = CONTEXT,
+    under: Rubric | None = None,
+    **overrides: Any,
 ) -> StudentGrade:
-    """A grade of `facts` (or of `make_facts(**overrides)`) under the real rubric."""
-    return score_facts(student, facts if facts is not None else make_facts(**overrides), rubric(), ctx)
+    """A grade of `facts` (or of `make_facts(**overrides)`) under the real rubric, or `under` another."""
+    facts = facts if facts is not None else make_facts(**overrides)
+    return score_facts(student, facts, under or rubric(), ctx)
 
 
 def report_context(*, standin: bool = False) -> ReportContext:
@@ -281,4 +294,5 @@ def report_context(*, standin: bool = False) -> ReportContext:
         reference_history=REFERENCE_HISTORY,
         accuracy_threshold=CONTEXT.accuracy_threshold,
         reference_accuracy=CONTEXT.reference_accuracy,
+        reference_model=_kernel().model,  # the reference solution builds the perfect run's model
     )

@@ -119,21 +119,21 @@ def test_no_adjustments_change_nothing() -> None:
 def test_exports_carry_the_adjustments(tmp_path: Path) -> None:
     grade = adjusted_hal(tmp_path, "hal,visualize.grid,2,Grid checked by hand\nhal,bonus,1.5,Extra credit\n")
     grades = [make_grade("ada"), grade]
-    write_grades_json(grades, tmp_path / "grades.json")
+    write_grades_json(grades, tmp_path / "grades.json", rubric())
     ada_data, hal_data = json.loads((tmp_path / "grades.json").read_text("utf-8"))["students"]
     assert ada_data["bonus"] == [] and not any("adjusted" in c for c in ada_data["sections"]["visualize"]["checks"])
     grid = next(c for c in hal_data["sections"]["visualize"]["checks"] if c["id"] == "grid")
     assert grid["points"] == 2.0 and grid["adjusted"] == {"from": 0.0, "comment": "Grid checked by hand"}
     assert hal_data["bonus"] == [{"points": 1.5, "comment": "Extra credit"}] and hal_data["total"] == 95.5
 
-    write_grades_csv(grades, tmp_path / "grades.csv")
+    write_grades_csv(grades, tmp_path / "grades.csv", rubric())
     rows = list(csv.reader((tmp_path / "grades.csv").read_text("utf-8").splitlines()))
     assert rows[0][-6:] == ["bonus", "late", "late_penalty", "total", "status", "message"]
     assert rows[2] == ["hal", "", "10", "4", "50", "20", "10", "1.5", "", "0", "95.5", "graded", ""]
-    write_canvas_csv(grades, tmp_path / "canvas.csv", None)
+    write_canvas_csv(grades, tmp_path / "canvas.csv", rubric(), None)
     assert (tmp_path / "canvas.csv").read_text("utf-8").splitlines()[-1].endswith(",95.5")
 
-    results = gradescope_results(grade)
+    results = gradescope_results(grade, rubric())
     assert results["score"] == 95.5
     grid_test = next(t for t in results["tests"] if t["name"].endswith("3x3 grid is shown"))
     assert grid_test["score"] == 2 and "from 0 to 2 points: Grid checked by hand" in grid_test["output"]
@@ -152,7 +152,7 @@ def test_reports_show_the_adjustment_and_the_class_counts_it(tmp_path: Path) -> 
     comment = "Checked by hand <script>alert(1)</script>"
     grade = adjusted_hal(tmp_path, f'hal,visualize.grid,2,"{comment}"\nhal,bonus,30,"Extra credit"\n')
     out = tmp_path / "reports"
-    write_reports([make_grade("ada"), grade], out, report_context())
+    write_reports([make_grade("ada"), grade], out, report_context(), rubric())
     page = (out / "students" / "hal.html").read_text("utf-8")
     assert "Adjusted by your instructor</strong> from 0 to 2 points: Checked by hand &lt;script&gt;" in page
     assert "<script>alert" not in page

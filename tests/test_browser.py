@@ -25,7 +25,7 @@ from grader.export import file_stems
 from grader.facts import PanelFacts
 from grader.report import write_reports
 from grader.score import StudentGrade
-from tests.factories import INDICES, ROOT, make_facts, make_grade, report_context
+from tests.factories import INDICES, ROOT, make_facts, make_grade, report_context, rubric
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -110,7 +110,7 @@ def screenshot(page: Path, tmp_path: Path, name: str) -> Path:
 def reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp_path = tmp_path_factory.mktemp("browser")
     grades = [make_grade("ada_perfect"), kim(tmp_path)]
-    write_reports(grades, tmp_path / "reports", CTX)
+    write_reports(grades, tmp_path / "reports", CTX, rubric())
     return tmp_path / "reports"
 
 

@@ -11,7 +11,7 @@ import pytest
 from grader.facts import HistoryFacts
 from grader.report import charts, write_reports
 from grader.report.charts import PNG_MAGIC
-from tests.factories import REFERENCE_HISTORY, make_grade, report_context
+from tests.factories import REFERENCE_HISTORY, make_grade, report_context, rubric
 
 HOSTILE_HISTORIES = {
     "huge": {"loss": [1.7e308, 0.5, -1.7e308], "accuracy": [0.1, 1.7e308, 0.9]},
@@ -43,7 +43,7 @@ def test_long_curves_keep_their_first_and_last_epoch() -> None:
 def test_every_student_gets_a_report_when_one_history_is_hostile(tmp_path: Path) -> None:
     hostile = HistoryFacts(epochs=3, keys=["accuracy", "loss"], values=HOSTILE_HISTORIES["huge"], from_fit=True)
     grades = [make_grade("eve", kernel={"history": hostile}), make_grade("ada")]
-    write_reports(grades, tmp_path, report_context())
+    write_reports(grades, tmp_path, report_context(), rubric())
     for student in ("eve", "ada"):
         page = (tmp_path / "students" / f"{student}.html").read_text("utf-8")
         assert 'alt="Loss and accuracy per epoch' in page and "Report unavailable" not in page

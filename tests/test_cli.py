@@ -6,8 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from grader.cli import main
 from grader.pipeline import Options, run_limits
+from grader.rubric import load_rubric
+from grader.rubric_choice import BUNDLED_RUBRIC
 from grader.sandbox import Limits
+from grader.score import KNOWN_CHECKS
 from tests.conftest import ROOT, run_grade
 
 
@@ -47,6 +51,10 @@ def test_folder_without_notebooks(tmp_path: Path) -> None:
         (lambda t: t.replace("similarity_threshold: 0.7", "similarity_threshold: high"), ["expected a number"]),
         (lambda t: t.replace("- seaborn\n", "- seaborn==\n"), ["environment.requirements", "'seaborn=='"]),
         (lambda t: t.replace("    - keras>=3.3,<4\n", ""), ["environment.requirements", "(line ", "needs keras"]),
+        (
+            lambda t: t.replace('keywords: ["load_data"]', "keywords: load_data"),
+            ["sections.prepare.keywords", "(line ", "a list of names"],
+        ),
     ],
 )
 def test_invalid_rubric_names_the_key(tmp_path: Path, edit, words: list[str]) -> None:  # noqa: ANN001
@@ -98,3 +106,51 @@ def test_time_limits_from_the_command_line_replace_the_rubrics() -> None:
 @pytest.mark.parametrize("flag", ["--cell-timeout", "--timeout"])
 def test_time_limit_must_be_positive(tmp_path: Path, flag: str) -> None:
     _assert_one_line_error(run_grade("submissions", flag, "0", cache=tmp_path), flag, "positive")
+
+
+# --- which rubric `grade` uses ----------------------------------------------------------------------------
+
+
+def grade_in(folder: Path, monkeypatch: pytest.MonkeyPatch, *args: str | Path) -> int:
+    """`grade` run in-process from `folder` on a missing submissions folder: it stops right after the rubric."""
+    monkeypatch.chdir(folder)
+    return main(["no-such-submissions", "--cache", str(folder / "cache"), *map(str, args)])
+
+
+def test_outside_the_project_the_bundled_mnist_homework_is_used_and_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert grade_in(tmp_path, monkeypatch) == 2
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"rubric: {BUNDLED_RUBRIC} (bundled MNIST homework)"]
+    assert "no such file" in err  # the bundled rubric loaded; the missing folder is the only error
+
+
+def test_the_bundled_homework_is_complete_and_is_the_projects_rubric() -> None:
+    rubric = load_rubric(BUNDLED_RUBRIC, KNOWN_CHECKS)
+    assert rubric.reference.is_file() and rubric.template is not None and rubric.template.is_file()
+    assert BUNDLED_RUBRIC.is_relative_to(ROOT / "grader")  # package data: installed with the grader
+    # One copy: the project's rubric.yaml and reference/ are the bundled files, so they cannot drift apart.
+    assert (ROOT / "rubric.yaml").samefile(BUNDLED_RUBRIC)
+    assert (ROOT / "reference" / "solution.ipynb").samefile(rubric.reference)
+    assert (ROOT / "reference" / "template.ipynb").samefile(rubric.template)
+
+
+def test_a_rubric_in_the_current_folder_is_used_and_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "rubric.yaml").write_text("sections: [not, a, mapping]\n")
+    assert grade_in(tmp_path, monkeypatch) == 2
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"rubric: {Path.cwd() / 'rubric.yaml'} (./rubric.yaml)"]
+    assert "rubric.yaml" in err and "no such file" not in err  # it was loaded, and refused
+
+
+def test_rubric_given_on_the_command_line_wins_and_quiet_says_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "rubric.yaml").write_text("not: the one to use\n")
+    assert grade_in(tmp_path, monkeypatch, "--rubric", BUNDLED_RUBRIC) == 2
+    assert capsys.readouterr().out.splitlines() == [f"rubric: {BUNDLED_RUBRIC} (--rubric)"]
+    assert grade_in(tmp_path, monkeypatch, "--rubric", BUNDLED_RUBRIC, "--quiet") == 2
+    assert capsys.readouterr().out == ""

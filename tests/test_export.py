@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from grader.export import (
 from grader.facts import CellFacts
 from grader.near_copies import NearCopy
 from grader.score import StudentGrade
-from tests.factories import CELL_SOURCES, ROOT, make_facts, make_grade
+from tests.factories import CELL_SOURCES, ROOT, four_section_rubric, make_facts, make_grade, rubric
 
 SECTIONS = ["prepare", "visualize", "build", "train", "evaluate"]
 SCRIPT = "<script>alert(1)</script>"
@@ -39,9 +40,17 @@ def grades() -> list[StudentGrade]:
     return [make_grade("ada"), hal(), make_grade("Zoë Ünal")]
 
 
+def four_section_grades() -> list[StudentGrade]:
+    """A class graded under a rubric without a visualize section: ada perfect, eve without model.summary()."""
+    return [
+        make_grade("ada", under=four_section_rubric()),
+        make_grade("eve", under=four_section_rubric(), kernel={"summary_calls": 0}),
+    ]
+
+
 def test_grades_json_has_exactly_the_documented_schema(tmp_path: Path) -> None:
     path = tmp_path / "grades.json"
-    write_grades_json(grades(), path)
+    write_grades_json(grades(), path, rubric())
     data = json.loads(path.read_text("utf-8"))
     assert list(data) == ["students", "ignored"] and len(data["students"]) == 3
     assert data["ignored"] == []
@@ -93,7 +102,7 @@ def test_grades_json_has_exactly_the_documented_schema(tmp_path: Path) -> None:
 
 def test_grades_csv_has_a_row_per_student(tmp_path: Path) -> None:
     path = tmp_path / "grades.csv"
-    write_grades_csv([*grades(), make_grade("=HYPERLINK(1)")], path)
+    write_grades_csv([*grades(), make_grade("=HYPERLINK(1)")], path, rubric())
     rows = list(csv.reader(path.read_text("utf-8").splitlines()))
     assert rows[0] == ["student", "name", *SECTIONS, "bonus", "late", "late_penalty", "total", "status", "message"]
     assert rows[1] == ["ada", "", "10", "10", "50", "20", "10", "0", "", "0", "100", "graded", ""]
@@ -147,19 +156,19 @@ def test_canvas_csv_has_the_gradebook_header_points_possible_and_roster_ids(tmp_
     roster_path = tmp_path / "roster.csv"
     roster_path.write_text(ROSTER, encoding="utf-8")
     path = tmp_path / "canvas.csv"
-    write_canvas_csv(grades(), path, read_roster(roster_path))
+    write_canvas_csv(grades(), path, rubric(), read_roster(roster_path))
     rows = list(csv.reader(path.read_text("utf-8").splitlines()))
     assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "MNIST Image Classification (points)"]
     assert rows[1] == ["Points Possible", "", "", "", "", "100"]
     assert rows[2] == ["Lovelace, Ada", "1001", "S1001", "ada@uni.edu", "CSC 383", "100"]
     assert rows[3] == ["Hal Jordan", "1002", "S1002", "hal@uni.edu", "CSC 483", "92"]
     assert rows[4] == ["Zoë Ünal", "", "", "", "", "100"]  # not on the roster
-    write_canvas_csv(grades()[:1], path, None, assignment="HW 1")
+    write_canvas_csv(grades()[:1], path, rubric(), None, assignment="HW 1")
     assert path.read_text("utf-8").splitlines()[0].endswith(",HW 1 (points)")
 
 
 def test_gradescope_results_have_a_test_per_check_adding_up_to_the_score(tmp_path: Path) -> None:
-    write_gradescope(grades(), tmp_path)
+    write_gradescope(grades(), tmp_path, rubric())
     stems = file_stems(g.student for g in grades())
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(stems.values())
     for grade in grades():
@@ -193,7 +202,7 @@ def source_notebook(tmp_path: Path, minor: int = 5) -> Path:
 def test_feedback_notebook_is_the_submission_with_a_cell_after_each_section(tmp_path: Path, minor: int) -> None:
     source = source_notebook(tmp_path, minor)
     dest = tmp_path / "feedback" / "hal.ipynb"
-    write_feedback_notebook(hal(), source, dest)
+    write_feedback_notebook(hal(), source, dest, rubric())
     original = nbformat.read(str(source), as_version=4)
     nb = nbformat.read(str(dest), as_version=4)
     nbformat.validate(nb)
@@ -224,7 +233,7 @@ def test_feedback_goes_at_the_end_when_no_cell_holds_a_section(tmp_path: Path) -
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hello')")])
     source = tmp_path / "odd.ipynb"
     nbformat.write(nb, str(source))
-    write_feedback_notebook(make_grade("odd"), source, tmp_path / "out.ipynb")
+    write_feedback_notebook(make_grade("odd"), source, tmp_path / "out.ipynb", rubric())
     cells = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4).cells
     assert [c.cell_type for c in cells] == ["markdown", "code"] + ["markdown"] * 5
 
@@ -232,15 +241,81 @@ def test_feedback_goes_at_the_end_when_no_cell_holds_a_section(tmp_path: Path) -
 def test_an_unreadable_notebook_gets_no_feedback_copy(tmp_path: Path) -> None:
     source = tmp_path / "broken.ipynb"
     source.write_text("{not json", encoding="utf-8")
-    write_feedback_notebook(make_grade("broken"), source, tmp_path / "out.ipynb")
-    write_feedback_notebook(make_grade("gone"), tmp_path / "missing.ipynb", tmp_path / "out.ipynb")
+    write_feedback_notebook(make_grade("broken"), source, tmp_path / "out.ipynb", rubric())
+    write_feedback_notebook(make_grade("gone"), tmp_path / "missing.ipynb", tmp_path / "out.ipynb", rubric())
     assert not (tmp_path / "out.ipynb").exists()
 
 
 def test_grades_json_lists_each_students_near_copies_highest_first(tmp_path: Path) -> None:
     pairs = [NearCopy("Zoë Ünal", "ada", 0.8, (), ()), NearCopy("ada", "hal", 0.95, (), ())]
-    write_grades_json(grades(), tmp_path / "grades.json", pairs=pairs)
+    write_grades_json(grades(), tmp_path / "grades.json", rubric(), pairs=pairs)
     students = {s["student"]: s for s in json.loads((tmp_path / "grades.json").read_text("utf-8"))["students"]}
     assert students["ada"]["similar"] == [{"student": "hal", "score": 0.95}, {"student": "Zoë Ünal", "score": 0.8}]
     assert students["hal"]["similar"] == [{"student": "ada", "score": 0.95}]
     assert students["Zoë Ünal"]["similar"] == [{"student": "ada", "score": 0.8}]
+
+
+def test_grades_json_and_csv_have_the_sections_of_the_rubric(tmp_path: Path) -> None:
+    rubric = four_section_rubric()
+    write_grades_json(four_section_grades(), tmp_path / "grades.json", rubric)
+    ada, eve = json.loads((tmp_path / "grades.json").read_text("utf-8"))["students"]
+    assert list(ada["sections"]) == ["prepare", "build", "train", "evaluate"]
+    assert [s["max"] for s in ada["sections"].values()] == [10, 50, 20, 10] and ada["max_total"] == 90
+    assert (ada["total"], eve["total"], eve["sections"]["build"]["points"]) == (90.0, 85.0, 45.0)
+    write_grades_csv(four_section_grades(), tmp_path / "grades.csv", rubric)
+    rows = list(csv.reader((tmp_path / "grades.csv").read_text("utf-8").splitlines()))
+    assert rows[0][2:7] == ["prepare", "build", "train", "evaluate", "bonus"]
+    assert rows[1] == ["ada", "", "10", "50", "20", "10", "0", "", "0", "90", "graded", ""]
+    assert rows[2] == ["eve", "", "10", "45", "20", "10", "0", "", "0", "85", "graded", ""]
+    write_canvas_csv(four_section_grades(), tmp_path / "canvas.csv", rubric, None)
+    assert (tmp_path / "canvas.csv").read_text("utf-8").splitlines()[1].endswith(",90")
+
+
+def test_gradescope_has_a_test_per_check_of_the_rubric(tmp_path: Path) -> None:
+    rubric = four_section_rubric()
+    write_gradescope(four_section_grades(), tmp_path, rubric)
+    results = json.loads((tmp_path / "eve" / "results.json").read_text("utf-8"))
+    expected = [(f"{s.title}: {c.title}", c.points) for s in rubric.sections for c in s.checks]
+    assert [(t["name"], t["max_score"]) for t in results["tests"]] == expected and len(expected) == 24
+    assert not any(t["name"].startswith("Visualize") for t in results["tests"])
+    summary = next(t for t in results["tests"] if t["name"].endswith("model.summary() was called"))
+    assert (summary["score"], summary["status"], results["score"]) == (0, "failed", 85)
+    assert "Visualize" not in results["output"] and "eve: 85 / 90" in results["output"]
+
+
+def test_a_grade_lacking_a_section_of_the_rubric_lists_it_unscored(tmp_path: Path) -> None:
+    write_grades_csv([make_grade("ada", under=four_section_rubric())], tmp_path / "grades.csv", rubric())
+    rows = list(csv.reader((tmp_path / "grades.csv").read_text("utf-8").splitlines()))
+    assert rows[0][2:7] == SECTIONS and rows[1][2:7] == ["10", "0", "50", "20", "10"]
+
+
+def feedback_after(nb_path: Path) -> dict[str, tuple[int, str]]:
+    """Each feedback cell's heading: its position, and the source of the nearest code cell above it."""
+    cells = nbformat.read(str(nb_path), as_version=4).cells
+    code_above = ""
+    after = {}
+    for i, cell in enumerate(cells):
+        if "grader-feedback" in cell.metadata.get("tags", []):
+            after[cell.source.splitlines()[0]] = (i, code_above)
+        elif cell.cell_type == "code":
+            code_above = cell.source
+    return after
+
+
+def test_feedback_follows_the_code_named_by_each_sections_keywords(tmp_path: Path) -> None:
+    real = four_section_rubric()
+    moved = {"build": ("compile",), "train": ()}  # build's feedback after the compile cell; train's at the end
+    rubric = dataclasses.replace(
+        real, sections=tuple(dataclasses.replace(s, keywords=moved.get(s.id, s.keywords)) for s in real.sections)
+    )
+    source = source_notebook(tmp_path)
+    write_feedback_notebook(make_grade("ada", under=rubric), source, tmp_path / "out.ipynb", rubric)
+    after = feedback_after(tmp_path / "out.ipynb")
+    assert len(after) == 5  # the summary and four sections, none for visualize
+    heading = {s.id: f"### Grader feedback: {s.title} ({s.points:g} / {s.points:g})" for s in rubric.sections}
+    assert "load_data" in after[heading["prepare"]][1]
+    assert "compile(" in after[heading["build"]][1] and "Sequential" not in after[heading["build"]][1]
+    last_code = [c.source for c in nbformat.read(str(source), as_version=4).cells if c.cell_type == "code"][-1]
+    assert "evaluate(" in last_code and "fit(" not in last_code
+    assert after[heading["train"]][1] == after[heading["evaluate"]][1] == last_code
+    assert after[heading["train"]][0] < after[heading["evaluate"]][0]  # in the rubric's order

@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 from markupsafe import escape
 
-import grader.batch
+import grader.executors
 import grader.export
 import grader.pipeline
 import grader.report.render
-from grader.batch import FactsCache
 from grader.cli import main
 from grader.errors import GraderError
 from grader.export import file_stems
 from grader.facts import Facts
+from grader.facts_cache import FactsCache
 from grader.isolation import (
     CANVAS_CSV,
     DECODE,
@@ -78,17 +78,17 @@ def inject_faults(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
             raise Injected("injected into the execution")
         return perfect
 
-    monkeypatch.setattr(grader.batch, "grade_run", fake_run)
+    monkeypatch.setattr(grader.executors, "grade_run", fake_run)
 
     # The cache key of "dec"'s notebook: reading that entry raises.
-    real_key, keys = grader.batch.cache_key, {}
+    real_key, keys = grader.executors.cache_key, {}
 
     def cache_key(notebook: bytes, *rest: Any) -> str:
         key = real_key(notebook, *rest)
         keys[key] = notebook
         return key
 
-    monkeypatch.setattr(grader.batch, "cache_key", cache_key)
+    monkeypatch.setattr(grader.executors, "cache_key", cache_key)
     dec = (folder / "dec.ipynb").read_bytes()
     monkeypatch.setattr(FactsCache, "get", failing_for(dec, FactsCache.get, lambda _, key: keys.get(key)))
 
@@ -195,7 +195,7 @@ def test_a_failure_looking_for_near_copies_leaves_every_grade_and_the_summary_sa
 ) -> None:
     out = tmp_path / "out"
     folder = class_folder(tmp_path, list(HEALTHY))
-    monkeypatch.setattr(grader.batch, "grade_run", lambda *_: make_facts())
+    monkeypatch.setattr(grader.executors, "grade_run", lambda *_: make_facts())
 
     def broken(*_: Any) -> None:
         raise Injected("injected into the near-copy search")

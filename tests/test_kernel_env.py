@@ -11,9 +11,9 @@ import nbformat
 import pytest
 
 import grader.kernel_env
-from grader.batch import default_cache_dir
 from grader.dataset import provision_dataset
 from grader.execute import RunSettings, grade_run
+from grader.facts_cache import default_cache_dir
 from grader.kernel_env import (
     DEFAULT_REQUIREMENTS,
     EnvironmentUnavailable,

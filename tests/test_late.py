@@ -13,7 +13,7 @@ from grader.export import grade_entry, gradescope_results, write_canvas_csv, wri
 from grader.late import apply_late_policy, late_penalty
 from grader.rubric import LatePolicy, RubricError, load_rubric
 from grader.score import KNOWN_CHECKS, StudentGrade
-from tests.factories import ROOT, make_grade
+from tests.factories import ROOT, make_grade, rubric
 
 JANE = Origin(name="smithjane", lms="canvas", lms_id="48213", late=True, superseded=("smithjane_48213_1_mnist.ipynb",))
 
@@ -91,25 +91,25 @@ def test_every_export_shows_the_penalty(tmp_path: Path) -> None:
     on_time = dataclasses.replace(make_grade("ada"))
     grades = [late, on_time]
 
-    jane, ada = grade_entry(late), grade_entry(on_time)
+    jane, ada = grade_entry(late, rubric()), grade_entry(on_time, rubric())
     assert (jane["student"], jane["name"], jane["lms"], jane["late"]) == ("48213", "smithjane", "canvas", True)
     assert (jane["late_penalty"], jane["total"]) == (10.0, 90.0)
     assert jane["ignored"] == ["smithjane_48213_1_mnist.ipynb"]
     assert (ada["late"], ada["late_penalty"]) == (False, 0.0)
 
-    write_grades_csv(grades, tmp_path / "grades.csv")
+    write_grades_csv(grades, tmp_path / "grades.csv", rubric())
     rows = list(csv.reader((tmp_path / "grades.csv").read_text("utf-8").splitlines()))
     assert rows[0][-5:] == ["late", "late_penalty", "total", "status", "message"]
     assert rows[1] == ["48213", "smithjane", "10", "10", "50", "20", "10", "0", "yes", "10", "90", "graded", ""]
     assert rows[2] == ["ada", "", "10", "10", "50", "20", "10", "0", "", "0", "100", "graded", ""]
 
     # Canvas matches rows on the ID column: a Canvas download fills it from the user id, with no roster.
-    write_canvas_csv(grades, tmp_path / "canvas.csv", None)
+    write_canvas_csv(grades, tmp_path / "canvas.csv", rubric(), None)
     rows = list(csv.reader((tmp_path / "canvas.csv").read_text("utf-8").splitlines()))
     assert rows[2] == ["smithjane", "48213", "", "", "", "90"]
     assert rows[3] == ["ada", "", "", "", "", "100"]
 
-    results = gradescope_results(late)
+    results = gradescope_results(late, rubric())
     assert results["score"] == 90
     assert sum(t["score"] for t in results["tests"]) == pytest.approx(90)
     assert results["tests"][-1]["name"] == "Late submission" and results["tests"][-1]["score"] == -10

@@ -17,8 +17,17 @@ from grader.facts import CellFacts, ExecutionFacts, KernelFacts, LayerFacts, Mod
 from grader.near_copies import NearCopy, Segment
 from grader.report import ReportContext, write_reports
 from grader.report.render import MAX_ERROR_CELLS, SORT_SCRIPT
+from grader.rubric import Rubric
 from grader.score import StudentGrade
-from tests.factories import CELL_SOURCES, grid_png, make_facts, make_grade, report_context
+from tests.factories import (
+    CELL_SOURCES,
+    four_section_rubric,
+    grid_png,
+    make_facts,
+    make_grade,
+    report_context,
+    rubric,
+)
 
 CTX = report_context(standin=False)
 SCRIPT = "<script>alert(1)</script>"
@@ -57,9 +66,9 @@ class Page(HTMLParser):
         return [str(a[k]) for _, a in self.tags for k in ("src", "href") if a.get(k) is not None]
 
 
-def render(tmp_path: Path, grades: list[StudentGrade], ctx: ReportContext = CTX) -> Path:
+def render(tmp_path: Path, grades: list[StudentGrade], ctx: ReportContext = CTX, under: Rubric | None = None) -> Path:
     out = tmp_path / "reports"
-    write_reports(grades, out, ctx)
+    write_reports(grades, out, ctx, under or rubric())
     return out
 
 
@@ -247,6 +256,24 @@ def test_model_table_highlights_layers_that_differ(tmp_path: Path) -> None:
     assert "100,480" in html and "1,290" in html
 
 
+def test_the_model_table_compares_with_the_reference_solutions_model_or_shows_the_students_alone(
+    tmp_path: Path,
+) -> None:
+    model = make_facts().kernel.model
+    conv = LayerFacts("Conv2D", output_shape=[None, 26, 26, 32], params=320)
+    reference = structs.replace(model, layers=[conv, *model.layers], total_params=102_090)
+    html = student_html(
+        render(tmp_path, [make_grade("ada")], dataclasses.replace(CTX, reference_model=reference)), "ada"
+    )
+    table = html[html.index("Model summary") : html.index("</table>", html.index("Model summary"))]
+    assert "Conv2D" in table and "(None, 26, 26, 32)" in table and "102,090" in table
+    assert table.count('class="mismatch"') == 4 and "missing" in table  # each row is a layer off, the last missing
+    html = student_html(render(tmp_path, [make_grade("ada")], dataclasses.replace(CTX, reference_model=None)), "ada")
+    table = html[html.index("Model summary") : html.index("</table>", html.index("Model summary"))]
+    assert "Reference layer" not in table and "mismatch" not in table
+    assert "Dense (128, sigmoid)" in table and "101,770" in table
+
+
 def test_training_curves_are_drawn_or_their_absence_said(tmp_path: Path) -> None:
     grade = make_grade("ada", kernel={"history": None})
     html = student_html(render(tmp_path, [grade]), "ada")
@@ -371,7 +398,7 @@ def test_near_copies_are_listed_highest_first_each_with_a_side_by_side_page(tmp_
     out = tmp_path / "reports"
     (out / "near-copies").mkdir(parents=True)
     (out / "near-copies" / "old--pair.html").write_text("stale")
-    write_reports(grades, out, dataclasses.replace(CTX, similarity_threshold=0.7), pairs=pairs)
+    write_reports(grades, out, dataclasses.replace(CTX, similarity_threshold=0.7), rubric(), pairs=pairs)
     index = (out / "index.html").read_text("utf-8")
     section = index[index.index('id="near-copies"') : index.index('id="students"')]
     assert "at least 70% of their own code" in section
@@ -399,3 +426,39 @@ def test_without_near_copies_the_summary_says_so(tmp_path: Path) -> None:
     index = (out / "index.html").read_text("utf-8")
     assert "No pair of submissions shares that much of its own code." in index
     assert list((out / "near-copies").iterdir()) == []
+
+
+def four_section_class() -> list[StudentGrade]:
+    """Graded under a rubric with no visualize section; eve's model lacks a summary, hal's figure cell raised."""
+    under = four_section_rubric()
+    eve = make_grade("eve", under=under, kernel={"summary_calls": 0})
+    hal = make_grade("hal", under=under, execution={"cells": crashed_visualize_cells()}, kernel={"figures": []})
+    return [make_grade("ada", under=under), eve, hal]
+
+
+def test_a_report_has_the_sections_of_the_rubric_and_no_figure_without_a_visualize_section(tmp_path: Path) -> None:
+    out = render(tmp_path, four_section_class(), under=four_section_rubric())
+    page = Page(student_html(out, "ada"))
+    assert {i for i in page.ids if i.startswith("section-")} == {
+        f"section-{s}" for s in ("prepare", "build", "train", "evaluate")
+    }
+    html = student_html(out, "ada")
+    assert not [tag for tag, attrs in Page(html).tags if tag == "figure" or attrs.get("class") == "panels"]
+    assert len(data_uri_pngs(html)) == 1  # the training curves, not the student's figure
+    assert "Dense (128, sigmoid)" in html and "Training curves" in html
+    hal_html = student_html(out, "hal")
+    assert "Cell 3 raised" in hal_html[hal_html.index('id="errors"') :]  # no section's code: with other errors
+
+
+def test_the_class_summary_has_a_bar_and_a_column_per_rubric_section(tmp_path: Path) -> None:
+    out = render(tmp_path, four_section_class(), under=four_section_rubric())
+    index = (out / "index.html").read_text("utf-8")
+    bars = index[index.index("Mean points per section") : index.index('id="checks"')]
+    assert re.findall(r"<span>(.*?)</span>", bars) == [s.title for s in four_section_rubric().sections]
+    assert re.findall(r'<span class="value">(.*?)</span>', bars) == ["10.0 / 10", "48.3 / 50", "20.0 / 20", "10.0 / 10"]
+    students = index[index.index('id="students"') :]
+    header = students.split("</thead>")[0]
+    assert re.findall(r'<th class="num" title="[^"]*">(\w+)</th>', header) == ["Prepare", "Build", "Train", "Evaluate"]
+    eve_row = students[students.index(">eve</a>") :].split("</tr>")[0]
+    assert re.findall(r'<td class="num" data-sort="[^"]*">([^<]*)</td>', eve_row)[:4] == ["10", "45", "20", "10"]
+    assert "check-visualize" not in index and "students/eve.html#check-build-summary" in index

@@ -23,16 +23,15 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
 from grader.archive import Ignored
-from grader.checks import shape_text
-from grader.checks.build import EXPECTED_PARAMS
-from grader.checks.visualize import _grid, _title_label
+from grader.checks import build, shape_text, train, visualize
 from grader.export import file_stems, mentions, number
-from grader.facts import CellFacts, Facts, LayerFacts, PanelFacts
+from grader.facts import CellFacts, Facts, LayerFacts, ModelFacts, PanelFacts
 from grader.isolation import REPORT, StageFailure, StageGuard
 from grader.near_copies import NearCopy
 from grader.report import charts
 from grader.report.failed_import import failed_import
-from grader.score import CheckResult, SectionResult, StudentGrade
+from grader.rubric import CheckSpec, Rubric
+from grader.score import SECTION_CHECKS, CheckResult, SectionResult, StudentGrade, rubric_sections
 
 FAILED_CELL_STATUSES = ("error", "timeout", "kernel_died")
 # What one report shows at most, so that a notebook of 400 failing cells gives a report of a few hundred kB
@@ -44,12 +43,9 @@ MAX_SOURCE_CHARS = 5_000
 MAX_TRACEBACK_CHARS = 4_000
 MAX_STDOUT_CHARS = 20_000
 MAX_PANELS = 36
-# The model the assignment asks for: layer, activation, output shape, parameters.
-EXPECTED_LAYERS: tuple[tuple[str, str | None, list[int | None], int], ...] = (
-    ("Flatten", None, [None, 784], 0),
-    ("Dense", "sigmoid", [None, 128], 100_480),
-    ("Dense", "softmax", [None, 10], 1_290),
-)
+# What a section's card shows below its checks: the facts that its library of checks reads (the student's
+# figure, model or training history), whatever the rubric calls the section.
+EVIDENCE = ((visualize.CHECKS, "figure"), (build.CHECKS, "model"), (train.CHECKS, "curves"))
 # Pages without script (a student's, a near-copy pair's): nothing loads or runs but inline styles and the
 # grader's own data: images.
 STUDENT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -96,6 +92,7 @@ class ReportContext:
     similarity_threshold: float | None = None  # the rubric's; None where near-copies were not looked for
     late_policy: str = ""  # the rubric's late policy, in words
     ignored: tuple[Ignored, ...] = ()  # files found but not graded, listed in the class summary
+    reference_model: ModelFacts | None = None  # the reference solution's model, beside each student's
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +111,7 @@ class SectionView:
     section: SectionResult
     checks: tuple[CheckResult, ...]  # failed first
     cells: tuple[CellView, ...]  # cells that raised and explain this section's failures
+    evidence: str  # "figure", "model", "curves" (see EVIDENCE), or "" for nothing beside the checks
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,16 +131,16 @@ class FigureView:
 
 @dataclass(frozen=True, slots=True)
 class LayerRow:
-    expected: tuple[str, str, str]  # layer, output shape, params ("" where the model has an extra layer)
+    expected: tuple[str, str, str]  # the reference's layer, output shape, params ("" past its last layer)
     found: tuple[str, str, str]  # ("" where the model lacks a layer)
-    mismatch: tuple[bool, bool, bool]
+    mismatch: tuple[bool, ...]  # each cell: differs from the reference (never, without a reference)
 
 
 @dataclass(frozen=True, slots=True)
 class CheckRate:
     section_id: str
     section: str  # its title
-    check: CheckResult
+    check: CheckSpec
     passed: int
     rate: float
     failed: tuple[str, ...]  # student ids
@@ -188,38 +186,50 @@ def _cell_view(cell: CellFacts) -> CellView:
     return CellView(cell.index, cell.status, error, _highlighted(cell.source), traceback)
 
 
-def _sections(grade: StudentGrade) -> tuple[list[SectionView], list[CellView], int]:
-    """Sections with failed checks first, each cell that raised placed once (in the first section whose code it
-    holds and whose checks failed, else in the list of other errors), and how many such cells are not shown."""
-    failing = {s.id for s in grade.sections if not all(c.passed for c in s.checks)}
-    placed: dict[str, list[CellView]] = {s.id: [] for s in grade.sections}
+def _evidence(section_id: str) -> str:
+    """What the section's card shows below its checks (see EVIDENCE): decided by the checks it is graded with."""
+    checks = SECTION_CHECKS.get(section_id)
+    return next((kind for library, kind in EVIDENCE if library is checks), "")
+
+
+def _sections(grade: StudentGrade, rubric: Rubric) -> tuple[list[SectionView], list[CellView], int]:
+    """The rubric's sections with failed checks first, each cell that raised placed once (in the first section
+    whose keywords it mentions and whose checks failed, else in the list of other errors), and how many such
+    cells are not shown."""
+    sections = rubric_sections(grade, rubric)
+    keywords = {spec.id: spec.keywords for spec in rubric.sections}
+    failing = {s.id for s in sections if not all(c.passed for c in s.checks)}
+    placed: dict[str, list[CellView]] = {s.id: [] for s in sections}
     others: list[CellView] = []
     failed = [cell for cell in grade.facts.execution.cells if cell.status in FAILED_CELL_STATUSES]
     for cell in failed[:MAX_ERROR_CELLS]:
-        home = next((s.id for s in grade.sections if s.id in failing and mentions(cell.source, s.id)), None)
+        home = next((s.id for s in sections if s.id in failing and mentions(cell.source, keywords[s.id])), None)
         (placed[home] if home else others).append(_cell_view(cell))
     views = [
-        SectionView(s, tuple(sorted(s.checks, key=lambda c: c.passed)), tuple(placed[s.id])) for s in grade.sections
+        SectionView(s, tuple(sorted(s.checks, key=lambda c: c.passed)), tuple(placed[s.id]), _evidence(s.id))
+        for s in sections
     ]
     return views, others, max(0, len(failed) - MAX_ERROR_CELLS)
 
 
 def _panel_view(panel: PanelFacts, chosen: set[int]) -> PanelView:
-    label = _title_label(panel.title)
     if panel.matched_index is None:
         shows = "an image not found in x_train"
     elif panel.matched_index in chosen:
         shows = f"x_train[{panel.matched_index}]"
     else:
         shows = f"x_train[{panel.matched_index}], not one of `indices`"
-    return PanelView(panel.title, panel.true_label, panel.true_label is not None and label == panel.true_label, shows)
+    titled = panel.true_label is not None and panel.title.strip() == str(panel.true_label)
+    return PanelView(panel.title, panel.true_label, titled, shows)
 
 
 def _figure(facts: Facts) -> FigureView | None:
-    """The figure the visualize checks graded, its image as the student's notebook showed it, and its panels."""
-    fig = _grid(facts)
-    if fig is None:
+    """The student's figure with the most image panels (the last of equals), its image as the notebook showed
+    it, and what the grader read from each panel."""
+    figures = [f for f in facts.kernel.figures if f.panels]
+    if not figures:
         return None
+    fig = sorted(figures, key=lambda f: len(f.panels))[-1]
     encoded = facts.execution.images.get(str(fig.cell))
     png = charts.decode_png(encoded) if encoded else None
     chosen = set(facts.kernel.indices or [])
@@ -234,33 +244,28 @@ def _figure(facts: Facts) -> FigureView | None:
     return FigureView(fig.cell, charts.png_data_uri(png) if png else None, rows)
 
 
-def _layer_text(class_name: str, units: int | None, activation: str | None) -> str:
-    if class_name == "Dense":
-        return f"Dense ({units}, {activation})"
-    return class_name
+def _layer_cells(layer: LayerFacts) -> tuple[str, str, str]:
+    """A layer as the model table shows it: the layer, its output shape, its parameter count."""
+    name = f"Dense ({layer.units}, {layer.activation})" if layer.class_name == "Dense" else layer.class_name
+    shape = shape_text(layer.output_shape) if layer.output_shape is not None else "unknown"
+    return name, shape, f"{layer.params:,}"
 
 
-def _model_rows(layers: list[LayerFacts]) -> list[LayerRow]:
+def _model_rows(layers: list[LayerFacts], reference: ModelFacts | None) -> list[LayerRow]:
+    """The student's layers beside the reference solution's, where there is one, differences marked."""
+    expected_layers = reference.layers if reference is not None else []
     rows = []
-    for i in range(max(len(EXPECTED_LAYERS), len(layers))):
-        expected = ("", "", "")
-        if i < len(EXPECTED_LAYERS):
-            name, activation, shape, params = EXPECTED_LAYERS[i]
-            units = shape[-1] if name == "Dense" else None
-            expected = (_layer_text(name, units, activation), shape_text(shape), f"{params:,}")
-        found = ("", "", "")
-        if i < len(layers):
-            layer = layers[i]
-            shape_found = shape_text(layer.output_shape) if layer.output_shape is not None else "unknown"
-            found = (_layer_text(layer.class_name, layer.units, layer.activation), shape_found, f"{layer.params:,}")
-        mismatch = (expected[0] != found[0], expected[1] != found[1], expected[2] != found[2])
+    for i in range(max(len(expected_layers), len(layers))):
+        expected = _layer_cells(expected_layers[i]) if i < len(expected_layers) else ("", "", "")
+        found = _layer_cells(layers[i]) if i < len(layers) else ("", "", "")
+        mismatch = tuple(reference is not None and e != f for e, f in zip(expected, found, strict=True))
         rows.append(LayerRow(expected, found, mismatch))
     return rows
 
 
-def _student_page(grade: StudentGrade, ctx: ReportContext, env: Environment) -> str:
+def _student_page(grade: StudentGrade, rubric: Rubric, ctx: ReportContext, env: Environment) -> str:
     facts = grade.facts
-    sections, other_errors, cells_left_out = _sections(grade)
+    sections, other_errors, cells_left_out = _sections(grade, rubric)
     history = facts.kernel.history.values if facts.kernel.history else {}
     curves = charts.training_curves(history, ctx.reference_history)
     stdout = facts.execution.stdout
@@ -278,8 +283,7 @@ def _student_page(grade: StudentGrade, ctx: ReportContext, env: Environment) -> 
         figure=_figure(facts),
         curves=charts.png_data_uri(curves) if curves else None,
         model=facts.kernel.model,
-        model_rows=_model_rows(facts.kernel.model.layers) if facts.kernel.model.present else [],
-        expected_params=EXPECTED_PARAMS,
+        model_rows=_model_rows(facts.kernel.model.layers, ctx.reference_model) if facts.kernel.model.present else [],
         stdout=stdout,
         checks_total=sum(s.points for s in grade.sections),
         csp=STUDENT_CSP,
@@ -290,12 +294,12 @@ def _passed(grade: StudentGrade, section_id: str, check_id: str) -> bool:
     return any(c.passed for s in grade.sections if s.id == section_id for c in s.checks if c.id == check_id)
 
 
-def _check_rates(grades: list[StudentGrade]) -> list[CheckRate]:
+def _check_rates(grades: list[StudentGrade], rubric: Rubric) -> list[CheckRate]:
     """Every rubric check with the share of students who passed it, hardest first (then rubric order)."""
     if not grades:
         return []
     ranked = []
-    for s_index, section in enumerate(grades[0].sections):
+    for s_index, section in enumerate(rubric.sections):
         for c_index, check in enumerate(section.checks):
             failed = tuple(g.student for g in grades if not _passed(g, section.id, check.id))
             passed = len(grades) - len(failed)
@@ -315,6 +319,7 @@ def _pair_page(pair: NearCopy, stems: dict[str, str], ctx: ReportContext, env: E
 
 def _index_page(
     grades: list[StudentGrade],
+    rubric: Rubric,
     stems: dict[str, str],
     ctx: ReportContext,
     env: Environment,
@@ -322,12 +327,12 @@ def _index_page(
 ) -> str:
     graded = [g for g in grades if g.status == "graded"]
     totals = [g.total for g in graded]
-    max_total = grades[0].max_total if grades else 100.0
+    max_total = rubric.max_total
     section_means = []
     if graded:
-        for section in graded[0].sections:
-            points = [s.points for g in graded for s in g.sections if s.id == section.id]
-            section_means.append((section, statistics.fmean(points)))
+        by_student = [rubric_sections(g, rubric) for g in graded]
+        for i, spec in enumerate(rubric.sections):
+            section_means.append((spec, statistics.fmean(sections[i].points for sections in by_student)))
     script_hash = base64.b64encode(hashlib.sha256(SORT_SCRIPT.encode("utf-8")).digest()).decode("ascii")
     return env.get_template("index.html.j2").render(
         grades=sorted(grades, key=lambda g: (g.student.casefold(), g.student)),
@@ -337,8 +342,10 @@ def _index_page(
         mean=statistics.fmean(totals) if totals else None,
         median=statistics.median(totals) if totals else None,
         max_total=max_total,
+        sections=rubric.sections,
+        sections_of=lambda grade: rubric_sections(grade, rubric),
         section_means=section_means,
-        rates=_check_rates(graded),
+        rates=_check_rates(graded, rubric),
         histogram=charts.png_data_uri(charts.totals_histogram(totals, max_total)) if totals else None,
         script=Markup(SORT_SCRIPT),
         n_adjusted=sum(g.adjusted for g in grades),
@@ -356,12 +363,14 @@ def write_reports(
     grades: list[StudentGrade],
     out: Path,
     ctx: ReportContext,
+    rubric: Rubric,
     guard: StageGuard | None = None,
     pairs: Sequence[NearCopy] = (),
     only: set[str] | None = None,
 ) -> list[StudentGrade]:
     """Writes out/index.html (the class), out/students/<student>.html (one per student, file-safe name) and
-    out/near-copies/<first>--<second>.html (one per near-copy pair, side by side).
+    out/near-copies/<first>--<second>.html (one per near-copy pair, side by side), each listing the sections
+    and checks of `rubric`.
 
     A student whose page fails to render gets a page with their status and the grader's message instead;
     the grades are returned marked with that failure, as the index shows them. `only` limits the student
@@ -381,7 +390,7 @@ def write_reports(
 
         _write(
             students_dir / f"{stems[grade.student]}.html",
-            guard.run(REPORT, grade.student, failed, _student_page, grade, ctx, env),
+            guard.run(REPORT, grade.student, failed, _student_page, grade, rubric, ctx, env),
         )
     pairs_dir = out / NEAR_COPIES_DIR
     pairs_dir.mkdir(exist_ok=True)
@@ -394,7 +403,7 @@ def write_reports(
         if stale.name not in written:
             stale.unlink()
     marked = [guard.mark(g) for g in grades]
-    _write(out / "index.html", _index_page(marked, stems, ctx, env, pairs))
+    _write(out / "index.html", _index_page(marked, rubric, stems, ctx, env, pairs))
     return marked
 
 

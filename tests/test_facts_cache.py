@@ -1,4 +1,4 @@
-"""The facts cache, calibration, and re-grading a class from the cache."""
+"""The facts cache: what its key depends on, damaged entries, and re-grading a class from it."""
 
 from __future__ import annotations
 
@@ -11,19 +11,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from msgspec import structs
 
-from grader.batch import FactsCache, cache_key, calibrate, fact_code_digest
 from grader.dataset import Dataset
-from grader.errors import GraderError
 from grader.execute import RunSettings
-from grader.facts import Reevaluation, facts_to_json
+from grader.facts import facts_to_json
+from grader.facts_cache import FactsCache, cache_key, fact_code_digest
 from grader.kernel_env import KernelEnvironment
 from grader.rubric import load_rubric
 from grader.sandbox import Limits
 from grader.score import KNOWN_CHECKS
 from tests.conftest import ROOT, run_grade
-from tests.factories import make_facts, rubric
+from tests.factories import make_facts
 
 NOTEBOOK = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 
@@ -131,31 +129,6 @@ def test_a_truncated_valid_entry_is_dropped(tmp_path: Path) -> None:
     text = facts_to_json(make_facts())
     (cache.root / "k1.json").write_text(text[: len(text) // 2])
     assert cache.get("k1") is None
-
-
-# --- calibration ---------------------------------------------------------------------------------------
-
-
-def test_calibration_sets_the_threshold_below_the_reference() -> None:
-    calibration = calibrate(make_facts(), rubric())
-    assert calibration.reference_accuracy == pytest.approx(0.9251)
-    assert calibration.threshold == pytest.approx(0.9251 - rubric().accuracy_margin)
-
-
-def test_a_reference_without_full_marks_is_refused() -> None:
-    no_layers = make_facts(kernel={"model": structs.replace(make_facts().kernel.model, layers=[])})
-    with pytest.raises(GraderError, match=r"scores .*/100, not full marks") as raised:
-        calibrate(no_layers, rubric())
-    assert "build." in str(raised.value)
-
-
-def test_a_reference_without_a_model_is_refused() -> None:
-    broken = make_facts(
-        reevaluation=Reevaluation(ok=False, message="no `model` variable was left at the end of the notebook"),
-        execution={"status": "kernel_died", "message": "the kernel died while running cell 4"},
-    )
-    with pytest.raises(GraderError, match="produced no model to calibrate on: the kernel died"):
-        calibrate(broken, rubric())
 
 
 # --- re-grading from the cache (real CLI, real kernels) ------------------------------------------------
