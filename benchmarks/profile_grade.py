@@ -29,9 +29,9 @@ import bench  # noqa: E402 - the sibling module, for the dataset and the injecte
 from nbclient import NotebookClient  # noqa: E402
 
 from grader import execute  # noqa: E402
-from grader.facts_cache import default_cache_dir  # noqa: E402
 from grader.dataset import provision_dataset  # noqa: E402
 from grader.execute import RunSettings, grade_run  # noqa: E402
+from grader.facts_cache import default_cache_dir  # noqa: E402
 from grader.kernel_env import KernelEnvironment, ensure_built, locate  # noqa: E402
 from grader.rubric import load_rubric  # noqa: E402
 from grader.score import KNOWN_CHECKS  # noqa: E402
