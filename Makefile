@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATASET ?=
 JOBS ?=
 
-.PHONY: demo test test-fast lint sandbox browser venv bench clean
+.PHONY: demo test test-fast lint sandbox browser venv kernel-env bench clean
 
 # bubblewrap runs the student code; Chromium is only for the browser test of the reports.
 sandbox:
@@ -17,11 +17,20 @@ sandbox:
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
+# The grader is installed with uv (the version pyproject.toml pins), so that the big wheels (TensorFlow) are
+# downloaded once into uv's cache, from which the homework environment below is installed as hard links.
+UV_PIN := $(shell grep -o 'uv==[0-9.]*' pyproject.toml)
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q '$(UV_PIN)'
+	$(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) -e '.[dev]'
 	touch $@
+
+# The students' kernel environment (rubric.yaml's `environment`), built once into the grader's cache while
+# online, so that grading needs no network. Instant when it is built already.
+kernel-env: venv
+	$(VENV)/bin/grade --build-env --rubric rubric.yaml
 
 venv: $(VENV)/.installed
 
@@ -35,11 +44,11 @@ $(DEMO_DATA): grader/dataset.py | venv
 	@mkdir -p $(dir $@)
 	$(PY) -c 'import sys, pathlib, grader.dataset as d; d.build_standin(pathlib.Path(sys.argv[1]), 20000, 10000)' $@
 
-demo: sandbox venv $(if $(DATASET),,$(DEMO_DATA))
+demo: sandbox venv kernel-env $(if $(DATASET),,$(DEMO_DATA))
 	$(VENV)/bin/grade submissions --out reports $(if $(JOBS),--jobs $(JOBS)) \
 		$(if $(DATASET),--dataset $(DATASET),--dataset $(DEMO_DATA) --cell-timeout $(DEMO_CELL_TIMEOUT))
 
-test: sandbox browser venv
+test: sandbox browser venv kernel-env
 	$(PY) -m pytest -q -ra
 
 test-fast: venv
@@ -50,7 +59,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check grader tests benchmarks
 	$(VENV)/bin/mypy grader
 
-bench: sandbox venv
+bench: sandbox venv kernel-env
 	$(PY) benchmarks/bench.py
 
 clean:

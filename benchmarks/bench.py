@@ -309,7 +309,16 @@ class GradeRun:
 
 
 def run_grade(target: Path, *args: str | Path, cache: Path, log: Path) -> GradeRun:
-    """`grade` as a user runs it, with its own cache."""
+    """`grade` as a user runs it, with its own facts cache.
+
+    The homework environment is not part of what is measured: `make bench` builds it in the default cache,
+    and each benchmark cache links to it, as a user's runs all find the one they built.
+    """
+    from grader.facts_cache import default_cache_dir
+
+    cache.mkdir(parents=True, exist_ok=True)
+    if not (cache / "envs").exists():
+        (cache / "envs").symlink_to(default_cache_dir() / "envs", target_is_directory=True)
     cmd = [sys.executable, "-m", "grader", str(target), "--cache", str(cache), "--verbose", *map(str, args)]
     before = len(list((cache / "facts").glob("*.json")))
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
@@ -409,7 +418,7 @@ def throughput(report: Report, data: Path, work: Path, ref_cache: Path) -> tuple
     def grade_batch(jobs: int, attempt: int) -> GradeRun:
         cache = work / f"cache-jobs{jobs}"
         shutil.rmtree(cache, ignore_errors=True)
-        shutil.copytree(ref_cache, cache)  # the reference's facts only: every student executes
+        shutil.copytree(ref_cache, cache, symlinks=True)  # the reference's facts only: every student executes
         out, log = work / f"out-jobs{jobs}", work / f"grade-jobs{jobs}.log"
         return run_grade(batch, "--dataset", data, "--out", out, "--jobs", str(jobs), cache=cache, log=log)
 

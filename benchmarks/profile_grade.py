@@ -31,6 +31,8 @@ from nbclient import NotebookClient  # noqa: E402
 from grader import execute  # noqa: E402
 from grader.dataset import provision_dataset  # noqa: E402
 from grader.execute import RunSettings, grade_run  # noqa: E402
+from grader.facts_cache import default_cache_dir  # noqa: E402
+from grader.kernel_env import KernelEnvironment, ensure_built, locate  # noqa: E402
 from grader.rubric import load_rubric  # noqa: E402
 
 Timings = dict[str, list[float]]
@@ -137,12 +139,23 @@ def profiled(title: str, run: Callable[[], object], max_wait_s: float) -> Profil
     return profile
 
 
+def homework_environment() -> KernelEnvironment:
+    """The environment student kernels run in (rubric.yaml's), from the grader's cache as `grade` finds it."""
+    requirements = load_rubric(bench.ROOT / "rubric.yaml", KNOWN_CHECKS).environment.requirements
+    return ensure_built(locate(requirements, default_cache_dir()))
+
+
 def grade_once(notebook: Path, data: Path, isolated: bool) -> None:
     with tempfile.TemporaryDirectory() as cache:
         rubric = load_rubric(bench.ROOT / "rubric.yaml")
         dataset = provision_dataset(data, Path(cache), loader=rubric.assignment.dataset.loader)
-        threads = len(os.sched_getaffinity(0))
-        settings = RunSettings(rubric.limits, isolated, threads, request=rubric.probe_request())
+        settings = RunSettings(
+            limits=rubric.limits,
+            isolated=isolated,
+            threads=len(os.sched_getaffinity(0)),
+            request=rubric.probe_request(),
+            environment=homework_environment(),
+        )
         facts = grade_run(notebook, dataset, settings)
     if facts.execution.status != "completed":
         print(f"warning: {facts.execution.status}: {facts.execution.message}")
@@ -157,9 +170,9 @@ def import_time(sandboxed: bool) -> float:
     """Seconds for a fresh Python to import keras (the floor of any process that loads a model)."""
     from grader.sandbox import Limits, kernel_environment, prepare_placement, wrap_command
 
-    argv = [sys.executable, "-c", "import keras"]
     with tempfile.TemporaryDirectory() as tmp:
-        placement = prepare_placement(Path(tmp), bench.REFERENCE, sandboxed)
+        placement = prepare_placement(Path(tmp), bench.REFERENCE, sandboxed, homework_environment().python)
+        argv = [placement.python_path, "-c", "import keras"]
         cmd = wrap_command(argv, placement, Limits(), kernel_environment(2, placement)) if sandboxed else argv
         started = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True)

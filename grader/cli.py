@@ -9,7 +9,7 @@ from pathlib import Path
 from grader import __version__
 from grader.errors import GraderError
 from grader.facts_cache import default_cache_dir
-from grader.pipeline import Options, run
+from grader.pipeline import Options, build_environment, run
 from grader.rubric_choice import choose_rubric
 from grader.watch import watch
 
@@ -19,7 +19,9 @@ def parser() -> argparse.ArgumentParser:
         prog="grade",
         description="Grade a folder of MNIST assignment notebooks in a sandbox and write reports.",
     )
-    p.add_argument("submissions", type=Path, help="folder of .ipynb files, one notebook, or an LMS download zip")
+    p.add_argument(
+        "submissions", type=Path, nargs="?", help="folder of .ipynb files, one notebook, or an LMS download zip"
+    )
     p.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports)")
     p.add_argument(
         "--rubric",
@@ -31,6 +33,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, help="notebooks run at once (default: number of cores)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit per notebook (default: rubric)")
     p.add_argument("--cell-timeout", type=float, metavar="SECONDS", help="time limit per cell (default: rubric)")
+    p.add_argument(
+        "--build-env",
+        action="store_true",
+        help="build the rubric's homework environment (needs the network once), print its folder and exit",
+    )
     p.add_argument("--no-sandbox", action="store_true", help="run student code with your own rights (unsafe)")
     p.add_argument(
         "--rescore",
@@ -55,7 +62,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    cache = args.cache or default_cache_dir()
+    if args.submissions is None and not args.build_env:
+        p.error("the following arguments are required: submissions (or --build-env)")
     rubric = choose_rubric(args.rubric)
     if not args.quiet:
         print(rubric.describe(), flush=True)
@@ -78,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         verbose=args.verbose,
     )
     try:
-        outcome = (watch if args.watch else run)(options, args.cache or default_cache_dir())
+        if args.build_env:
+            print(build_environment(rubric.path, cache).prefix)
+            return 0
+        outcome = (watch if args.watch else run)(options, cache)
     except GraderError as exc:
         print(f"grade: error: {exc}", file=sys.stderr)
         return 2

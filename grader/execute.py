@@ -16,7 +16,6 @@ import contextlib
 import json
 import re
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -48,6 +47,7 @@ from grader.facts import (
 )
 from grader.files import NotRegularFile, read_regular_file
 from grader.kernel_channels import MESSAGE_OVERHEAD, BoundedKernelClient, bounded_context
+from grader.kernel_env import KernelEnvironment
 from grader.sandbox import (
     KERNEL_PACKAGE,
     Limits,
@@ -151,7 +151,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         return super().client(max_message_bytes=self.max_message_bytes, **kwargs)  # type: ignore[return-value]
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file]
+        argv = [self.placement.python_path, "-m", "ipykernel_launcher", "-f", self.connection_file]
         return self.group.enter_prefix() + wrap_command(argv, self.placement, self.limits, self.sandbox_env)
 
     def write_connection_file(self, **kwargs: Any) -> None:
@@ -292,6 +292,7 @@ class RunSettings:
     # What the probe records (the rubric's `probe_request()`). Not part of the facts cache key: the facts
     # record it, and a run whose request lacks what the rubric asks for is executed again.
     request: ProbeRequest
+    environment: KernelEnvironment  # the Python the kernel and the re-evaluation run on
 
 
 def dataset_facts(dataset: Dataset) -> DatasetFacts:
@@ -327,7 +328,7 @@ def grade_run(path: Path, dataset: Dataset, settings: RunSettings) -> Facts:
     except NotebookUnreadable as exc:
         return not_run_facts("unreadable", str(exc), data, settings.request)
     with run_folder() as tmp:
-        placement = prepare_placement(tmp, dataset.path, settings.isolated)
+        placement = prepare_placement(tmp, dataset.path, settings.isolated, settings.environment.python)
         reevaluator = Reevaluator(placement, settings)
         try:
             execution, kernel = asyncio.run(_run(nb, placement, settings, reevaluator.start))
@@ -628,7 +629,7 @@ class Reevaluator:
     """
 
     def __init__(self, placement: Placement, settings: RunSettings) -> None:
-        argv = [sys.executable, "-m", f"{KERNEL_PACKAGE}.reevaluate", placement.run_path, placement.data_path]
+        argv = [placement.python_path, "-m", f"{KERNEL_PACKAGE}.reevaluate", placement.run_path, placement.data_path]
         env = kernel_environment(settings.threads, placement)
         self.group = ResourceGroup(settings.limits)
         cmd = self.group.enter_prefix() + wrap_command(argv, placement, settings.limits, env, writable_run=False)

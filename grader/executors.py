@@ -24,6 +24,7 @@ from grader.facts import Facts, facts_from_json, facts_to_json
 from grader.facts_cache import FactsCache, Shortfall, cache_key, fact_code_digest, rerun_notice, shortfall
 from grader.files import NotRegularFile, read_regular_file
 from grader.isolation import DECODE, EXECUTE, StageFailure, StageGuard
+from grader.kernel_env import ensure_built, locate
 from grader.sandbox import require_bwrap
 
 Executor = Callable[[list[tuple[Submission, str]]], Iterator[tuple[Submission, str, Facts, float]]]
@@ -121,6 +122,8 @@ def run_on_worker(notebook: bytes, dataset_bytes: bytes, dataset: Dataset, setti
         tmp.write_bytes(dataset_bytes)
         tmp.replace(data_path)
     dataset = replace(dataset, path=data_path)
+    # The homework environment is the worker's own, in its cache, built there the first time (see kernel_env).
+    settings = replace(settings, environment=ensure_built(locate(settings.environment.requirements, cache)))
     with tempfile.TemporaryDirectory(prefix="mnist-grader-nb-") as tmp_dir:
         nb_path = Path(tmp_dir) / "submission.ipynb"
         nb_path.write_bytes(notebook)

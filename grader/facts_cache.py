@@ -48,6 +48,7 @@ def cache_key(notebook: bytes, dataset: Dataset, settings: RunSettings, code_dig
         code_digest,
         repr(asdict(settings.limits)),
         str(settings.isolated),
+        settings.environment.digest,
     ):
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()

@@ -39,6 +39,7 @@ from grader.export import (
 from grader.facts import Facts
 from grader.facts_cache import FactsCache
 from grader.isolation import FEEDBACK, NEAR_COPIES, SCORE, StageFailure, StageGuard
+from grader.kernel_env import KernelEnvironment, ensure_built, locate
 from grader.late import apply_late_policy
 from grader.near_copies import NearCopy, find_near_copies
 from grader.progress import Progress
@@ -165,16 +166,26 @@ def start_session(options: Options, rubric: Rubric, cache_dir: Path, students: i
     jobs = options.jobs or default_jobs()
     if jobs < 1:
         raise GraderError("--jobs must be at least 1")
+    # Found (or built, from uv's cache when offline) before anything runs; --rescore runs nothing and needs its
+    # name only, for the facts cache's keys.
+    environment = locate(rubric.environment.requirements, cache_dir)
     settings = RunSettings(
         limits=limits,
         isolated=options.sandbox,
         threads=max(1, default_jobs() // min(jobs, max(1, students))),
         request=rubric.probe_request(),
+        environment=environment if options.rescore or options.scheduler else ensure_built(environment),
     )
     cache = FactsCache(cache_dir)
     _import_meanwhile("grader.report")
     calibration = calibrate(run_reference(options, reference, dataset, settings, cache), rubric)
     return Session(options, rubric, reference, dataset, settings, jobs, cache, calibration, roster)
+
+
+def build_environment(rubric_path: Path, cache_dir: Path) -> KernelEnvironment:
+    """The homework environment of a rubric, built now if it is not yet (`grade --build-env`)."""
+    rubric = load_rubric(rubric_path, KNOWN_CHECKS)
+    return ensure_built(locate(rubric.environment.requirements, cache_dir))
 
 
 def run_reference(

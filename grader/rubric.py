@@ -21,6 +21,7 @@ from grader.assignment import FIT_ARGUMENTS, Assignment, Identifier, Spec
 from grader.checks import INTEGRITY, KINDS, CheckKind, Params
 from grader.errors import GraderError
 from grader.facts import ProbeRequest
+from grader.kernel_env import DEFAULT_REQUIREMENTS, normalize_requirements
 from grader.sandbox import Limits
 
 # Two submissions are flagged as near-copies when this share of the smaller one's own code is shared.
@@ -70,6 +71,20 @@ class LatePolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Environment:
+    """The packages the homework's kernel has (`environment.requirements`, pip's requirement syntax)."""
+
+    requirements: tuple[str, ...] = DEFAULT_REQUIREMENTS
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """The packages the homework's kernel has (`environment.requirements`, pip's requirement syntax)."""
+
+    requirements: tuple[str, ...] = DEFAULT_REQUIREMENTS
+
+
+@dataclass(frozen=True, slots=True)
 class Rubric:
     path: Path
     reference: Path
@@ -81,6 +96,7 @@ class Rubric:
     late: LatePolicy = LatePolicy()
     dataset: Path | None = None  # the file served to notebooks, when the rubric names one
     custom_checks: Path | None = None
+    environment: Environment = Environment()
 
     @property
     def max_total(self) -> float:
@@ -137,6 +153,15 @@ class _Late(Spec):
         return self
 
 
+class _Environment(Spec):
+    requirements: list[str]
+
+    @model_validator(mode="after")
+    def _requirements(self) -> _Environment:
+        normalize_requirements(self.requirements)  # its ValueError says what to change
+        return self
+
+
 class _RubricFile(Spec):
     reference: str = "reference/solution.ipynb"
     template: str | None = None
@@ -144,6 +169,7 @@ class _RubricFile(Spec):
     similarity_threshold: float = Field(DEFAULT_SIMILARITY_THRESHOLD, gt=0, le=1)
     limits: Limits = Limits()
     late: _Late = _Late()
+    environment: _Environment | None = None
     sections: dict[Identifier, _Section] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -290,6 +316,7 @@ def load_rubric(path: Path) -> Rubric:
         late=late,
         dataset=(base / assignment.dataset.npz).resolve() if assignment.dataset.npz else None,
         custom_checks=custom,
+        environment=Environment(tuple(parsed.environment.requirements)) if parsed.environment else Environment(),
     )
 
 

@@ -37,6 +37,7 @@ from grader.seccomp import filter_program
 INSIDE_DATA = "/grader/data/mnist.npz"
 INSIDE_RUN = "/grader/run"
 INSIDE_LIB = "/grader/lib"
+INSIDE_ENV = "/grader/env"
 INSIDE_HOME = "/home/student"
 KERNEL_PACKAGE = "grader_kernel"
 _KERNEL_SOURCE = Path(__file__).parent / "kernel"
@@ -74,6 +75,7 @@ class Placement:
     lib_dir: Path  # holds the `grader_kernel` package
     dataset: Path
     isolated: bool
+    python: Path  # the interpreter the sandboxed processes run: the homework environment's (grader.kernel_env)
     owner: tuple[int, int] | None = None  # the host uid and gid the sandbox runs as, when not the grader's
 
     @property
@@ -91,6 +93,11 @@ class Placement:
     @property
     def lib_path(self) -> str:
         return INSIDE_LIB if self.isolated else str(self.lib_dir)
+
+    @property
+    def python_path(self) -> str:
+        """The interpreter as the sandboxed process calls it: its environment (`python`'s bin/..) is at /grader/env."""
+        return f"{INSIDE_ENV}/bin/{self.python.name}" if self.isolated else str(self.python)
 
 
 def bwrap_path() -> str | None:
@@ -160,7 +167,7 @@ def _drop_command() -> list[str]:
     return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]
 
 
-def prepare_placement(root: Path, dataset: Path, isolated: bool) -> Placement:
+def prepare_placement(root: Path, dataset: Path, isolated: bool, python: Path) -> Placement:
     """Creates the run, socket and library folders of one execution under `root`, a folder of the grader's own.
 
     The run and socket folders belong to the sandbox's host uid, mode 700. When the sandbox runs as nobody,
@@ -193,6 +200,7 @@ def prepare_placement(root: Path, dataset: Path, isolated: bool) -> Placement:
         lib_dir=lib_dir,
         dataset=dataset,
         isolated=isolated,
+        python=python,
         owner=owner,
     )
     if isolated:
@@ -210,7 +218,7 @@ def kernel_environment(threads: int, placement: Placement) -> dict[str, str]:
     """The environment of a sandboxed process: nothing of the grader's own, threads pinned to its share."""
     n = str(max(1, threads))
     return {
-        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "PATH": f"{Path(placement.python_path).parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": INSIDE_HOME if placement.isolated else str(placement.run_dir),
         "LANG": "C.UTF-8",
         "PYTHONPATH": placement.lib_path,
@@ -299,10 +307,15 @@ def wrap_command(
         "--tmpfs",
         INSIDE_HOME,
     ]
-    # After the scratch mounts, so that an interpreter installed under /tmp is not hidden by them.
-    prefixes = sorted({sys.base_prefix, sys.prefix, str(Path(sys.executable).resolve().parent.parent)})
+    # After the scratch mounts, so that an interpreter installed under /tmp is not hidden by them. The interpreter's
+    # virtual environment goes to /grader/env (where it is on the host, in the grader's cache, is not the sandbox's
+    # business), the installation it is made from (the grader's own base Python) to its own path, which the
+    # environment names; the grader's virtual environment, whose packages student code must not import, not at all.
+    python = placement.python
+    prefixes = sorted({sys.base_prefix, str(python.resolve().parent.parent)})
     binds = [
         _Bind(placement.dataset, INSIDE_DATA),
+        _Bind(python.parent.parent, INSIDE_ENV),
         _Bind((placement.lib_dir / KERNEL_PACKAGE).resolve(), f"{INSIDE_LIB}/{KERNEL_PACKAGE}"),
         _Bind(placement.run_dir, INSIDE_RUN, writable=writable_run),
         _Bind(placement.socket_dir, str(placement.socket_dir), writable=True),

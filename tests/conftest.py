@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from grader.dataset import build_standin, subsample
+from grader.facts_cache import default_cache_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_STANDIN = ROOT.parent / "shared" / "data" / "mnist-standin.npz"
@@ -33,6 +34,20 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
+def grader_environ(cache: Path) -> dict[str, str]:
+    """The environment variables of a grader whose cache is `cache`, sharing the built homework environments.
+
+    Each test keeps its facts to itself, but the homework environment (`make test` builds it into the default
+    cache) is linked into its cache, as it would be found there by a user's next run, instead of built again.
+    """
+    shared = default_cache_dir() / "envs"
+    shared.mkdir(parents=True, exist_ok=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    if not (cache / "envs").exists():
+        (cache / "envs").symlink_to(shared, target_is_directory=True)
+    return {**os.environ, "MNIST_GRADER_CACHE": str(cache)}
+
+
 def run_grade(*args: str | Path, cache: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """Runs the installed CLI as a user would, with its own cache and no inherited home."""
     return run_grade_measured(*args, cache=cache, timeout=timeout)[0]
@@ -46,7 +61,7 @@ def run_grade_measured(
     The peak is the kernel's high-water mark for that one process (VmHWM), read every 0.1 s until it exits:
     the sandboxed kernels are other processes and do not count.
     """
-    env = {**os.environ, "MNIST_GRADER_CACHE": str(cache)}
+    env = grader_environ(cache)
     argv = [sys.executable, "-m", "grader", *map(str, args)]
     peak = 0
     done = threading.Event()

@@ -49,6 +49,8 @@ def test_folder_without_notebooks(tmp_path: Path) -> None:
             ["similarity_threshold", "(line ", "at most 1"],
         ),
         (lambda t: t.replace("similarity_threshold: 0.7", "similarity_threshold: high"), ["expected a number"]),
+        (lambda t: t.replace("- seaborn\n", "- seaborn==\n"), ["environment.requirements", "'seaborn=='"]),
+        (lambda t: t.replace("    - keras>=3.3,<4\n", ""), ["environment.requirements", "(line ", "needs keras"]),
         (
             lambda t: t.replace('keywords: ["load_data"]', "keywords: load_data"),
             ["sections.prepare.keywords", "(line ", "a list of names"],

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from distributed import Client, LocalCluster
 
-from tests.conftest import ROOT, run_grade
+from tests.conftest import ROOT, grader_environ, run_grade
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,8 @@ def _executed_keys(dask_worker) -> list[str]:  # noqa: ANN001 - runs inside each
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
     """Two single-threaded worker processes on this machine, as `dask worker` would start them on others."""
-    env = {"MNIST_GRADER_CACHE": str(tmp_path / "worker-cache")}  # where workers keep their copy of the data
+    # Where workers keep their copy of the data and find the homework environment.
+    env = {"MNIST_GRADER_CACHE": grader_environ(tmp_path / "worker-cache")["MNIST_GRADER_CACHE"]}
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, env=env) as local:
         yield local
 

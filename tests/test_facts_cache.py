@@ -16,6 +16,7 @@ from grader.dataset import Dataset
 from grader.execute import RunSettings
 from grader.facts import ProbeRequest, facts_to_json
 from grader.facts_cache import FactsCache, cache_key, fact_code_digest
+from grader.kernel_env import KernelEnvironment
 from grader.rubric import Rubric, load_rubric
 from grader.sandbox import Limits
 from tests.conftest import ROOT, run_grade
@@ -37,8 +38,13 @@ def dataset(sha256: str = "a" * 64) -> Dataset:
     return Dataset(Path("mnist.npz"), sha256, "option", True, 60_000, 10_000)
 
 
-SETTINGS = RunSettings(limits=Limits(), isolated=True, threads=2, request=ProbeRequest("mnist", ["model"]))
+ENVIRONMENT = KernelEnvironment(("ipykernel", "keras", "matplotlib", "numpy"), "f" * 20, Path("envs") / ("f" * 20))
+REQUEST = ProbeRequest("mnist", ["model"])
+SETTINGS = RunSettings(limits=Limits(), isolated=True, threads=2, request=REQUEST, environment=ENVIRONMENT)
 DIGEST = "d" * 64
+
+
+OTHER_ENVIRONMENT = dataclasses.replace(ENVIRONMENT, requirements=("ipykernel", "seaborn"), digest="0" * 20)
 
 
 def test_cache_key_depends_on_what_changes_facts() -> None:
@@ -51,6 +57,7 @@ def test_cache_key_depends_on_what_changes_facts() -> None:
         cache_key(NOTEBOOK, dataset(), dataclasses.replace(SETTINGS, limits=Limits(memory_mb=2048)), DIGEST),
         cache_key(NOTEBOOK, dataset(), dataclasses.replace(SETTINGS, isolated=False), DIGEST),
         cache_key(NOTEBOOK, dataset(), SETTINGS, "e" * 64),
+        cache_key(NOTEBOOK, dataset(), dataclasses.replace(SETTINGS, environment=OTHER_ENVIRONMENT), DIGEST),
     ]
     assert key not in changed
     assert len(set(changed)) == len(changed)
@@ -71,7 +78,8 @@ def test_cache_key_ignores_scoring_and_threads(tmp_path: Path) -> None:
     assert original.sections != changed.sections
 
     def key(rubric: Rubric, threads: int = 2) -> str:
-        return cache_key(NOTEBOOK, dataset(), RunSettings(rubric.limits, True, threads, rubric.probe_request()), DIGEST)
+        settings = RunSettings(rubric.limits, True, threads, rubric.probe_request(), ENVIRONMENT)
+        return cache_key(NOTEBOOK, dataset(), settings, DIGEST)
 
     assert key(original) == key(changed)
     # Threads depend on --jobs and the machine; facts do not.

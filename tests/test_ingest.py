@@ -25,7 +25,7 @@ import yaml
 
 from grader.export import file_stems
 from grader.sandbox import bwrap_path
-from tests.conftest import ROOT, fast_rubric, run_grade
+from tests.conftest import ROOT, fast_rubric, grader_environ, run_grade
 
 pytestmark = [
     pytest.mark.integration,
@@ -154,7 +154,7 @@ def test_watch_grades_moodle_folders_links_pipes_and_notebooks_as_they_arrive(
     (folder / "solution.ipynb").symlink_to(REFERENCE)  # once followed, and graded 100
     out = tmp_path / "reports"
     log = tmp_path / "grade.log"
-    env = {**os.environ, "MNIST_GRADER_CACHE": str(cache_dir)}
+    env = grader_environ(cache_dir)
     args = [folder, "--watch", "--out", out, *common_args(tmp_path, small_dataset)]
     with log.open("w") as stderr:
         proc = subprocess.Popen(

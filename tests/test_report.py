@@ -165,6 +165,18 @@ def test_a_cell_outside_every_section_goes_to_the_errors_block(tmp_path: Path) -
     assert "ModuleNotFoundError" in errors and html.count("Cell 1 raised") == 1
 
 
+def test_a_failed_import_is_said_up_front_with_the_errors_that_follow_from_it(tmp_path: Path) -> None:
+    cells = [*make_facts().execution.cells]
+    cells[0] = CellFacts(1, "error", "import seaborn as sns", "ModuleNotFoundError", "No module named 'seaborn'")
+    cells[2] = CellFacts(3, "error", CELL_SOURCES[2], "NameError", "name 'sns' is not defined")
+    html = student_html(render(tmp_path, [make_grade("ann", execution={"cells": cells})]), "ann")
+    notice = html[html.index('id="failed-import"') : html.index('id="execution"')]
+    assert "Cell 1: <code>import seaborn as sns</code> failed" in notice
+    assert "No module named &#39;seaborn&#39;" in notice
+    assert "The later errors (NameError) follow from it." in notice
+    assert 'id="failed-import"' not in student_html(render(tmp_path / "hal", [hal()]), "hal")
+
+
 @pytest.mark.parametrize("page", ["student", "index"])
 def test_student_text_is_escaped_everywhere(tmp_path: Path, page: str) -> None:
     grade = hostile()

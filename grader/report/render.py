@@ -29,6 +29,7 @@ from grader.facts import CellFacts, Facts, LayerFacts, ModelFacts, PanelFacts
 from grader.isolation import REPORT, StageFailure, StageGuard
 from grader.near_copies import NearCopy
 from grader.report import charts
+from grader.report.failed_import import failed_import
 from grader.rubric import CheckSpec, Rubric, SectionSpec
 from grader.score import CheckResult, SectionResult, StudentGrade, rubric_sections
 
@@ -287,6 +288,7 @@ def _student_page(grade: StudentGrade, rubric: Rubric, ctx: ReportContext, env: 
         other_errors=other_errors,
         cells_left_out=cells_left_out,
         max_error_cells=MAX_ERROR_CELLS,
+        failed_import=failed_import(facts.execution.cells),
         figure=_figure(facts),
         curves=charts.png_data_uri(curves) if curves else None,
         model=facts.kernel.model,

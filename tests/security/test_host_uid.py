@@ -42,8 +42,9 @@ def test_files_the_sandbox_writes_belong_to_nobody_and_its_folders_to_no_one_els
     dataset = tmp_path / "mnist.npz"
     dataset.write_bytes(b"not read")
     with run_folder() as root:
-        placement = prepare_placement(root, dataset, isolated=True)
-        cmd = wrap_command([sys.executable, "-c", WRITER], placement, Limits(), kernel_environment(1, placement))
+        placement = prepare_placement(root, dataset, isolated=True, python=Path(sys.executable))
+        argv = [placement.python_path, "-c", WRITER]
+        cmd = wrap_command(argv, placement, Limits(), kernel_environment(1, placement))
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         assert result.returncode == 0, result.stderr[-2000:]
         assert result.stdout.split() == [str(NOBODY), "2"]  # nobody inside, under a seccomp filter

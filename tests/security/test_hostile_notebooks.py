@@ -27,7 +27,7 @@ import pytest
 
 from grader.facts import Facts, KernelFacts
 from grader.sandbox import bwrap_path, process_tree
-from tests.conftest import ROOT, run_grade, run_grade_measured
+from tests.conftest import ROOT, grader_environ, run_grade, run_grade_measured
 from tests.security import make_notebooks
 from tests.security.conftest import (
     LIMITS,
@@ -275,7 +275,7 @@ def test_kernel_dies_with_the_grader(batch: Batch, tmp_path: Path) -> None:
     )
     (folder / "sleeper.ipynb").write_text(make_notebooks.nbformat.writes(nb), encoding="utf-8")
     args = ["-m", "grader", folder, "--out", tmp_path / "out", *batch.env.args()]
-    env = {**os.environ, "MNIST_GRADER_CACHE": str(batch.env.cache)}
+    env = grader_environ(batch.env.cache)
     proc = subprocess.Popen([sys.executable, *map(str, args)], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120

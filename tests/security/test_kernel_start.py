@@ -6,7 +6,6 @@ exits at once, and one that hangs without ever answering. Both run inside the re
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from grader.dataset import provision_dataset
 from grader.execute import RunSettings, grade_run
 from grader.facts import ProbeRequest
+from grader.kernel_env import KernelEnvironment
 from grader.sandbox import Limits, bwrap_path
 from tests.security import make_notebooks
 from tests.security.conftest import SecurityEnv
@@ -31,11 +31,10 @@ STARTUP_S = 5.0
     ("behaviour", "script"),
     [("exits at once", "exit 3"), ("never answers", "exec sleep 600")],
 )
-def test_kernel_that_never_starts(
-    security_env: SecurityEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, behaviour: str, script: str
-) -> None:
+def test_kernel_that_never_starts(security_env: SecurityEnv, tmp_path: Path, behaviour: str, script: str) -> None:
     # The sandbox binds the interpreter's folder (bin/..), so the fake one is visible inside.
-    fake = tmp_path / "interpreter" / "bin" / "python"
+    fake_env = KernelEnvironment((), "fake", tmp_path / "interpreter")
+    fake = fake_env.python
     fake.parent.mkdir(parents=True)
     fake.write_text(f"#!/bin/sh\n{script}\n")
     fake.chmod(0o755)
@@ -43,8 +42,9 @@ def test_kernel_that_never_starts(
     notebook.write_text(make_notebooks.nbformat.writes(make_notebooks.notebook(make_notebooks.PLAIN)))
     dataset = provision_dataset(security_env.dataset, security_env.cache)
     request = ProbeRequest(loader="mnist", variables=["model"])
-    settings = RunSettings(limits=Limits(startup_timeout_s=STARTUP_S), isolated=True, threads=1, request=request)
-    monkeypatch.setattr(sys, "executable", str(fake))
+    settings = RunSettings(
+        limits=Limits(startup_timeout_s=STARTUP_S), isolated=True, threads=1, request=request, environment=fake_env
+    )
 
     started = time.monotonic()
     facts = grade_run(notebook, dataset, settings)
