@@ -141,7 +141,7 @@ def profiled(title: str, run: Callable[[], object], max_wait_s: float) -> Profil
 
 def homework_environment() -> KernelEnvironment:
     """The environment student kernels run in (rubric.yaml's), from the grader's cache as `grade` finds it."""
-    requirements = load_rubric(bench.ROOT / "rubric.yaml", KNOWN_CHECKS).environment.requirements
+    requirements = load_rubric(bench.ROOT / "rubric.yaml").environment.requirements
     return ensure_built(locate(requirements, default_cache_dir()))
 
 

@@ -184,7 +184,7 @@ def start_session(options: Options, rubric: Rubric, cache_dir: Path, students: i
 
 def build_environment(rubric_path: Path, cache_dir: Path) -> KernelEnvironment:
     """The homework environment of a rubric, built now if it is not yet (`grade --build-env`)."""
-    rubric = load_rubric(rubric_path, KNOWN_CHECKS)
+    rubric = load_rubric(rubric_path)
     return ensure_built(locate(rubric.environment.requirements, cache_dir))
 
 

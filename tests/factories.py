@@ -42,7 +42,7 @@ from grader.facts import (
 )
 from grader.report import ReportContext
 from grader.rubric import Rubric, load_rubric
-from grader.score import KNOWN_CHECKS, StudentGrade, score_facts
+from grader.score import StudentGrade, score_facts
 
 ROOT = Path(__file__).resolve().parents[1]
 N_TRAIN, N_TEST = 60_000, 10_000
@@ -258,7 +258,7 @@ def make_facts(**overrides: Any) -> Facts:
 
 @cache
 def rubric() -> Rubric:
-    return load_rubric(ROOT / "rubric.yaml", KNOWN_CHECKS)
+    return load_rubric(ROOT / "rubric.yaml")
 
 
 def four_section_rubric() -> Rubric:

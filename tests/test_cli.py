@@ -11,7 +11,6 @@ from grader.pipeline import Options, run_limits
 from grader.rubric import load_rubric
 from grader.rubric_choice import BUNDLED_RUBRIC
 from grader.sandbox import Limits
-from grader.score import KNOWN_CHECKS
 from tests.conftest import ROOT, run_grade
 
 
@@ -127,7 +126,7 @@ def test_outside_the_project_the_bundled_mnist_homework_is_used_and_named(
 
 
 def test_the_bundled_homework_is_complete_and_is_the_projects_rubric() -> None:
-    rubric = load_rubric(BUNDLED_RUBRIC, KNOWN_CHECKS)
+    rubric = load_rubric(BUNDLED_RUBRIC)
     assert rubric.reference.is_file() and rubric.template is not None and rubric.template.is_file()
     assert BUNDLED_RUBRIC.is_relative_to(ROOT / "grader")  # package data: installed with the grader
     # One copy: the project's rubric.yaml and reference/ are the bundled files, so they cannot drift apart.

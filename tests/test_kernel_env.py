@@ -23,7 +23,6 @@ from grader.kernel_env import (
 )
 from grader.rubric import load_rubric
 from grader.sandbox import Limits, bwrap_path
-from grader.score import KNOWN_CHECKS
 from tests.conftest import ROOT
 
 PROBE = ["numpy", "keras", "matplotlib"]
@@ -63,8 +62,8 @@ def test_a_rubric_without_environment_gets_the_bundled_rubrics(tmp_path: Path) -
     text = (ROOT / "rubric.yaml").read_text()
     without = tmp_path / "rubric.yaml"
     without.write_text(text[: text.index("environment:")] + text[text.index("sections:") :])
-    assert load_rubric(without, KNOWN_CHECKS).environment.requirements == DEFAULT_REQUIREMENTS
-    bundled = load_rubric(ROOT / "rubric.yaml", KNOWN_CHECKS).environment.requirements
+    assert load_rubric(without).environment.requirements == DEFAULT_REQUIREMENTS
+    bundled = load_rubric(ROOT / "rubric.yaml").environment.requirements
     assert locate(bundled, tmp_path) == locate(DEFAULT_REQUIREMENTS, tmp_path)
 
 
@@ -174,7 +173,7 @@ def test_student_code_imports_the_course_packages_and_none_of_the_graders(
     if isolated and bwrap_path() is None:
         pytest.skip("bubblewrap (bwrap) is not installed")
     # The environment `make test` built (grade --build-env), in the grader's default cache.
-    requirements = load_rubric(ROOT / "rubric.yaml", KNOWN_CHECKS).environment.requirements
+    requirements = load_rubric(ROOT / "rubric.yaml").environment.requirements
     env = ensure_built(locate(requirements, default_cache_dir()))
     notebook = tmp_path / "imports.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in IMPORTS.values()]), notebook)
