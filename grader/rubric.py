@@ -78,13 +78,6 @@ class Environment:
 
 
 @dataclass(frozen=True, slots=True)
-class Environment:
-    """The packages the homework's kernel has (`environment.requirements`, pip's requirement syntax)."""
-
-    requirements: tuple[str, ...] = DEFAULT_REQUIREMENTS
-
-
-@dataclass(frozen=True, slots=True)
 class Rubric:
     path: Path
     reference: Path
