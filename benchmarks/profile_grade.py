@@ -32,7 +32,6 @@ from grader import execute  # noqa: E402
 from grader.dataset import provision_dataset  # noqa: E402
 from grader.execute import RunSettings, grade_run  # noqa: E402
 from grader.rubric import load_rubric  # noqa: E402
-from grader.score import KNOWN_CHECKS  # noqa: E402
 
 Timings = dict[str, list[float]]
 
@@ -141,7 +140,7 @@ def profiled(title: str, run: Callable[[], object], max_wait_s: float) -> Profil
 def grade_once(notebook: Path, data: Path, isolated: bool) -> None:
     with tempfile.TemporaryDirectory() as cache:
         dataset = provision_dataset(data, Path(cache))
-        limits = load_rubric(bench.ROOT / "rubric.yaml", KNOWN_CHECKS).limits
+        limits = load_rubric(bench.ROOT / "rubric.yaml").limits
         settings = RunSettings(limits=limits, isolated=isolated, threads=len(os.sched_getaffinity(0)))
         facts = grade_run(notebook, dataset, settings)
     if facts.execution.status != "completed":

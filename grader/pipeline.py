@@ -46,7 +46,7 @@ from grader.late import apply_late_policy
 from grader.near_copies import NearCopy, find_near_copies
 from grader.rubric import Rubric, load_rubric
 from grader.sandbox import Limits, require_bwrap
-from grader.score import KNOWN_CHECKS, StudentGrade, unscored_grade
+from grader.score import StudentGrade, unscored_grade
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +239,7 @@ def grade_round(
 
 def run(options: Options, cache_dir: Path) -> Outcome:
     """Grades every notebook under `options.submissions` and writes the outputs; raises GraderError on misuse."""
-    rubric = load_rubric(options.rubric, KNOWN_CHECKS)
+    rubric = load_rubric(options.rubric)
     with open_submissions(options.submissions) as found:
         # Read before anything runs, so a wrong line costs no execution and leaves no output behind.
         adjustments = read_session_adjustments(options, rubric, found.submissions)

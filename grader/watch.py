@@ -39,7 +39,7 @@ from grader.pipeline import (
     write_outputs,
 )
 from grader.rubric import load_rubric
-from grader.score import KNOWN_CHECKS, StudentGrade
+from grader.score import StudentGrade
 
 QUIET_S = 1.0
 UNPARSEABLE_GRACE_S = 30.0
@@ -163,7 +163,7 @@ def watch(options: Options, cache_dir: Path) -> Outcome:
     root = options.submissions
     if not root.is_dir():
         raise GraderError(f"{root}: --watch needs a folder to watch (an LMS sync folder), not a file or a zip")
-    rubric = load_rubric(options.rubric, KNOWN_CHECKS)
+    rubric = load_rubric(options.rubric)
     # How many arrive at once is unknown: share the cores as if every job slot were busy.
     session = start_session(options, rubric, cache_dir, options.jobs or default_jobs())
     watcher = Watcher(session)

@@ -20,7 +20,6 @@ from grader.execute import RunSettings
 from grader.facts import Reevaluation, facts_to_json
 from grader.rubric import load_rubric
 from grader.sandbox import Limits
-from grader.score import KNOWN_CHECKS
 from tests.conftest import ROOT, run_grade
 from tests.factories import make_facts, rubric
 
@@ -69,8 +68,8 @@ def test_cache_key_ignores_scoring_and_threads(tmp_path: Path) -> None:
     data["accuracy_margin"] = 0.05
     edited = tmp_path / "rubric.yaml"
     edited.write_text(yaml.safe_dump(data))
-    original = load_rubric(ROOT / "rubric.yaml", KNOWN_CHECKS)
-    changed = load_rubric(edited, KNOWN_CHECKS)
+    original = load_rubric(ROOT / "rubric.yaml")
+    changed = load_rubric(edited)
     assert original.sections != changed.sections
 
     def key(limits: Limits, threads: int = 2) -> str:

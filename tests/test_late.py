@@ -12,7 +12,7 @@ from grader.discover import Origin
 from grader.export import grade_entry, gradescope_results, write_canvas_csv, write_grades_csv
 from grader.late import apply_late_policy, late_penalty
 from grader.rubric import LatePolicy, RubricError, load_rubric
-from grader.score import KNOWN_CHECKS, StudentGrade
+from grader.score import StudentGrade
 from tests.factories import ROOT, make_grade
 
 JANE = Origin(name="smithjane", lms="canvas", lms_id="48213", late=True, superseded=("smithjane_48213_1_mnist.ipynb",))
@@ -34,7 +34,7 @@ def rubric_with(tmp_path: Path, late_block: str) -> Path:
     ],
 )
 def test_the_rubric_states_the_late_policy(tmp_path: Path, block: str, policy: LatePolicy) -> None:
-    assert load_rubric(rubric_with(tmp_path, block), KNOWN_CHECKS).late == policy
+    assert load_rubric(rubric_with(tmp_path, block)).late == policy
 
 
 @pytest.mark.parametrize(
@@ -46,14 +46,14 @@ def test_the_rubric_states_the_late_policy(tmp_path: Path, block: str, policy: L
         ("late:\n  penalty_points: 101\n", "late.penalty_points (line {n}): must be at most 100"),
         ("late:\n  penalty_points: ten\n", "late.penalty_points (line {n}): expected a number"),
         ("late:\n  penalty_days: 1\n", "late.penalty_days (line {n}): unknown key"),
-        ("late: 10\n", "late: expected a mapping"),
+        ("late: 10\n", "late (line {n}): expected a mapping"),
     ],
 )
 def test_a_wrong_late_policy_names_the_key_and_line(tmp_path: Path, block: str, words: str) -> None:
     path = rubric_with(tmp_path, block)
     line = len(path.read_text(encoding="utf-8").splitlines())  # the policy's last key is the file's last line
     with pytest.raises(RubricError, match=words.format(n=line).replace("(", r"\(").replace(")", r"\)")):
-        load_rubric(path, KNOWN_CHECKS)
+        load_rubric(path)
 
 
 def scored(total_off: float = 0.0, origin: Origin = JANE) -> StudentGrade:
