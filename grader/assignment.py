@@ -8,7 +8,7 @@ dataset loader to serve and which names to record (`probe_request`), and the rep
 from __future__ import annotations
 
 import keyword
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -28,7 +28,8 @@ FIT_ARGUMENTS = (
     "validation_freq",
 )
 # The objects a homework is about, found by what they are; the rubric says what the notebook must call them.
-ROLES = ("train_images", "train_labels", "test_images", "test_labels", "model", "score")
+Role = Literal["train_images", "train_labels", "test_images", "test_labels", "model", "score"]
+ROLES: tuple[str, ...] = get_args(Role)
 
 
 def identifier(name: str) -> str:
@@ -103,7 +104,7 @@ class Assignment(Spec):
 
     dataset: DatasetSpec = DatasetSpec()
     # role -> the name the notebook must use for it (the grader also finds the object by what it is)
-    variables: dict[Literal[ROLES], Identifier] = {}  # type: ignore[valid-type]
+    variables: dict[Role, Identifier] = {}
     model: ModelSpec = ModelSpec()
     compile: CompileSpec = CompileSpec()
     fit: dict[str, Scalar] = {}
@@ -111,7 +112,7 @@ class Assignment(Spec):
 
     def name(self, role: str) -> str:
         """The name the notebook must use for `role`; the role itself when the rubric names none."""
-        return self.variables.get(role, role)  # type: ignore[call-overload, no-any-return]
+        return self.variables.get(role, role)  # type: ignore[call-overload]
 
     def probe_request(self, extra_names: set[str]) -> ProbeRequest:
         """What the probe records: the roles' names and every name a check reads."""

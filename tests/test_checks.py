@@ -3,26 +3,48 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from msgspec.structs import replace
 
-from grader.checks import Context
+from grader.checks import KINDS, Context
+from grader.checks.data import Names
+from grader.checks.figures import Titles
 from grader.facts import (
-    ArrayFacts,
     CellFacts,
     CompileCall,
     CompiledFacts,
+    DataOrigin,
+    Facts,
     FitCall,
+    FoundArray,
     HistoryFacts,
     IntegrityFacts,
     LayerFacts,
     MetricFacts,
-    ScoreFacts,
     ValidationFacts,
     ValidationRequest,
+    VariableFacts,
 )
-from tests.factories import CONTEXT, INDICES, make_facts, make_grade, rubric
+from grader.rubric import load_rubric
+from grader.score import score_facts
+from tests.factories import (
+    CONTEXT,
+    INDICES,
+    N_TRAIN,
+    ROOT,
+    dense,
+    images,
+    labels,
+    make_facts,
+    make_grade,
+    origin,
+    plain,
+    rubric,
+)
 
 
 def points(grade, section: str) -> float:  # noqa: ANN001
@@ -40,41 +62,20 @@ def test_perfect_facts_score_full_marks() -> None:
 
 
 def test_unscaled_pixels_lose_only_scaling() -> None:
-    raw = ArrayFacts(
-        present=True,
-        type_name="ndarray",
-        shape=[60000, 28, 28, 1],
-        dtype="float32",
-        min=0,
-        max=255,
-        matches_raw=True,
-        matches_scaled=False,
-    )
-    grade = make_grade(facts=make_facts(kernel={"x_train": raw}))
+    grade = make_grade(facts=make_facts(variables={"x_train": images("train", raw=True)}))
     assert points(grade, "prepare") == 7
     assert "divide by 255" in check(grade, "x_scaled").message
 
 
 def test_missing_channel_axis_is_explained() -> None:
-    flat = ArrayFacts(
-        present=True,
-        type_name="ndarray",
-        shape=[60000, 28, 28],
-        dtype="float32",
-        min=0,
-        max=1,
-        matches_scaled=True,
-        matches_raw=False,
-    )
-    verdict = check(make_grade(facts=make_facts(kernel={"x_train": flat})), "x_shape")
+    flat = images("train", shape=[60000, 28, 28])
+    verdict = check(make_grade(facts=make_facts(variables={"x_train": flat})), "x_shape")
     assert not verdict.passed and "expand_dims" in verdict.message
 
 
 def test_sparse_labels_fail_one_hot() -> None:
-    sparse = ArrayFacts(
-        present=True, type_name="ndarray", shape=[60000], dtype="uint8", min=0, max=9, onehot=False, labels_match=True
-    )
-    verdict = check(make_grade(facts=make_facts(kernel={"y_train": sparse})), "y_onehot")
+    sparse = labels("train", shape=[60000], onehot=False)
+    verdict = check(make_grade(facts=make_facts(variables={"y_train": sparse})), "y_onehot")
     assert not verdict.passed and "to_categorical" in verdict.message
 
 
@@ -89,20 +90,22 @@ def test_wrong_titles_earn_partial_credit() -> None:
 
 
 def test_panels_of_other_images_do_not_count() -> None:
-    facts = make_facts(kernel={"indices": [i + 1 for i in INDICES]})
+    """The panels show training images, but not the ones the notebook's `indices` picked."""
+    shifted = VariableFacts(True, "ndarray", value=[i + 1 for i in INDICES])
+    facts = make_facts(variables={"indices": shifted})
     assert check(make_grade(facts=facts), "pixels").points == 0
 
 
 def test_relu_hidden_layer() -> None:
     layers = list(make_facts().kernel.model.layers)
-    layers[1] = LayerFacts("Dense", units=128, activation="relu", output_shape=[None, 128], params=100480)
+    layers[1] = dense(128, "relu", 100480)
     facts = make_facts(kernel={"model": replace(make_facts().kernel.model, layers=layers)})
     grade = make_grade(facts=facts)
     assert points(grade, "build") == 40 and "'relu'" in check(grade, "hidden").message
 
 
 def test_extra_layer_fails_output_exactness() -> None:
-    layers = [*make_facts().kernel.model.layers, LayerFacts("Dense", units=10, activation="softmax", params=110)]
+    layers = [*make_facts().kernel.model.layers, dense(10, "softmax", 110)]
     facts = make_facts(kernel={"model": replace(make_facts().kernel.model, layers=layers, total_params=101880)})
     grade = make_grade(facts=facts)
     assert not check(grade, "output").passed and not check(grade, "params").passed
@@ -148,13 +151,19 @@ def test_old_lr_spelling_gets_a_hint() -> None:
 
 
 def test_fit_call_arguments_come_from_the_recorded_call() -> None:
-    fit = replace(make_facts().kernel.fit_calls[0], batch_size=None, validation_split=0.0)
+    fit = replace(make_facts().kernel.fit_calls[0], arguments={"epochs": 20, "validation_split": 0.0})
     verdict = check(make_grade(facts=make_facts(kernel={"fit_calls": [fit]})), "fit_call")
     assert not verdict.passed and "Keras then uses 32" in verdict.message and "validation_split" in verdict.message
 
 
+def _failed_fit(**changes: object) -> FitCall:
+    """A fit that raised at once: no epoch, no step."""
+    fit = FitCall({}, DataOrigin(n_samples=N_TRAIN), DataOrigin(), 0, 0, 0, False, [], error="TypeError: nb_epoch")
+    return replace(fit, **changes)
+
+
 def test_old_nb_epoch_argument_is_named() -> None:
-    fit = FitCall(None, 1, 0.0, 60000, 0, 0, 0, False, [], error="TypeError: nb_epoch", unknown_arguments=["nb_epoch"])
+    fit = _failed_fit(unknown_arguments=["nb_epoch"])
     verdict = check(make_grade(facts=make_facts(kernel={"fit_calls": [fit]})), "fit_call")
     assert "`nb_epoch` (use `epochs`)" in verdict.message
 
@@ -177,10 +186,8 @@ def test_monkeypatched_fit_is_flagged() -> None:
 
 
 def test_typed_in_score_zeroes_evaluate() -> None:
-    facts = make_facts(
-        kernel={"score": ScoreFacts(present=True, type_name="list", value=[0.05, 0.99], from_evaluate=False)}
-    )
-    grade = make_grade(facts=facts)
+    typed = VariableFacts(True, "list", "[0.05, 0.99]", value=[0.05, 0.99], from_evaluate=False)
+    grade = make_grade(facts=make_facts(variables={"score": typed}))
     assert points(grade, "evaluate") == 0 and points(grade, "train") == 20
     assert any("[0.05, 0.99]" in flag for flag in grade.integrity_flags)
 
@@ -203,7 +210,8 @@ def test_a_dead_kernel_keeps_earlier_points() -> None:
     cells[5] = replace(cells[5], status="not_run")
     facts = make_facts(
         execution={"status": "kernel_died", "cells": cells},
-        kernel={"fit_calls": [], "history": None, "score": ScoreFacts(present=False), "evaluate_calls": []},
+        variables={"score": None},
+        kernel={"fit_calls": [], "history": None, "evaluate_calls": []},
         reevaluation={"ok": False, "message": "no trained model was saved"},
     )
     grade = make_grade(facts=facts)
@@ -220,26 +228,15 @@ def test_rubric_points_and_hints_rescore_without_facts_changing() -> None:
         *prepare.checks[2:],
     )
     edited = dataclasses.replace(base, sections=(dataclasses.replace(prepare, checks=moved), *base.sections[1:]))
-    bad_dtype = ArrayFacts(
-        present=True,
-        type_name="ndarray",
-        shape=[60000, 28, 28, 1],
-        dtype="uint8",
-        min=0,
-        max=1,
-        matches_scaled=True,
-        matches_raw=False,
-    )
-    from grader.score import score_facts
-
-    grade = score_facts("ada", make_facts(kernel={"x_train": bad_dtype}), edited, CONTEXT)
+    bad_dtype = images("train", dtype="uint8")
+    grade = score_facts("ada", make_facts(variables={"x_train": bad_dtype}), edited, CONTEXT)
     verdict = check(grade, "x_float")
     assert verdict.max == 2 and verdict.points == 0 and verdict.message.endswith("Use astype('float32').")
 
 
 def test_model_facts_disagreeing_with_the_saved_model_zero_build() -> None:
     saved_layers = list(make_facts().kernel.model.layers)
-    saved_layers[1] = LayerFacts("Dense", units=16, activation="relu", output_shape=[None, 16], params=12560)
+    saved_layers[1] = dense(16, "relu", 12560)
     facts = make_facts(reevaluation={"layers": saved_layers, "total_params": 12730})
     grade = make_grade(facts=facts)
     assert points(grade, "build") == 0
@@ -268,8 +265,10 @@ def test_metric_named_like_another_is_judged_by_what_it_computes() -> None:
     """A top-k accuracy named "categorical_accuracy": 1.0 on ten classes, whatever the model predicts."""
     topk = MetricFacts("categorical_accuracy", "top_k_categorical_accuracy(k=10)", "categorical_accuracy")
     compiled = replace(make_facts().reevaluation.compiled, metrics=[topk])
+    evaluated = replace(make_facts().kernel.evaluate_calls[0], result=[2.1, 1.0])
     facts = make_facts(
-        kernel={"score": ScoreFacts(present=True, type_name="list", value=[2.1, 1.0], from_evaluate=True)},
+        variables={"score": VariableFacts(True, "list", "[2.1, 1.0]", value=[2.1, 1.0], from_evaluate=True)},
+        kernel={"evaluate_calls": [evaluated]},
         execution={"stdout": "Test loss: 2.1\nTest accuracy: 1.0\n"},
         reevaluation={"compiled": compiled, "student_data_result": [2.1, 1.0], "student_data_accuracy": 0.126},
     )
@@ -347,7 +346,7 @@ def test_history_that_cannot_be_checked_on_its_validation_split_is_flagged() -> 
 
 
 def test_weights_set_after_a_fit_on_ten_images() -> None:
-    fit = _fit(n_samples=10, x_variable="", y_variable="", x_pixels="", y_labels="", weights_after="after-ten")
+    fit = _fit(x=DataOrigin(n_samples=10), y=DataOrigin(n_samples=10), weights_after="after-ten")
     grade = make_grade(facts=make_facts(kernel={"fit_calls": [fit]}))
     assert points(grade, "train") == 0
     flags = _flags(grade, "Train")
@@ -356,29 +355,34 @@ def test_weights_set_after_a_fit_on_ten_images() -> None:
 
 
 def test_fit_on_the_test_set() -> None:
-    fit = _fit(
-        n_samples=10_000, x_variable="x_test", y_variable="y_test", x_pixels="test_scaled", y_labels="test_onehot"
-    )
+    fit = _fit(x=origin("x_test", "test_scaled", 10_000, [28, 28, 1]), y=origin("y_test", "test_onehot", 10_000, [10]))
     grade = make_grade(facts=make_facts(kernel={"fit_calls": [fit]}))
     assert points(grade, "train") == 0
     assert any("test images (x_test)" in f for f in _flags(grade, "Train"))
 
 
+X_TRAIN = origin("x_train", "train_scaled", N_TRAIN, [28, 28, 1])
+Y_TRAIN = origin("y_train", "train_onehot", N_TRAIN, [10])
+
+
 @pytest.mark.parametrize(
-    "changes",
+    ("x", "y"),
     [
-        {"x_variable": "", "y_variable": ""},  # the provisioned training set under other names
-        {"x_pixels": "", "y_labels": "train_other"},  # x_train normalized otherwise, soft labels
-        {"x_pixels": "train_raw"},  # unscaled pixels
+        # the provisioned training set under other names
+        (replace(X_TRAIN, names=["X"]), replace(Y_TRAIN, names=["Y"])),
+        # x_train normalized otherwise, soft labels
+        (replace(X_TRAIN, images=""), replace(Y_TRAIN, labels="train_other")),
+        # unscaled pixels
+        (replace(X_TRAIN, images="train_raw"), Y_TRAIN),
     ],
 )
-def test_training_on_the_whole_training_set_in_any_form_is_no_evidence(changes: dict[str, str]) -> None:
-    grade = make_grade(facts=make_facts(kernel={"fit_calls": [_fit(**changes)]}))
+def test_training_on_the_whole_training_set_in_any_form_is_no_evidence(x: DataOrigin, y: DataOrigin) -> None:
+    grade = make_grade(facts=make_facts(kernel={"fit_calls": [_fit(x=x, y=y)]}))
     assert not _flags(grade, "Train")
 
 
 def test_fit_on_labels_that_are_not_the_training_labels() -> None:
-    fit = _fit(y_variable="", y_labels="")
+    fit = _fit(y=replace(Y_TRAIN, names=[], labels=""))
     grade = make_grade(facts=make_facts(kernel={"fit_calls": [fit]}))
     assert any("labels that are neither y_train" in f for f in _flags(grade, "Train"))
 
@@ -396,7 +400,7 @@ def test_saved_model_without_an_optimizer_behind_a_history() -> None:
 
 def test_checks_read_the_last_fit_that_trained() -> None:
     """A later fit that raised at once (a typo in an argument) changes nothing the saved model is checked on."""
-    failed = FitCall(None, 1, 0.0, 60000, 0, 8440, 8440, False, [], error="TypeError: nb_epoch", weights_after="x")
+    failed = _failed_fit(iterations_before=8440, iterations_after=8440, weights_after="x")
     facts = make_facts(kernel={"fit_calls": [make_facts().kernel.fit_calls[0], failed]})
     assert facts.kernel.training_fit() == make_facts().kernel.fit_calls[0]
     assert not make_grade(facts=facts).integrity_flags
@@ -406,14 +410,232 @@ def test_checks_read_the_last_fit_that_trained() -> None:
     ("changes", "expected"),
     [
         ({}, ValidationRequest(0.1, True, [28, 28, 1], True)),
-        ({"x_pixels": "train_raw", "y_labels": "train_sparse"}, ValidationRequest(0.1, False, [28, 28, 1], False)),
-        ({"x_pixels": ""}, None),  # not images the grader has: nothing to rebuild
-        ({"y_labels": "train_other"}, None),
-        ({"validation_split": 0.0}, None),
-        ({"validation_split": None}, None),
+        (
+            {"x": replace(X_TRAIN, images="train_raw"), "y": replace(Y_TRAIN, labels="train_sparse")},
+            ValidationRequest(0.1, False, [28, 28, 1], False),
+        ),
+        ({"x": replace(X_TRAIN, images="")}, None),  # not images the grader has: nothing to rebuild
+        ({"y": replace(Y_TRAIN, labels="train_other")}, None),
+        ({"arguments": {"batch_size": 128, "epochs": 20, "validation_split": 0.0}}, None),
+        ({"arguments": {"batch_size": 128, "epochs": 20}}, None),
     ],
 )
 def test_validation_request_rebuilds_only_the_provisioned_training_set(
     changes: dict[str, object], expected: ValidationRequest | None
 ) -> None:
     assert ValidationRequest.of(_fit(**changes)) == expected
+
+
+# ------------------------------------------------------------------------------------ found by what they are
+
+
+RENAMED = {"x_train": "X_train", "y_train": "Y_train", "x_test": "X_test", "y_test": "Y_test"}
+
+
+def renamed_arrays() -> Facts:
+    """The perfect run with its arrays called X_train, Y_train, X_test, Y_test."""
+    perfect = make_facts()
+    kernel = perfect.kernel
+    arrays = [
+        FoundArray([RENAMED[name]], variable.array)
+        for name, variable in kernel.variables.items()
+        if name in RENAMED and variable.array
+    ]
+    fit, evaluate = kernel.fit_calls[0], kernel.evaluate_calls[0]
+
+    def renamed(data: DataOrigin) -> DataOrigin:
+        return replace(data, names=[RENAMED[n] for n in data.names])
+
+    return make_facts(
+        variables=dict.fromkeys(RENAMED),
+        kernel={
+            "arrays": arrays,
+            "fit_calls": [replace(fit, x=renamed(fit.x), y=renamed(fit.y))],
+            "evaluate_calls": [replace(evaluate, x=renamed(evaluate.x), y=renamed(evaluate.y))],
+        },
+    )
+
+
+def test_arrays_under_other_names_pass_the_data_checks_and_lose_only_the_names(tmp_path: Path) -> None:
+    text = (ROOT / "rubric.yaml").read_text(encoding="utf-8")
+    text = text.replace(
+        "x_shape: {kind: data.images_shape, points: 2,", "x_shape: {kind: data.images_shape, points: 1,"
+    )
+    names = '      names: {kind: data.names, points: 1, title: "The arrays have the names the assignment gives"}\n'
+    text = text.replace(
+        "      printed:\n        kind: data.printed", names + "      printed:\n        kind: data.printed"
+    )
+    (tmp_path / "rubric.yaml").write_text(text, encoding="utf-8")
+    named = load_rubric(tmp_path / "rubric.yaml")
+    assert score_facts("ada", make_facts(), named, CONTEXT).total == 100
+    grade = score_facts("ada", renamed_arrays(), named, CONTEXT)
+    failed = [c for s in grade.sections for c in s.checks if not c.passed]
+    assert [c.id for c in failed] == ["names"] and grade.total == 99 and not grade.integrity_flags
+    assert "`X_train` holds the training images; the assignment calls it `x_train`" in failed[0].message
+    assert "`Y_test` holds the test labels; the assignment calls it `y_test`" in failed[0].message
+    assert make_grade(facts=renamed_arrays()).total == 100  # the real rubric does not check names
+
+
+def test_an_array_found_nowhere_is_reported_under_the_rubric_name() -> None:
+    grade = make_grade(facts=make_facts(variables={"x_train": None}))
+    for check_id in ("x_shape", "x_float", "x_scaled", "printed"):
+        message = check(grade, check_id).message
+        assert "`x_train` is not defined" in message, message
+        assert not re.search(r"`x_train` is [;:.]", message), message
+
+
+def test_a_value_that_is_not_an_array_is_named_as_what_it_is() -> None:
+    listed = VariableFacts(True, "list", "[[0, 1], ...]")
+    message = check(make_grade(facts=make_facts(variables={"x_train": listed})), "x_float").message
+    assert "`x_train` is a list, not an array" in message
+
+
+def test_a_score_unpacked_into_two_names_is_the_test_score() -> None:
+    """`loss, acc = model.evaluate(x_test, y_test)`: no `score` variable, but evaluate's result was recorded."""
+    facts = make_facts(variables={"score": None})
+    grade = make_grade(facts=facts)
+    assert points(grade, "evaluate") == 10 and not grade.integrity_flags
+    ctx = Context(0.89, 0.92, rubric().assignment)
+    verdict = KINDS["data.names"].run(facts, Names(roles=["score"]), ctx)
+    assert not verdict.passed and "The test score was not stored as `score`" in verdict.message
+
+
+def test_an_evaluate_on_other_data_is_not_the_test_score() -> None:
+    on_train = replace(make_facts().kernel.evaluate_calls[0], x=X_TRAIN, y=Y_TRAIN)
+    grade = make_grade(facts=make_facts(variables={"score": None}, kernel={"evaluate_calls": [on_train]}))
+    assert "not called on the test data: call model.evaluate(x_test, y_test)" in check(grade, "score").message
+
+
+# ------------------------------------------------------------------------------------ titles
+
+
+def titled(form: Callable[[int], str]) -> Facts:
+    figure = make_facts().kernel.figures[0]
+    panels = [replace(p, title=form(p.true_label or 0)) for p in figure.panels]
+    return make_facts(kernel={"figures": [replace(figure, panels=panels)]})
+
+
+@pytest.mark.parametrize(
+    ("form", "passed"),
+    [
+        (str, True),
+        (lambda label: f"Class {label}", True),
+        (lambda label: f"label: {label}", True),
+        (lambda label: f"Label = {label}", True),
+        (lambda label: f"Digit {label} (index 4711)", True),
+        (lambda label: str([float(i == label) for i in range(10)]), False),  # a one-hot vector
+        (lambda label: f"Class {(label + 1) % 10}", False),  # a wrong label
+        (lambda label: f"{label} or {(label + 1) % 10}", False),  # not one label
+        (lambda label: f"{label}.0", False),
+    ],
+)
+def test_a_title_states_the_label_with_or_without_words(form: Callable[[int], str], passed: bool) -> None:
+    assert check(make_grade(facts=titled(form)), "titles").passed is passed
+
+
+def test_extra_words_earn_the_share_the_rubric_gives() -> None:
+    ctx = Context(0.89, 0.92, rubric().assignment)
+    run = KINDS["figures.titles"].run
+    wordy = run(titled(lambda label: f"Class {label}"), Titles(count=9, extra_words=0.5), ctx)
+    assert not wordy.passed and wordy.earned == 0.5 and "9 with extra words, worth 0.5 each" in wordy.message
+    assert run(titled(str), Titles(count=9, extra_words=0.5), ctx).passed
+    onehot = run(titled(lambda label: f"[0. 1. {label}.]"), Titles(count=9), ctx)
+    assert onehot.earned == 0 and "one-hot vector" in onehot.message
+
+
+def test_panels_picked_by_another_variable_are_training_images() -> None:
+    """No `indices` variable: the panels are judged by their pixels, and only the indices check fails."""
+    grade = make_grade(facts=make_facts(variables={"indices": None}))
+    assert check(grade, "pixels").passed and not check(grade, "indices").passed
+    assert points(grade, "visualize") == 8
+
+
+# ------------------------------------------------------------------------------------ a convnet
+
+
+CONVNET_RUBRIC = """
+model:
+  input_shape: [28, 28, 1]
+  layers:
+    - Conv2D: {filters: 32, kernel_size: 3, activation: relu}
+    - MaxPooling2D: {pool_size: 2}
+    - Conv2D: {filters: 64, kernel_size: [3, 3], activation: ReLU}
+    - MaxPool2D: {pool_size: 2}
+    - Flatten
+    - Dropout: {rate: 0.5}
+    - Dense: {units: 10, activation: softmax}
+sections:
+  build:
+    points: 10
+    integrity: [model]
+    checks:
+      layers: {kind: model.layers, points: 4, title: "The convnet's layers"}
+      convs: {kind: model.layers, indices: [0, 2], points: 2, title: "Two convolutions"}
+      output: {kind: model.layer, index: 6, last: true, points: 2, title: "Dense(10, softmax) last"}
+      params: {kind: model.params, points: 2, title: "34,826 parameters"}
+"""
+
+
+def conv(filters: int, kernel: int, params: int) -> LayerFacts:
+    config = {"filters": filters, "kernel_size": [kernel, kernel], "strides": [1, 1], "padding": "valid"}
+    return LayerFacts("Conv2D", {**config, "activation": "relu", "use_bias": True}, params=params)
+
+
+def pool() -> LayerFacts:
+    return LayerFacts("MaxPooling2D", {"pool_size": [2, 2], "strides": [2, 2], "padding": "valid"})
+
+
+def convnet(first: LayerFacts, total: int) -> Facts:
+    layers = [
+        first,
+        pool(),
+        conv(64, 3, 18_496),
+        pool(),
+        LayerFacts("Flatten", {}),
+        LayerFacts("Dropout", {"rate": 0.5}),
+        dense(10, "softmax", 16_010),
+    ]
+    model = replace(make_facts().kernel.model, layers=layers, total_params=total)
+    return make_facts(kernel={"model": model}, reevaluation={"layers": layers, "total_params": total})
+
+
+def test_a_convnet_is_checked_layer_by_layer(tmp_path: Path) -> None:
+    (tmp_path / "rubric.yaml").write_text(CONVNET_RUBRIC, encoding="utf-8")
+    cnn = load_rubric(tmp_path / "rubric.yaml")
+    assert score_facts("ada", convnet(conv(32, 3, 320), 34_826), cnn, CONTEXT).total == 10
+    grade = score_facts("bo", convnet(conv(16, 5, 416), 34_922), cnn, CONTEXT)
+    layers, convs = check(grade, "layers"), check(grade, "convs")
+    assert layers.points == pytest.approx(4 * 6 / 7, abs=0.01) and convs.points == 1
+    assert "the first layer has 16 filters, expected 32; it has kernel_size (5, 5), expected 3" in layers.message
+    assert check(grade, "output").passed and not check(grade, "params").passed
+    assert "18,496 in the third layer, Conv2D(64, (3, 3), ReLU)" in check(grade, "params").message
+
+
+# ------------------------------------------------------------------------------------ messages
+
+
+def test_messages_carry_no_terminal_control_codes() -> None:
+    cells = list(make_facts().execution.cells)
+    cells[1] = replace(
+        cells[1], status="error", error_name="\x1b[0;31mNameError\x1b[0m", error_value="\x1b[1mboom\x1b[0m"
+    )
+    facts = make_facts(
+        variables={"x_train": None},
+        execution={"cells": cells},
+        reevaluation={"validation": None, "message": "\x1b[31mevaluate failed\x1b[0m"},
+    )
+    grade = make_grade(facts=facts)
+    texts = [c.message for s in grade.sections for c in s.checks] + grade.integrity_flags
+    assert not any("\x1b" in text for text in texts)
+    assert "Likely cause: cell 2 raised NameError: boom" in check(grade, "x_shape").message
+    assert any("(evaluate failed)" in flag for flag in grade.integrity_flags)
+
+
+def test_a_wrong_value_is_not_blamed_on_a_cell_that_ran_out_of_time() -> None:
+    cells = list(make_facts().execution.cells)
+    cells[4] = replace(cells[4], status="timeout")
+    wrong = check(make_grade(execution={"cells": cells}, variables={"epochs": plain(200)}), "settings")
+    assert wrong.message == "`epochs` is 200, expected 20."
+    absent = check(make_grade(execution={"cells": cells}, variables={"epochs": None}), "settings")
+    assert "`epochs` is not defined: set epochs = 20." in absent.message
+    assert "Likely cause: cell 5 ran out of time." in absent.message

@@ -39,9 +39,12 @@ def test_folder_without_notebooks(tmp_path: Path) -> None:
             lambda t: t.replace("  prepare:\n    title", "  prepare:\n    colour: red\n    title"),
             ["colour", "unknown key"],
         ),
-        (lambda t: t.replace("x_shape: {points: 2", "x_shape: {points: 3"), ["add up to 11", "sections.prepare"]),
-        (lambda t: t.replace("x_shape: {points: 2", "x_shape: {points: two"), ["expected a number", "x_shape"]),
-        (lambda t: t.replace("points: 50", "points: 55"), ["50 points"]),
+        (
+            lambda t: t.replace("images_shape, points: 2", "images_shape, points: 3"),
+            ["add up to 11", "sections.prepare"],
+        ),
+        (lambda t: t.replace("images_shape, points: 2", "images_shape, points: two"), ["expected a number", "x_shape"]),
+        (lambda t: t.replace("points: 50", "points: 55"), ["add up to 50"]),
         (lambda t: t + "\n  - [unbalanced", ["not valid YAML"]),
         (
             lambda t: t.replace("similarity_threshold: 0.7", "similarity_threshold: 1.5"),
@@ -62,16 +65,11 @@ def test_invalid_rubric_names_the_key(tmp_path: Path, edit, words: list[str]) ->
     _assert_one_line_error(run_grade("submissions", "--rubric", rubric, cache=tmp_path), *words)
 
 
-def test_unknown_check_line_is_reported(tmp_path: Path) -> None:
+def test_unknown_check_kind_line_is_reported(tmp_path: Path) -> None:
     rubric = tmp_path / "rubric.yaml"
-    text = (
-        (ROOT / "rubric.yaml")
-        .read_text()
-        .replace('      printed: {points: 1, title: "The shape', '      printd: {points: 1, title: "The shape')
-    )
-    rubric.write_text(text)
+    rubric.write_text((ROOT / "rubric.yaml").read_text().replace("kind: data.printed", "kind: data.printd"))
     result = run_grade("submissions", "--rubric", rubric, cache=tmp_path)
-    _assert_one_line_error(result, "printd", "line")
+    _assert_one_line_error(result, "data.printd", "line", "did you mean 'data.printed'")
 
 
 def test_a_missing_template_is_named(tmp_path: Path) -> None:

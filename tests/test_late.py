@@ -46,7 +46,7 @@ def test_the_rubric_states_the_late_policy(tmp_path: Path, block: str, policy: L
         ("late:\n  penalty_points: 101\n", "late.penalty_points (line {n}): must be at most 100"),
         ("late:\n  penalty_points: ten\n", "late.penalty_points (line {n}): expected a number"),
         ("late:\n  penalty_days: 1\n", "late.penalty_days (line {n}): unknown key"),
-        ("late: 10\n", "late: expected a mapping"),
+        ("late: 10\n", "late (line {n}): expected a mapping"),
     ],
 )
 def test_a_wrong_late_policy_names_the_key_and_line(tmp_path: Path, block: str, words: str) -> None:

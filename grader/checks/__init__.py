@@ -3,6 +3,7 @@
 Importing this package registers every built-in kind; `docs/rubric.md` documents each with its parameters.
 """
 
+from grader.checks import data, evaluation, figures, model, training
 from grader.checks.base import (
     INTEGRITY,
     KINDS,
@@ -28,7 +29,12 @@ __all__ = [
     "Verdict",
     "check_kind",
     "clean",
+    "data",
+    "evaluation",
     "fail",
+    "figures",
     "integrity_kind",
+    "model",
     "ok",
+    "training",
 ]

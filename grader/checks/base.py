@@ -10,8 +10,9 @@ add more with the same decorator.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -52,6 +53,11 @@ class Params(BaseModel):
     """A check kind's parameters, from its rubric entry; a kind without parameters uses this one."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    def check_assignment(self, assignment: Assignment) -> str | None:
+        """Why the check cannot run on `assignment` (it reads a layer or setting the rubric does not declare),
+        or None; the rubric loader turns the reason into an error naming the check's line."""
+        return None
 
 
 P = TypeVar("P", bound=Params)
@@ -119,14 +125,38 @@ def fail(message: str, fraction: float | None = None) -> Verdict:
     return Verdict(False, clean(message), fraction)
 
 
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing a check found wrong."""
+
+    text: str  # a clause without a final period: "`x_train` is not defined"
+    # Something missing (undefined, never called, a figure cut short): a cell that did not finish can explain
+    # it. A value that is present but wrong cannot, so no likely cause is given for it.
+    absent: bool = False
+
+
+def failure(facts: Facts, problems: Sequence[Problem], *names: str, fraction: float | None = None) -> Verdict:
+    """A failure listing `problems`, with the likely cause (a cell mentioning one of `names` that did not finish
+    cleanly) only when one of them is something missing."""
+    cause = cell_trouble(facts, *names) if any(problem.absent for problem in problems) else ""
+    return fail("; ".join(problem.text for problem in problems) + "." + cause, fraction)
+
+
+def missing(facts: Facts, text: str, *names: str) -> Verdict:
+    """A failure because something is missing (`text` without a final period), with its likely cause."""
+    return failure(facts, [Problem(text, absent=True)], *names)
+
+
 def cell_trouble(facts: Facts, *names: str) -> str:
-    """' Likely cause: ...' naming the first cell that mentions one of `names` and did not finish cleanly."""
+    """' Likely cause: ...' naming the first cell that mentions one of `names` and did not finish cleanly.
+
+    Only for something missing: `failure` and `missing` call it, never for a present but wrong value."""
     for cell in facts.execution.cells:
         if names and not any(name in cell.source for name in names):
             continue
         if cell.status == "error":
-            first_line = cell.error_value.splitlines()[0] if cell.error_value else ""
-            return f" Likely cause: cell {cell.index} raised {cell.error_name}: {first_line}".rstrip()
+            first_line = next(iter(clean(cell.error_value).splitlines()), "")
+            return f" Likely cause: cell {cell.index} raised {clean(cell.error_name)}: {first_line}".rstrip(" :")
         if cell.status in ("timeout", "kernel_died"):
             what = "ran out of time" if cell.status == "timeout" else "crashed the kernel"
             return f" Likely cause: cell {cell.index} {what}."
@@ -141,6 +171,52 @@ def shape_text(shape: list[int] | list[int | None] | None) -> str:
     if shape is None:
         return "none"
     return "(" + ", ".join("None" if n is None else str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def value_text(value: object) -> str:
+    """A rubric or notebook value as Python would show it, a list as a tuple: (28, 28, 1), 'relu', 0.02."""
+    if isinstance(value, list):
+        return "(" + ", ".join(value_text(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(value)
+
+
+def same_value(found: object, expected: object) -> bool:
+    """Whether a recorded value equals an expected one: numbers up to float32 rounding (a learning rate of
+    0.02 is stored as 0.0199999995), a tuple as the list it was recorded as, a bool never as a number."""
+    if isinstance(expected, list) or isinstance(found, list):
+        return (
+            isinstance(expected, list)
+            and isinstance(found, list)
+            and len(found) == len(expected)
+            and all(same_value(f, e) for f, e in zip(found, expected, strict=True))
+        )
+    if isinstance(found, bool) or isinstance(expected, bool):
+        return found is expected
+    if isinstance(found, int | float) and isinstance(expected, int | float):
+        return math.isclose(found, expected, rel_tol=1e-6, abs_tol=1e-12)
+    return type(found) is type(expected) and found == expected
+
+
+def same_name(found: str | None, expected: str) -> bool:
+    """Whether two spellings name the same Keras object: "CategoricalCrossentropy" is
+    "categorical_crossentropy", "SGD" is "sgd"."""
+    return found is not None and _name_key(found) == _name_key(expected)
+
+
+def _name_key(name: str) -> str:
+    return name.replace("_", "").replace(" ", "").lower()
+
+
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+
+
+def ordinal(position: int) -> str:
+    """'first' for position 0, 'second' for 1, ... '11th' past ten."""
+    if position < len(_ORDINALS):
+        return _ORDINALS[position]
+    n = position + 1
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def saved_compile(facts: Facts) -> CompiledFacts | None:

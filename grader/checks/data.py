@@ -1,0 +1,226 @@
+"""Checks of the data the notebook prepared and of the values it left in its namespace: array shapes, pixel
+types and scaling, one-hot labels, printed lines, named values, and the names themselves."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from pydantic import Field, model_validator
+
+from grader.assignment import ROLES, Assignment, Identifier, Role
+from grader.checks.base import (
+    Context,
+    Params,
+    Problem,
+    Verdict,
+    check_kind,
+    fail,
+    failure,
+    ok,
+    same_value,
+    shape_text,
+    value_text,
+)
+from grader.checks.found import ARRAY_ROLES, ArrayRole, Located, evaluation_on_test, locate, role_words
+from grader.facts import Facts, Value
+
+# The Keras call that loads the provisioned arrays: a cell mentioning it that failed explains missing data.
+_LOADER = "load_data"
+
+
+def _arrays(facts: Facts, ctx: Context, what: str) -> list[Located]:
+    """The notebook's training and test arrays of one kind ("images" or "labels")."""
+    return [locate(facts, ctx.assignment, role) for role in ARRAY_ROLES if role.endswith(what)]
+
+
+def _cells(*arrays: Located) -> tuple[str, ...]:
+    """Words that mark the cells which should have defined `arrays`."""
+    return (*(array.expected_name for array in arrays), _LOADER)
+
+
+class ImagesShape(Params):
+    # One image's shape; by default the model's input shape, else the provisioned image's.
+    sample_shape: list[int] | None = None
+
+
+@check_kind("data.images_shape", ImagesShape)
+def images_shape(facts: Facts, params: ImagesShape, ctx: Context) -> Verdict:
+    """The training and test images have shape (N, *sample shape)."""
+    sample = params.sample_shape or ctx.assignment.model.input_shape or facts.dataset.image_shape
+    problems = []
+    found = _arrays(facts, ctx, "images")
+    for array in found:
+        expected = [array.n_samples(facts.dataset), *sample]
+        if problem := array.not_an_array():
+            problems.append(problem)
+        elif array.facts.shape != expected:
+            shape = array.facts.shape
+            hint = " (add the channel axis with np.expand_dims(x, -1))" if [*(shape or []), 1] == expected else ""
+            problems.append(Problem(f"{array} has shape {shape_text(shape)}, expected {shape_text(expected)}{hint}"))
+    if problems:
+        return failure(facts, problems, *_cells(*found))
+    return ok(" and ".join(f"{array} {shape_text(array.facts.shape)}" for array in found) + ".")
+
+
+@check_kind("data.images_float")
+def images_float(facts: Facts, params: Params, ctx: Context) -> Verdict:
+    """The pixels are floating point."""
+    problems = []
+    found = _arrays(facts, ctx, "images")
+    for array in found:
+        if problem := array.not_an_array():
+            problems.append(problem)
+        elif not array.facts.dtype.startswith("float"):
+            problems.append(Problem(f"{array} is {array.facts.dtype or array.facts.type_name}"))
+    if any(not problem.absent for problem in problems):
+        problems.append(Problem('pixels must be floating point (e.g. x.astype("float32") / 255)'))
+    if problems:
+        return failure(facts, problems, *_cells(*found))
+    return ok(f"Floating-point pixels ({found[0].facts.dtype}).")
+
+
+@check_kind("data.images_scaled")
+def images_scaled(facts: Facts, params: Params, ctx: Context) -> Verdict:
+    """The pixels are the provisioned images divided by 255."""
+    for array in _arrays(facts, ctx, "images"):
+        arr = array.facts
+        if problem := array.not_an_array():
+            return failure(facts, [problem], *_cells(array))
+        if arr.images == f"{array.split}_scaled":
+            continue
+        if arr.images == f"{array.split}_raw":
+            top = f" (max {arr.max:g})" if arr.max is not None else ""
+            return fail(f"{array} still holds the raw 0-255 pixel values{top}: divide by 255.")
+        if arr.images:
+            return fail(f"{array} holds {role_words(arr.split + '_images')}, not {role_words(array.role)}.")
+        values = f"values from {arr.min:g} to {arr.max:g}" if arr.min is not None and arr.max is not None else ""
+        shown = ", ".join(part for part in (values, f"shape {shape_text(arr.shape)}") if part)
+        return fail(f"{array} is not the provisioned images divided by 255 ({shown}).")
+    return ok("Pixels are the original images divided by 255, in [0, 1].")
+
+
+@check_kind("data.labels_onehot")
+def labels_onehot(facts: Facts, params: Params, ctx: Context) -> Verdict:
+    """The training and test labels are one-hot rows, one column per class, matching the provisioned labels."""
+    classes = facts.dataset.classes
+    for array in _arrays(facts, ctx, "labels"):
+        arr, n = array.facts, array.n_samples(facts.dataset)
+        if problem := array.not_an_array():
+            return failure(facts, [problem], "to_categorical", *_cells(array))
+        if arr.shape != [n, classes]:
+            hint = (
+                f" These are still integer labels: use keras.utils.to_categorical(y, {classes})."
+                if arr.shape == [n]
+                else ""
+            )
+            return fail(f"{array} has shape {shape_text(arr.shape)}, expected {shape_text([n, classes])}.{hint}")
+        if not arr.onehot:
+            return fail(f"{array} has shape {shape_text(arr.shape)} but its rows are not one-hot vectors.")
+        if arr.split and arr.split != array.split:
+            return fail(f"{array} holds {role_words(arr.split + '_labels')}, not {role_words(array.role)}.")
+        if not arr.labels_match:
+            return fail(f"{array} is one-hot, but its argmax does not equal the true labels (were they shuffled?).")
+    return ok(f"Labels are one-hot (N, {classes}) and match the true digits.")
+
+
+def _squeezed(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+class Printed(Params):
+    shape_of: list[ArrayRole] = []  # the arrays whose shape the output must show
+    first_labels: int = Field(0, ge=0)  # how many of the first training labels it must show, as integers
+
+    @model_validator(mode="after")
+    def _something(self) -> Printed:
+        if not self.shape_of and not self.first_labels:
+            raise ValueError("give `shape_of:` or `first_labels:`, or there is nothing to look for")
+        return self
+
+
+@check_kind("data.printed", Printed)
+def printed(facts: Facts, params: Printed, ctx: Context) -> Verdict:
+    """The output shows the arrays' shapes and the first training labels."""
+    wanted = []
+    for role in params.shape_of:
+        array = locate(facts, ctx.assignment, role)
+        if problem := array.not_an_array():
+            text = f"{problem.text}, so its printed shape cannot be checked"
+            return failure(facts, [Problem(text, problem.absent)], *_cells(array))
+        wanted.append((f"the shape of {array}", shape_text(array.facts.shape)))
+    if params.first_labels:
+        labels = facts.dataset.first_labels[: params.first_labels]
+        text = "[" + " ".join(str(label) for label in labels) + "]"
+        wanted.append((f"the first {len(labels)} integer labels", text))
+    out = _squeezed(facts.execution.stdout)
+    absent = [what for what, text in wanted if _squeezed(text) not in out]
+    if absent:
+        return fail("The output does not show " + " and ".join(absent) + " (print them as the assignment asks).")
+    return ok("Printed " + " and ".join(what for what, _ in wanted) + ".")
+
+
+class Variables(Params):
+    equals: dict[Identifier, Value] = Field(min_length=1)  # name -> the value it must hold (a tuple as a list)
+
+
+def _equals_names(params: Variables, assignment: Assignment) -> Iterable[str]:
+    return params.equals
+
+
+@check_kind("data.variables", Variables, variables=_equals_names)
+def variables(facts: Facts, params: Variables, ctx: Context) -> Verdict:
+    """Named values hold what the assignment sets them to."""
+    problems = []
+    for name, expected in params.equals.items():
+        variable = facts.kernel.variable(name)
+        if not variable.present:
+            problems.append(Problem(f"`{name}` is not defined: set {name} = {value_text(expected)}", absent=True))
+        elif not same_value(variable.value, expected):
+            shown = variable.repr or value_text(variable.value)
+            problems.append(Problem(f"`{name}` is {shown}, expected {value_text(expected)}"))
+    if problems:
+        return failure(facts, problems, *params.equals)
+    return ok(", ".join(f"{name} = {value_text(value)}" for name, value in params.equals.items()) + ".")
+
+
+class Names(Params):
+    roles: list[Role] | None = None  # the roles whose names are checked; by default every role the rubric names
+
+
+def _role_name(facts: Facts, assignment: Assignment, role: str) -> str | None:
+    """The name the notebook bound `role`'s object to: "" when the object exists under no name (a score unpacked
+    into two numbers), None when there is no such object."""
+    expected = assignment.name(role)
+    if role in ARRAY_ROLES:
+        array = locate(facts, assignment, role)
+        return array.name if array.facts.present else None
+    if role == "model":
+        model = facts.kernel.model
+        if not model.present:
+            return None
+        return expected if expected in model.names else next(iter(model.names), "")
+    if facts.kernel.variable(expected).from_evaluate:
+        return expected
+    return None if evaluation_on_test(facts, assignment) is None else ""
+
+
+@check_kind("data.names", Names)
+def names(facts: Facts, params: Names, ctx: Context) -> Verdict:
+    """The notebook's objects are bound to the names the assignment gives them."""
+    assignment = ctx.assignment
+    roles = params.roles if params.roles is not None else [r for r in ROLES if r in assignment.variables]
+    problems = []
+    for role in roles:
+        expected, name = assignment.name(role), _role_name(facts, assignment, role)
+        if name is None:
+            problems.append(Problem(f"{role_words(role)} (`{expected}`) could not be found", absent=True))
+        elif not name:
+            problems.append(Problem(f"{role_words(role)} was not stored as `{expected}`"))
+        elif name != expected:
+            problems.append(Problem(f"`{name}` holds {role_words(role)}; the assignment calls it `{expected}`"))
+    if problems:
+        first = problems[0]
+        problems[0] = Problem(first.text[0].upper() + first.text[1:], first.absent)  # it starts the message
+        return failure(facts, problems, *(assignment.name(role) for role in roles))
+    return ok("The names are the assignment's: " + ", ".join(f"`{assignment.name(r)}`" for r in roles) + ".")

@@ -1,0 +1,331 @@
+"""Checks of training: the compile settings (loss, optimizer, metrics), the arguments fit was called with, the
+history it returned and whether the weights really changed; and the evidence that training was faked."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from grader.assignment import Assignment
+from grader.checks.base import (
+    ACCURACY_KINDS,
+    Context,
+    Params,
+    Verdict,
+    cell_trouble,
+    check_kind,
+    disguised,
+    fail,
+    integrity_kind,
+    missing,
+    ok,
+    same_name,
+    same_value,
+    saved_compile,
+    value_text,
+)
+from grader.facts import CompileCall, Facts, FitCall, ValidationRequest
+
+# What Keras calls the accuracy metric it picks from the loss.
+_ACCURACY_ALIASES = ("accuracy", "acc")
+# Arguments older Keras versions took, and what they are called now.
+_RENAMED_FIT_ARGUMENTS = {"nb_epoch": "epochs"}
+# A history's last validation results against the saved model's on the same split: float32 sums in other
+# batches differ in the last digits, a single image in a few thousand moves accuracy by more than this.
+_VALIDATION_TOLERANCE = 1e-3
+
+
+def _compile(facts: Facts) -> CompileCall | None:
+    calls = facts.kernel.compile_calls
+    chosen = [c for c in calls if c.error is None] or calls
+    return chosen[-1] if chosen else None
+
+
+def _fit(facts: Facts) -> FitCall | None:
+    """The last fit that trained, else the last fit called."""
+    calls = facts.kernel.fit_calls
+    return facts.kernel.training_fit() or (calls[-1] if calls else None)
+
+
+def _loss(facts: Facts, call: CompileCall) -> str | None:
+    saved = saved_compile(facts)
+    return saved.loss if saved else facts.kernel.model.loss or call.loss
+
+
+def _no_compile(facts: Facts) -> Verdict:
+    cause = cell_trouble(facts, "compile")
+    if "'lr'" in cause:
+        cause += " In Keras 3 the argument is `learning_rate=`, not `lr=`."
+    return fail("model.compile(...) was never called successfully." + cause)
+
+
+class _CompileSetting(Params):
+    setting: ClassVar[str]  # the field of the rubric's `compile:` the check compares
+
+    def check_assignment(self, assignment: Assignment) -> str | None:
+        if getattr(assignment.compile, self.setting):
+            return None
+        return f"the rubric declares no `{self.setting}:` under `compile:` to compare with"
+
+
+class LossParams(_CompileSetting):
+    setting = "loss"
+
+
+@check_kind("training.loss", LossParams)
+def loss(facts: Facts, params: LossParams, ctx: Context) -> Verdict:
+    """The model is compiled with the declared loss."""
+    call = _compile(facts)
+    if call is None:
+        return _no_compile(facts)
+    expected, used = ctx.assignment.compile.loss or "", _loss(facts, call)
+    if same_name(used, expected):
+        return ok(f"Loss: {used}.")
+    hint = (
+        " (sparse cross-entropy is for integer labels; the labels should be one-hot)"
+        if used and "sparse" in used and "sparse" not in expected
+        else ""
+    )
+    return fail(f"The loss is {used!r}, expected {expected!r}{hint}.")
+
+
+class OptimizerParams(_CompileSetting):
+    setting = "optimizer"
+
+
+@check_kind("training.optimizer", OptimizerParams)
+def optimizer(facts: Facts, params: OptimizerParams, ctx: Context) -> Verdict:
+    """The model is compiled with the declared optimizer (and learning rate, when the rubric gives one)."""
+    call = _compile(facts)
+    if call is None:
+        return _no_compile(facts)
+    saved, model = saved_compile(facts), facts.kernel.model
+    if saved:
+        name, rate = saved.optimizer, saved.learning_rate
+    else:
+        name = model.optimizer or call.optimizer
+        rate = model.learning_rate if model.learning_rate is not None else call.learning_rate
+    expected, expected_rate = ctx.assignment.compile.optimizer or "", ctx.assignment.compile.learning_rate
+    want = f"{expected}(learning_rate={expected_rate:g})" if expected_rate is not None else expected
+    if not same_name(name, expected):
+        return fail(f"The optimizer is {name!r}, expected {want}.")
+    if expected_rate is not None and not same_value(rate, expected_rate):
+        return fail(f"{name}'s learning rate is {rate}, expected {expected_rate:g}.")
+    return ok(f"Optimizer: {want}.")
+
+
+def _accuracy_for(loss: str | None) -> str:
+    """The accuracy Keras computes for the metric "accuracy" with this loss."""
+    key = (loss or "").replace("_", "").lower()
+    for kind in ("sparse_categorical", "binary", "categorical"):
+        if kind.replace("_", "") in key:
+            return f"{kind}_accuracy"
+    return "accuracy"
+
+
+def _same_metric(found: str, expected: str, loss: str | None) -> bool:
+    """Whether a compiled metric is the expected one: "accuracy" stands for the accuracy Keras picks for the
+    loss, and an expected "accuracy" accepts any accuracy."""
+    if same_name(found, expected):
+        return True
+    if expected in _ACCURACY_ALIASES:
+        return found in ACCURACY_KINDS or found in _ACCURACY_ALIASES
+    return found in _ACCURACY_ALIASES and same_name(_accuracy_for(loss), expected)
+
+
+class MetricsParams(_CompileSetting):
+    setting = "metrics"
+
+
+@check_kind("training.metrics", MetricsParams)
+def metrics(facts: Facts, params: MetricsParams, ctx: Context) -> Verdict:
+    """The model tracks every declared metric (by what it computes, not what it is called)."""
+    call = _compile(facts)
+    if call is None:
+        return _no_compile(facts)
+    saved = saved_compile(facts)
+    found = [m.identity for m in saved.metrics] if saved else list(call.metrics)
+    expected, used_loss = ctx.assignment.compile.metrics, _loss(facts, call)
+    tracked = [m for m in expected if any(_same_metric(f, m, used_loss) for f in found)]
+    if len(tracked) == len(expected):
+        return ok(f"Tracks {', '.join(expected)}.")
+    return fail(
+        f"The metrics are {sorted(found) or 'none'}; expected {', '.join(expected)}.",
+        fraction=len(tracked) / len(expected) if tracked else None,
+    )
+
+
+class FitArguments(Params):
+    arguments: list[str] | None = None  # the rubric's `fit:` settings to compare; None: all of them
+
+    def check_assignment(self, assignment: Assignment) -> str | None:
+        if not assignment.fit:
+            return "the rubric declares no `fit:` settings to compare with"
+        unknown = [name for name in self.arguments or () if name not in assignment.fit]
+        return f"{', '.join(unknown)} not among the rubric's `fit:` settings" if unknown else None
+
+
+@check_kind("training.fit_arguments", FitArguments)
+def fit_arguments(facts: Facts, params: FitArguments, ctx: Context) -> Verdict:
+    """fit was called with the declared arguments."""
+    call = _fit(facts)
+    if call is None:
+        return missing(facts, "model.fit(...) was never called", "fit")
+    problems = []
+    if call.unknown_arguments:
+        renames = [
+            f"`{a}` (use `{_RENAMED_FIT_ARGUMENTS[a]}`)" if a in _RENAMED_FIT_ARGUMENTS else f"`{a}`"
+            for a in call.unknown_arguments
+        ]
+        problems.append("fit() does not accept " + ", ".join(renames))
+    declared = ctx.assignment.fit
+    for name in params.arguments if params.arguments is not None else declared:
+        used, expected = call.argument(name), declared[name]
+        if same_value(used, expected):
+            continue
+        if name in call.arguments:
+            problems.append(f"{name} was {value_text(used)}, expected {value_text(expected)}")
+        else:
+            default = f" (Keras then uses {value_text(used)})" if used is not None else ""
+            problems.append(f"{name} was not passed{default}, expected {value_text(expected)}")
+    if problems:
+        return fail("In the fit call: " + "; ".join(problems) + ".")
+    return ok("fit(" + ", ".join(f"{name}={value_text(call.argument(name))}" for name in declared) + ").")
+
+
+class HistoryParams(Params):
+    epochs: int | None = Field(None, ge=1)  # by default the rubric's `fit: epochs:`
+
+    def check_assignment(self, assignment: Assignment) -> str | None:
+        if self.epochs is None and not isinstance(assignment.fit.get("epochs"), int):
+            return "give `epochs:` here or under `fit:`"
+        return None
+
+
+@check_kind("training.history", HistoryParams)
+def history(facts: Facts, params: HistoryParams, ctx: Context) -> Verdict:
+    """fit returned a history of the declared epochs, with validation metrics when fit holds out a split."""
+    h = facts.kernel.history
+    if h is None:
+        return missing(facts, "No training history: fit never completed an epoch", "fit")
+    epochs = params.epochs or ctx.assignment.fit.get("epochs")
+    if h.epochs != epochs:
+        fit = _fit(facts)
+        stopped = fit is not None and fit.error is not None and "KeyboardInterrupt" in fit.error
+        why = " (training was stopped by the time limit)" if stopped else ""
+        return fail(f"The history has {h.epochs} epochs, expected {epochs}{why}.")
+    validations = [key for key in h.keys if key.startswith("val_")]
+    split = ctx.assignment.fit.get("validation_split")
+    if not validations and isinstance(split, int | float) and split > 0:
+        return fail(f"The history has no validation metrics: pass validation_split={split:g} to fit.")
+    return ok(f"{h.epochs} epochs" + (f" with {', '.join(validations)}." if validations else "."))
+
+
+@check_kind("training.weights_changed")
+def weights_changed(facts: Facts, params: Params, ctx: Context) -> Verdict:
+    """The model's weights really changed in a call to fit."""
+    fit, reeval = _fit(facts), facts.reevaluation
+    if fit is None or not any(c.weights_changed for c in facts.kernel.fit_calls):
+        return missing(facts, "The model's weights never changed in a call to fit", "fit")
+    if reeval.ok and not reeval.optimizer_iterations:
+        return fail("The saved model's optimizer took no training steps.")
+    steps = reeval.optimizer_iterations if reeval.ok else fit.iterations_after
+    return ok(f"The weights changed during training ({steps} optimizer steps).")
+
+
+@integrity_kind("training")
+def faked_training(facts: Facts, ctx: Context) -> list[str]:
+    """Evidence that training was faked: a replaced fit, a history no fit produced, a disguised metric, a fit
+    on anything but the whole training set, or recorded training that the saved model contradicts."""
+    k = facts.kernel
+    evidence = []
+    if k.integrity.hooks_intact.get("fit") is False or "fit" in k.integrity.instance_overrides:
+        evidence.append("`fit` was replaced by the notebook's own code (monkeypatched)")
+    if k.history is not None and k.history.epochs and not any(c.completed_epochs for c in k.fit_calls):
+        evidence.append(f"a training history of {k.history.epochs} epochs exists, but no call to fit produced it")
+    reeval = facts.reevaluation
+    if reeval.ok and not reeval.optimizer_iterations and k.history is not None and k.history.epochs:
+        evidence.append("the history claims training, but the saved model's optimizer never took a step")
+    saved = saved_compile(facts)
+    if saved:
+        evidence += [
+            f"the compiled metric named {m.name!r} computes {m.identity}, not what its name says"
+            for m in saved.metrics
+            if disguised(m)
+        ]
+    fit = k.training_fit()
+    if fit is not None:
+        evidence += _training_data_evidence(fit, facts, ctx.assignment)
+        if reeval.ok:
+            evidence += _saved_model_evidence(fit, facts)
+    return evidence
+
+
+def _training_data_evidence(fit: FitCall, facts: Facts, assignment: Assignment) -> list[str]:
+    """The training set passed to fit must be the provisioned training images and labels (or what the notebook
+    bound to the rubric's names for them), all of them."""
+    train_images, train_labels = assignment.name("train_images"), assignment.name("train_labels")
+    test_images, n_train = assignment.name("test_images"), facts.dataset.n_train
+    if fit.x.images.startswith("test_") or test_images in fit.x.names:
+        return [f"fit was given the test images ({test_images}) to train on"]
+    if fit.x.n_samples != n_train:
+        count = f"{fit.x.n_samples:,} sample(s)" if fit.x.n_samples is not None else "an unknown number of samples"
+        return [f"fit was given {count} to train on, not all {n_train:,} of {train_images}"]
+    found = []
+    if train_images not in fit.x.names and not fit.x.images.startswith("train_"):
+        found.append(f"fit was given images that are neither {train_images} nor the training images")
+    if train_labels not in fit.y.names and not fit.y.labels.startswith("train_"):
+        found.append(f"fit was given labels that are neither {train_labels} nor the training labels")
+    return found
+
+
+def _saved_model_evidence(fit: FitCall, facts: Facts) -> list[str]:
+    """What the last fit that trained recorded, against the saved model: its weights, its optimizer's steps,
+    and the history's last validation results on the validation split, rebuilt by the grader."""
+    reeval = facts.reevaluation
+    found = []
+    if reeval.weights_digest and fit.weights_after != reeval.weights_digest:
+        found.append(
+            "the saved model's weights are not the ones the last training fit ended with "
+            "(they were changed afterwards, e.g. by set_weights or load_weights)"
+        )
+    steps = reeval.optimizer_iterations
+    if steps and fit.iterations_after is not None and steps != fit.iterations_after:
+        found.append(
+            f"the saved model's optimizer took {steps:,} steps, but the last training fit ended at step "
+            f"{fit.iterations_after:,}"
+        )
+    return found + _validation_evidence(fit, facts)
+
+
+def _validation_evidence(fit: FitCall, facts: Facts) -> list[str]:
+    history, measured = facts.kernel.history, facts.reevaluation.validation
+    if history is None:
+        return []
+    epochs = fit.argument("epochs")
+    if fit.error is not None and isinstance(epochs, int) and history.epochs < epochs:
+        return []  # stopped mid-epoch: the weights moved on after the last validation
+    claimed = {
+        key[len("val_") :]: values[-1] for key, values in history.values.items() if key.startswith("val_") and values
+    }
+    if not claimed:
+        return []
+    if measured is None:
+        if ValidationRequest.of(fit) is None:
+            return []  # not a preparation of the training set the grader can rebuild: nothing to compare
+        why = facts.reevaluation.message or "no result"
+        return [
+            f"the history reports validation results, but the saved model could not be evaluated on that split ({why})"
+        ]
+    differ = [
+        f"val_{key} {claimed[key]:.4f} claimed, {value:.4f} measured"
+        for key, value in sorted(measured.values.items())
+        if key in claimed and not abs(claimed[key] - value) <= _VALIDATION_TOLERANCE * max(1.0, abs(value))
+    ]
+    if not differ:
+        return []
+    return [
+        f"the history's last epoch does not match the saved model on the validation split "
+        f"({measured.n_samples:,} training images): " + "; ".join(differ)
+    ]

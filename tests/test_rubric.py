@@ -1,0 +1,225 @@
+"""Loading a rubric: every mistake in it is one line naming the file, the line and the key, with the closest
+valid name; an instructor's own check kinds load from the file the rubric names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from grader.checks import KINDS
+from grader.rubric import RubricError, load_rubric
+from grader.score import score_facts
+from tests.factories import CONTEXT, ROOT, make_facts
+
+RUBRIC = (ROOT / "rubric.yaml").read_text(encoding="utf-8")
+
+
+def write(tmp_path: Path, text: str, name: str = "rubric.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def line_of(text: str, marker: str) -> int:
+    return text[: text.index(marker)].count("\n") + 1
+
+
+def edit(*replacements: str) -> Callable[[str], str]:
+    """Replaces the first `old` by `new` for each (old, new) pair."""
+
+    def change(text: str) -> str:
+        for old, new in zip(replacements[::2], replacements[1::2], strict=True):
+            assert old in text, old
+            text = text.replace(old, new, 1)
+        return text
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "marker", "key", "words"),
+    [
+        (  # unknown check kind
+            edit("kind: data.images_shape", "kind: data.image_shape"),
+            "x_shape:",
+            "sections.prepare.checks.x_shape.kind",
+            ["unknown check kind 'data.image_shape'", "did you mean 'data.images_shape'?"],
+        ),
+        (  # unknown parameter of a kind
+            edit("kind: figures.grid, rows: 3", "kind: figures.grid, row: 3"),
+            "grid:",
+            "sections.visualize.checks.grid.row",
+            ["figures.grid has no parameter 'row'", "did you mean 'rows'?"],
+        ),
+        (  # wrong type
+            edit("kind: figures.grid, rows: 3", "kind: figures.grid, rows: three"),
+            "grid:",
+            "sections.visualize.checks.grid.rows",
+            ["expected a whole number, found 'three'"],
+        ),
+        (  # a value of none of a union's types: no member name in the key
+            edit("equals: {input_shape: [28, 28, 1]}", "equals: {input_shape: {height: 28}}"),
+            "input_shape: {kind",
+            "sections.build.checks.input_shape.equals.input_shape",
+            ["expected a whole number or a number or text or true or false", "found {'height': 28}"],
+        ),
+        (  # points not adding up
+            edit("x_shape: {kind: data.images_shape, points: 2", "x_shape: {kind: data.images_shape, points: 3"),
+            "  prepare:",
+            "sections.prepare",
+            ["check points add up to 11, but the section is worth 10"],
+        ),
+        (  # a layer name that is not a Keras layer
+            edit("- Dense: {units: 128", "- Dence: {units: 128"),
+            "  layers:",
+            "model.layers.1",
+            ["'Dence' is not a Keras layer", "did you mean 'Dense'?"],
+        ),
+        (  # a variable name that is not an identifier
+            edit("train_images: x_train", "train_images: x train"),
+            "train_images: x",
+            "variables.train_images",
+            ["'x train' is not a Python variable name"],
+        ),
+        (  # an unknown role
+            edit("train_images: x_train", "train_imgs: x_train"),
+            "train_imgs",
+            "variables.train_imgs",
+            ["'train_imgs' is not allowed", "did you mean 'train_images'?"],
+        ),
+        (  # unknown top-level key
+            edit("accuracy_margin: 0.03", "acuracy_margin: 0.03"),
+            "acuracy_margin",
+            "acuracy_margin",
+            ["unknown key", "did you mean 'accuracy_margin'?"],
+        ),
+        (  # a check reading a layer the model does not declare
+            edit("kind: model.layer, index: 2, last: true", "kind: model.layer, index: 5, last: true"),
+            "output: {kind",
+            "sections.build.checks.output",
+            ["model.layer: index 5 is past the 3 layer(s) declared under `model: layers:`"],
+        ),
+        (  # a parameter count that cannot be derived
+            edit("    - Flatten\n", "    - LSTM: {units: 4}\n", "  params: 101770\n", ""),
+            "params: {kind",
+            "sections.build.checks.params",
+            ["LSTM", "state the model's `params:`"],
+        ),
+        (  # a fit setting Keras does not have
+            edit("  batch_size: 128\n  epochs: 20", "  batch_size: 128\n  epoch: 20"),
+            "  epoch: 20",
+            "fit.epoch",
+            ["fit has no argument 'epoch'", "did you mean 'epochs'?"],
+        ),
+    ],
+)
+def test_a_mistake_names_the_file_line_and_key(
+    tmp_path: Path, change: Callable[[str], str], marker: str, key: str, words: list[str]
+) -> None:
+    text = change(RUBRIC)
+    path = write(tmp_path, text)
+    with pytest.raises(RubricError) as error:
+        load_rubric(path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: {key} (line {line_of(text, marker)}): "), message
+    for word in words:
+        assert word in message, message
+    assert not re.search(r"\.(int|float|str|bool|list\[)", message), message
+
+
+def test_the_parameter_count_is_derived_when_the_rubric_leaves_it_out(tmp_path: Path) -> None:
+    rubric = load_rubric(write(tmp_path, RUBRIC.replace("  params: 101770\n", "")))
+    assert rubric.assignment.model.params is None
+    grade = score_facts("ada", make_facts(), rubric, CONTEXT)
+    assert grade.total == 100
+
+
+def test_a_rubric_without_a_section_scores_the_others(tmp_path: Path) -> None:
+    start, end = RUBRIC.index("  visualize:\n"), RUBRIC.index("  build:\n")
+    rubric = load_rubric(write(tmp_path, RUBRIC[:start] + RUBRIC[end:]))
+    assert [s.id for s in rubric.sections] == ["prepare", "build", "train", "evaluate"]
+    assert "indices" not in rubric.probe_request().variables
+    grade = score_facts("ada", make_facts(kernel={"figures": []}), rubric, CONTEXT)
+    assert grade.total == grade.max_total == 90
+
+
+# ------------------------------------------------------------------------------------------- custom checks
+
+CUSTOM = '''
+"""The instructor's own check: the validation loss went down."""
+
+from pydantic import Field
+
+from grader.checks import Params, check_kind, fail, ok
+
+
+class Improves(Params):
+    by: float = Field(0.0, ge=0)
+
+
+@check_kind("custom.history_improves", Improves)
+def history_improves(facts, params, ctx):
+    """The validation loss went down by more than `by` during training."""
+    history = facts.kernel.history
+    losses = history.values.get("val_loss", []) if history else []
+    if len(losses) < 2:
+        return fail("No validation loss to compare.")
+    if losses[0] - losses[-1] > params.by:
+        return ok(f"The validation loss went from {losses[0]:.3f} to {losses[-1]:.3f}.")
+    return fail(f"The validation loss went from {losses[0]:.3f} to {losses[-1]:.3f}.")
+'''
+
+EXTRA_SECTION = """  extra:
+    title: Beyond the assignment
+    points: 5
+    checks:
+      improves: {kind: custom.history_improves, by: 0.1, points: 5, title: "The validation loss went down"}
+"""
+
+
+@pytest.fixture
+def own_kinds() -> Iterator[None]:
+    """Forgets the kinds a test's custom file registered."""
+    before = set(KINDS)
+    yield
+    for name in set(KINDS) - before:
+        del KINDS[name]
+
+
+def test_a_custom_check_file_adds_kinds_that_score_from_facts(tmp_path: Path, own_kinds: None) -> None:
+    write(tmp_path, CUSTOM, "extra_checks.py")
+    text = RUBRIC.replace("similarity_threshold: 0.7", "similarity_threshold: 0.7\ncustom_checks: extra_checks.py")
+    rubric = load_rubric(write(tmp_path, text + EXTRA_SECTION))
+    assert rubric.custom_checks == (tmp_path / "extra_checks.py").resolve()
+    grade = score_facts("ada", make_facts(), rubric, CONTEXT)
+    extra = next(s for s in grade.sections if s.id == "extra")
+    assert extra.points == 5 and grade.total == 105
+    assert extra.checks[0].message.startswith("The validation loss went from")
+    flat = {"val_loss": [0.5, 0.45]}
+    history = make_facts().kernel.history
+    assert history is not None
+    stalled = make_facts(kernel={"history": type(history)(2, ["val_loss"], flat, True)})
+    assert next(s for s in score_facts("ada", stalled, rubric, CONTEXT).sections if s.id == "extra").points == 0
+
+
+def test_a_custom_check_file_that_fails_to_import_is_one_line(tmp_path: Path, own_kinds: None) -> None:
+    write(tmp_path, "import no_such_module_for_the_grader\n", "broken.py")
+    text = RUBRIC.replace("similarity_threshold: 0.7", "similarity_threshold: 0.7\ncustom_checks: broken.py")
+    path = write(tmp_path, text)
+    with pytest.raises(RubricError) as error:
+        load_rubric(path)
+    message = str(error.value)
+    assert "\n" not in message and str(path) in message and "custom_checks (line " in message
+    assert "broken.py failed to load: ModuleNotFoundError" in message
+
+
+def test_a_missing_custom_check_file_is_named(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, RUBRIC.replace("similarity_threshold: 0.7", "similarity_threshold: 0.7\ncustom_checks: x.py")
+    )
+    with pytest.raises(RubricError, match="custom_checks .*file not found"):
+        load_rubric(path)
