@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from grader.assignment import FIT_ARGUMENTS, Assignment, Identifier, Spec
@@ -179,10 +179,11 @@ class _Late(Spec):
 class _Environment(Spec):
     requirements: list[str]
 
-    @model_validator(mode="after")
-    def _requirements(self) -> _Environment:
-        normalize_requirements(self.requirements)  # its ValueError says what to change
-        return self
+    @field_validator("requirements")
+    @classmethod
+    def _requirements(cls, requirements: list[str]) -> list[str]:
+        normalize_requirements(requirements)  # its ValueError says what to change
+        return requirements
 
 
 class _RubricFile(Spec):

@@ -54,8 +54,8 @@ def test_folder_without_notebooks(tmp_path: Path) -> None:
         (lambda t: t.replace("- seaborn\n", "- seaborn==\n"), ["environment.requirements", "'seaborn=='"]),
         (lambda t: t.replace("    - keras>=3.3,<4\n", ""), ["environment.requirements", "(line ", "needs keras"]),
         (
-            lambda t: t.replace('keywords: ["load_data"]', "keywords: load_data"),
-            ["sections.prepare.keywords", "(line ", "a list of names"],
+            lambda t: t.replace("keywords: [load_data]", "keywords: load_data"),
+            ["sections.prepare.keywords", "(line ", "expected a list"],
         ),
     ],
 )

@@ -35,6 +35,7 @@ from grader.facts import (
 )
 from grader.facts_cache import FactsCache, Shortfall, cache_key, fact_code_digest, rerun_notice, shortfall
 from grader.isolation import StageGuard
+from grader.kernel_env import KernelEnvironment
 from grader.pipeline import Options, executor_for, run_reference, start_session
 from grader.rubric import Rubric
 from grader.sandbox import Limits
@@ -42,7 +43,9 @@ from grader.sandbox import Limits
 ROLES = ["model", "score", "x_test", "x_train", "y_test", "y_train"]
 WANTED = ProbeRequest(loader="mnist", variables=sorted([*ROLES, "foo"]))
 DATASET = Dataset(Path("mnist.npz"), "a" * 64, "option", True, 60_000, 10_000)
-SETTINGS = RunSettings(limits=Limits(), isolated=False, threads=1, request=WANTED)
+SETTINGS = RunSettings(
+    limits=Limits(), isolated=False, threads=1, request=WANTED, environment=KernelEnvironment((), "f" * 20, Path("env"))
+)
 DATA = DatasetFacts(
     n_train=60_000,
     n_test=10_000,
@@ -294,6 +297,8 @@ def test_a_dask_worker_serves_the_graders_dataset_from_its_own_copy(
         return NEW
 
     monkeypatch.setattr(grader.executors, "grade_run", fake_run)
+    monkeypatch.setattr(grader.executors, "locate", lambda requirements, cache: SETTINGS.environment)
+    monkeypatch.setattr(grader.executors, "ensure_built", lambda environment: environment)
     text, _ = run_on_worker(b"{}", np.arange(3).tobytes(), dataset, SETTINGS)
     assert facts_from_json(text) == NEW
     (copy,) = served
