@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.checks import KINDS
+from grader.checks import INTEGRITY, KINDS
 from grader.rubric import RubricError, load_rubric
 from grader.score import score_facts
 from tests.factories import CONTEXT, ROOT, make_facts
@@ -223,3 +223,11 @@ def test_a_missing_custom_check_file_is_named(tmp_path: Path) -> None:
     )
     with pytest.raises(RubricError, match="custom_checks .*file not found"):
         load_rubric(path)
+
+
+def test_every_built_in_kind_is_documented_with_an_example() -> None:
+    docs = (ROOT / "docs" / "rubric.md").read_text(encoding="utf-8")
+    for name in KINDS:
+        assert f"| `{name}` |" in docs and f"{{kind: {name}," in docs, name
+    for name in INTEGRITY:
+        assert f"`{name}`" in docs, name
