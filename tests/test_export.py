@@ -176,7 +176,7 @@ def test_gradescope_results_have_a_test_per_check_adding_up_to_the_score(tmp_pat
         assert set(results) == {"score", "execution_time", "output", "tests"}
         assert results["score"] == grade.total
         assert grade.student in results["output"] and "Visualize the data" in results["output"]
-        assert len(results["tests"]) == sum(len(s.checks) for s in grade.sections) == 28
+        assert len(results["tests"]) == sum(len(s.checks) for s in grade.sections) == 31
         for test in results["tests"]:
             assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
             assert test["visibility"] == "visible" and test["status"] in ("passed", "failed")
@@ -276,7 +276,7 @@ def test_gradescope_has_a_test_per_check_of_the_rubric(tmp_path: Path) -> None:
     write_gradescope(four_section_grades(), tmp_path, rubric)
     results = json.loads((tmp_path / "eve" / "results.json").read_text("utf-8"))
     expected = [(f"{s.title}: {c.title}", c.points) for s in rubric.sections for c in s.checks]
-    assert [(t["name"], t["max_score"]) for t in results["tests"]] == expected and len(expected) == 24
+    assert [(t["name"], t["max_score"]) for t in results["tests"]] == expected and len(expected) == 27
     assert not any(t["name"].startswith("Visualize") for t in results["tests"])
     summary = next(t for t in results["tests"] if t["name"].endswith("model.summary() was called"))
     assert (summary["score"], summary["status"], results["score"]) == (0, "failed", 85)

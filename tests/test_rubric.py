@@ -67,7 +67,7 @@ def edit(*replacements: str) -> Callable[[str], str]:
             ["expected a whole number or a number or text or true or false", "found {'height': 28}"],
         ),
         (  # points not adding up
-            edit("x_shape: {kind: data.images_shape, points: 2", "x_shape: {kind: data.images_shape, points: 3"),
+            edit("x_shape: {kind: data.images_shape, points: 1", "x_shape: {kind: data.images_shape, points: 2"),
             "  prepare:",
             "sections.prepare",
             ["check points add up to 11, but the section is worth 10"],
