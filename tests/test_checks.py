@@ -601,6 +601,39 @@ def test_a_convnet_is_checked_layer_by_layer(tmp_path: Path) -> None:
     assert "18,496 in the third layer, Conv2D(64, (3, 3), ReLU)" in check(grade, "params").message
 
 
+def test_a_missing_layer_costs_that_layer_only(tmp_path: Path) -> None:
+    """No Dropout: the layers after it are still paired with the declared ones."""
+    (tmp_path / "rubric.yaml").write_text(CONVNET_RUBRIC, encoding="utf-8")
+    cnn = load_rubric(tmp_path / "rubric.yaml")
+    facts = convnet(conv(32, 3, 320), 34_826)
+    layers = [layer for layer in facts.kernel.model.layers if layer.class_name != "Dropout"]
+    model = replace(facts.kernel.model, layers=layers)
+    saved = {"layers": layers, "total_params": 34_826}
+    grade = score_facts("eve", make_facts(kernel={"model": model}, reevaluation=saved), cnn, CONTEXT)
+    assert check(grade, "layers").points == pytest.approx(4 * 6 / 7, abs=0.01)
+    assert "no layer is Dropout(0.5)" in check(grade, "layers").message
+    assert check(grade, "output").passed
+
+
+def test_a_model_on_flattened_input_is_judged_by_its_layers_not_their_positions() -> None:
+    """Input(784) -> Dense(128, sigmoid) -> Dense(10, softmax): no Flatten, the rest as declared."""
+    layers = [dense(128, "sigmoid", 100_480), dense(10, "softmax", 1_290)]
+    model = replace(make_facts().kernel.model, layers=layers, input_shape=[None, 784])
+    saved = {"layers": layers, "total_params": 101_770}
+    grade = make_grade(facts=make_facts(kernel={"model": model}, reevaluation=saved))
+    assert [check(grade, c).passed for c in ("flatten", "hidden", "output", "params")] == [False, True, True, True]
+    assert "no layer like Flatten" in check(grade, "flatten").message
+
+
+def test_a_layer_between_the_declared_ones_fails_the_last_layer() -> None:
+    layers = list(make_facts().kernel.model.layers)
+    layers.insert(2, dense(64, "sigmoid", 8_256))
+    model = replace(make_facts().kernel.model, layers=layers, total_params=110_026)
+    saved = {"layers": layers, "total_params": 110_026}
+    grade = make_grade(facts=make_facts(kernel={"model": model}, reevaluation=saved))
+    assert check(grade, "hidden").passed and not check(grade, "output").passed
+
+
 # ------------------------------------------------------------------------------------ messages
 
 
@@ -629,3 +662,11 @@ def test_a_wrong_value_is_not_blamed_on_a_cell_that_ran_out_of_time() -> None:
     absent = check(make_grade(execution={"cells": cells}, variables={"epochs": None}), "settings")
     assert "`epochs` is not defined: set epochs = 20." in absent.message
     assert "Likely cause: cell 5 ran out of time." in absent.message
+
+
+def test_a_score_from_an_evaluate_on_the_training_set_is_a_mistake_not_a_forgery() -> None:
+    on_train = replace(make_facts().kernel.evaluate_calls[0], x=X_TRAIN, y=Y_TRAIN, result=[0.1, 0.97])
+    honest = VariableFacts(True, "list", "[0.1, 0.97]", value=[0.1, 0.97], from_evaluate=True)
+    facts = make_facts(variables={"score": honest}, kernel={"evaluate_calls": [on_train]})
+    grade = make_grade(facts=facts)
+    assert not grade.integrity_flags and not check(grade, "score").passed and check(grade, "accuracy").passed

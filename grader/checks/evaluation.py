@@ -139,8 +139,11 @@ def faked_score(facts: Facts, ctx: Context) -> list[str]:
     typed = _numbers(stored.value)
     if typed is not None and not stored.from_evaluate:
         evidence.append(f"`{name}` = {typed} was not returned by any call to model.evaluate (typed in?)")
-    claimed = typed or score_on_test(facts, ctx)
-    what = f"`{name}` = {typed}" if typed else f"the test score {claimed}"
+    # A score some evaluate returned is honest, whatever data it was on (that costs the score checks): only the
+    # test evaluate's result, or a typed-in score, is held against the saved model.
+    hand_made = typed is not None and not stored.from_evaluate
+    claimed = typed if hand_made else score_on_test(facts, ctx)
+    what = f"`{name}` = {typed}" if hand_made else f"the test score {claimed}"
     again = facts.reevaluation.student_data_result
     if claimed is not None and again and not _agrees(claimed, again):
         evidence.append(f"{what} but re-evaluating the saved model gives {[round(v, 4) for v in again[:2]]}")

@@ -103,6 +103,36 @@ def layer_problems(layer: LayerFacts, spec: LayerSpec) -> list[str]:
     return _setting_problems(layer, spec)
 
 
+def align(declared: Sequence[LayerSpec], found: Sequence[LayerFacts]) -> dict[int, int]:
+    """Which found layer stands for each declared one: the order-preserving pairing of layers of the same class
+    that pairs the most, and among those the most with every declared setting right. A missing or an extra layer
+    then costs that layer only, not every layer after it."""
+    rows, cols = len(declared), len(found)
+
+    def score(i: int, j: int) -> int:
+        if not _same_class(found[j], declared[i]):
+            return 0
+        return 3 if not _setting_problems(found[j], declared[i]) else 2
+
+    best = [[0] * (cols + 1) for _ in range(rows + 1)]
+    for i in range(rows - 1, -1, -1):
+        for j in range(cols - 1, -1, -1):
+            paired = score(i, j)
+            best[i][j] = max(best[i + 1][j], best[i][j + 1], paired + best[i + 1][j + 1] if paired else 0)
+    pairs: dict[int, int] = {}
+    i = j = 0
+    while i < rows and j < cols:
+        paired = score(i, j)
+        if paired and best[i][j] == paired + best[i + 1][j + 1]:
+            pairs[i] = j
+            i, j = i + 1, j + 1
+        elif best[i][j] == best[i + 1][j]:
+            i += 1
+        else:
+            j += 1
+    return pairs
+
+
 def _model_missing(facts: Facts, ctx: Context) -> Verdict | None:
     model, name = facts.kernel.model, ctx.assignment.name("model")
     if not model.present:
@@ -141,19 +171,21 @@ def one_layer(facts: Facts, params: Layer, ctx: Context) -> Verdict:
     """One layer is the declared one (its class and every setting the rubric gives)."""
     if problem := _model_missing(facts, ctx):
         return problem
-    spec, layers = ctx.assignment.model.layers[params.index], facts.kernel.model.layers
-    label, want, found = ordinal(params.index), spec_text(spec), layers_text(layers)
-    if params.index >= len(layers):
-        return fail(f"The model has no {label} layer; expected {want}. Layers found: {found}.")
-    if not _same_class(layers[params.index], spec):
-        return fail(f"The {label} layer is {layer_text(layers[params.index])}, expected {want}. Layers found: {found}.")
-    problems = _setting_problems(layers[params.index], spec)
+    declared, layers = ctx.assignment.model.layers, facts.kernel.model.layers
+    spec, want, found = declared[params.index], spec_text(declared[params.index]), layers_text(layers)
+    pairs = align(declared, layers)
+    if params.index not in pairs:
+        return fail(f"The model has no layer like {want}. Layers found: {found}.")
+    position = pairs[params.index]
+    label = ordinal(position)
+    problems = _setting_problems(layers[position], spec)
     if problems:
         return fail(f"The {label} layer " + "; it ".join(problems) + ".")
-    if params.last and len(layers) != params.index + 1:
+    unpaired = [layer_text(layer) for j, layer in enumerate(layers) if j not in pairs.values()]
+    if params.last and (position != len(layers) - 1 or unpaired):
         return fail(
-            f"The model has {len(layers)} layers after the input, expected exactly {params.index + 1}. "
-            f"Layers found: {found}."
+            f"The model has {len(layers)} layers after the input, expected {want} to end the declared "
+            f"{len(declared)}. Layers found: {found}."
         )
     return ok(f"The {label} layer is {want}.")
 
@@ -176,18 +208,19 @@ def all_layers(facts: Facts, params: Layers, ctx: Context) -> Verdict:
         return problem
     declared, found = ctx.assignment.model.layers, facts.kernel.model.layers
     selected = params.indices if params.indices is not None else range(len(declared))
+    pairs = align(declared, found)
     problems, matched = [], 0
     for i in selected:
-        if i >= len(found):
-            problems.append(f"the {ordinal(i)} layer is missing, expected {spec_text(declared[i])}")
-        elif differences := layer_problems(found[i], declared[i]):
-            problems.append(f"the {ordinal(i)} layer " + "; it ".join(differences))
+        if i not in pairs:
+            problems.append(f"no layer is {spec_text(declared[i])} (the {ordinal(i)} declared)")
+        elif differences := layer_problems(found[pairs[i]], declared[i]):
+            problems.append(f"the {ordinal(pairs[i])} layer " + "; it ".join(differences))
         else:
             matched += 1
-    extra = len(found) - len(declared) if params.indices is None and len(found) > len(declared) else 0
-    if extra:
-        problems.append(f"{extra} layer(s) follow the {len(declared)} declared")
-    total = len(selected) + extra
+    extra = [layer_text(layer) for j, layer in enumerate(found) if j not in pairs.values()]
+    if params.indices is None and extra:
+        problems.append(f"{', '.join(extra)}: not in the declared model")
+    total = len(selected) + (len(extra) if params.indices is None else 0)
     if not problems:
         return ok(f"The layers are {' -> '.join(spec_text(declared[i]) for i in selected)}.")
     return fail(
