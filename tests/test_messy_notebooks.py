@@ -22,6 +22,33 @@ EXPECTED: dict[str, dict[str, float]] = {
     "download_elsewhere": {"prepare": 0, "visualize": 0, "train": 10, "evaluate": 0},
     # Accuracy computed by hand, no `score`: only the measured accuracy earns its points.
     "never_evaluates": {"evaluate": 3},
+    # Issue 9: graded by what the notebook did. A naming slip costs the rubric's small `names` check once.
+    "renamed_arrays": {"prepare": 9},  # X_train, X_test
+    "renamed_valid": {"prepare": 9},  # X_train, X_valid, y_valid
+    "unpacked_evaluate": {"evaluate": 9},  # test_loss, test_acc = model.evaluate(...)
+    "randint_titles": {"visualize": 8},  # random.randint in the loop, no `indices`; titles "label: 7"
+    "model_in_function": {"build": 49},  # clf = build_model()
+    "flattened_input": {"prepare": 9, "build": 35},  # (N, 784) arrays, Input(784), no Flatten
+    "all_deviations": {"prepare": 8, "visualize": 8, "build": 34, "evaluate": 9},
+}
+# Issue 9's notebooks: exactly the checks that lose points, each losing all of its points.
+LOST: dict[str, set[str]] = {
+    "renamed_arrays": {"prepare.names"},
+    "renamed_valid": {"prepare.names"},
+    "unpacked_evaluate": {"evaluate.names"},
+    "randint_titles": {"visualize.indices"},
+    "model_in_function": {"build.names"},
+    "flattened_input": {"prepare.x_shape", "build.input_shape", "build.flatten", "build.model_input"},
+    "all_deviations": {
+        "prepare.names",
+        "prepare.x_shape",
+        "visualize.indices",
+        "build.input_shape",
+        "build.names",
+        "build.flatten",
+        "build.model_input",
+        "evaluate.names",
+    },
 }
 
 
@@ -50,6 +77,14 @@ def test_messy_notebook_grade(graded: dict[str, Any], student: str) -> None:
     assert points == {**FULL, **EXPECTED[student]}, json.dumps(record["sections"], indent=1)[:4000]
 
 
+@pytest.mark.parametrize("student", sorted(LOST))
+def test_only_the_deviation_s_own_checks_lose_points(graded: dict[str, Any], student: str) -> None:
+    checks = [(f"{sid}.{c['id']}", c) for sid, s in graded[student]["sections"].items() for c in s["checks"]]
+    assert {key for key, c in checks if c["points"] < c["max"]} == LOST[student]
+    assert all(c["points"] == 0 for key, c in checks if key in LOST[student])
+    assert not graded[student]["integrity"]
+
+
 def messages(record: dict[str, Any]) -> str:
     return " ".join(c["message"] for s in record["sections"].values() for c in s["checks"])
 
@@ -58,3 +93,7 @@ def test_messages_name_the_cause(graded: dict[str, Any]) -> None:
     assert "`nb_epoch` (use `epochs`)" in messages(graded["old_nb_epoch"])
     assert "URLError" in messages(graded["download_elsewhere"])
     assert "No `score` variable" in messages(graded["never_evaluates"])
+    assert "`X_valid` holds the test images; the assignment calls it `x_test`" in messages(graded["renamed_valid"])
+    assert "`clf` holds the model; the assignment calls it `model`" in messages(graded["model_in_function"])
+    assert "the figure's images were picked without it" in messages(graded["randint_titles"])
+    assert "is that part of the notebook missing" not in messages(graded["randint_titles"])

@@ -65,6 +65,9 @@ def indices(facts: Facts, params: Indices, ctx: Context) -> Verdict:
     advice = f"pick {count} random indices, e.g. np.random.choice(len({ctx.assignment.name('train_images')}), "
     advice += f"{count}, replace=False)"
     if not variable.present:
+        drawn = [p for f in facts.kernel.figures for p in f.panels if p.matched_index is not None]
+        if drawn:  # the images were picked, but their indices were not kept under the assignment's name
+            return fail(f"`{name}` is not defined: the figure's images were picked without it; {advice}.")
         return missing(facts, f"`{name}` is not defined: {advice}", name)
     if values is None:
         return fail(f"`{name}` is {variable.repr or 'a ' + variable.type_name}, not a list of indices: {advice}.")
