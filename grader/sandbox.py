@@ -40,6 +40,7 @@ INSIDE_LIB = "/grader/lib"
 INSIDE_ENV = "/grader/env"
 INSIDE_HOME = "/home/student"
 KERNEL_PACKAGE = "grader_kernel"
+_GRADER_PACKAGE = Path(__file__).resolve().parent
 _KERNEL_SOURCE = Path(__file__).parent / "kernel"
 _ETC_ENTRIES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "passwd", "group")
 _log = logging.getLogger(__name__)
@@ -324,6 +325,10 @@ def wrap_command(
     staged = _staged(binds, placement)
     for bind, source in zip(binds, staged, strict=True):
         cmd += ["--bind" if bind.writable else "--ro-bind", str(source), bind.dest]
+    # The grader itself (its bundled rubric and reference solution) is nothing student code may read: where it is
+    # installed inside a bound prefix (a system-wide install), an empty folder takes its place.
+    if any(_GRADER_PACKAGE.is_relative_to(Path(prefix).resolve()) for prefix in prefixes):
+        cmd += ["--tmpfs", str(_GRADER_PACKAGE)]
     cmd += [
         # The sandbox's root and /dev are memory that no size limit covers: after the mounts above are
         # made, nothing but the size-limited scratch folders, the run folder and the sockets is writable.

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT, fast_rubric, run_grade
 
@@ -187,3 +188,62 @@ def test_outputs_are_written(graded: dict[str, Any]) -> None:
     assert len(list((out / "students").glob("*.html"))) == len(EXPECTED)
     assert len(list((out / "gradescope").glob("*/results.json"))) == len(EXPECTED)
     assert f"Graded {len(EXPECTED)} notebook(s)" in graded["stdout"]
+
+
+def _edited_fast_rubric(folder: Path, edit: Any) -> Path:
+    """The tests' fast rubric, as `edit(data)` changes it, with its reference where the fast rubric has it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = yaml.safe_load(fast_rubric(folder).read_text())
+    edit(data)
+    path = folder / "rubric.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_editing_an_expectation_regrades_the_class_from_the_cache(
+    graded: dict[str, Any], tmp_path: Path, cache_dir: Path
+) -> None:
+    """Next term's homework trains 10 epochs: the rubric says so, and --rescore re-grades without a kernel."""
+
+    def ten_epochs(data: dict[str, Any]) -> None:
+        data["fit"]["epochs"] = 10
+        data["sections"]["train"]["checks"]["settings"]["equals"]["epochs"] = 10
+
+    rubric = _edited_fast_rubric(tmp_path / "rubric", ten_epochs)
+    options = [*graded["options"]]
+    options[options.index("--rubric") + 1] = rubric
+    out = tmp_path / "out"
+    result = run_grade("submissions", "--rescore", "--out", out, "--verbose", *options, cache=cache_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.count("[cached]") == len(EXPECTED) and "running" not in result.stderr, result.stderr
+    students = {s["student"]: s for s in json.loads((out / "grades.json").read_text())["students"]}
+    train = students["ada_perfect"]["sections"]["train"]
+    lost = {c["id"] for c in train["checks"] if not c["passed"]}
+    assert lost == {"settings", "fit_call", "history"} and train["points"] == 20 - 2 - 4 - 3
+    assert "epochs was 20, expected 10" in " ".join(c["message"] for c in train["checks"])
+
+
+def test_a_rubric_reading_something_new_runs_those_notebooks_again(
+    graded: dict[str, Any], tmp_path: Path, cache_dir: Path
+) -> None:
+    """A check of `num_classes`, which no cached run recorded: the grader says so and runs the notebook again."""
+
+    def reads_num_classes(data: dict[str, Any]) -> None:
+        checks = data["sections"]["prepare"]["checks"]
+        checks["x_shape"]["points"] = 0
+        checks["classes"] = {"kind": "data.variables", "equals": {"num_classes": 10}, "points": 1, "title": "n"}
+
+    rubric = _edited_fast_rubric(tmp_path / "rubric", reads_num_classes)
+    folder = tmp_path / "one"
+    folder.mkdir()
+    (folder / "ada_perfect.ipynb").write_bytes((ROOT / "submissions" / "ada_perfect.ipynb").read_bytes())
+    options = [*graded["options"]]
+    options[options.index("--rubric") + 1] = rubric
+    out = tmp_path / "out"
+    result = run_grade(folder, "--rescore", "--out", out, *options, cache=cache_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "the rubric reads `num_classes`, which 1 cached run did not record" in result.stderr, result.stderr
+    assert "even with --rescore" in result.stderr
+    (ada,) = json.loads((out / "grades.json").read_text())["students"]
+    classes = next(c for c in ada["sections"]["prepare"]["checks"] if c["id"] == "classes")
+    assert classes["passed"] and ada["total"] == 100
