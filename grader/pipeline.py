@@ -194,16 +194,15 @@ def run_reference(
     """The reference's facts: run alone with every core, and cached like any submission.
 
     A failure there is not a student's: `calibrate` turns it into a user error that ends the run. Cached facts
-    that lack what the rubric reads run it again, as for a student.
+    that lack what the rubric reads run it again, as for a student; a reference never run before runs even with
+    --rescore (next term's rubric comes with next term's reference: the class is still re-scored from the cache).
     """
     settings = replace(settings, threads=default_jobs())
     guard = StageGuard()
     executor = executor_for(options, dataset, settings, 1, lambda: None, guard)
     only = [Submission("reference", reference)]
     say = Progress(total=1, quiet=options.quiet).say
-    facts = execute_all(
-        only, dataset, settings, cache, executor, lambda *_: None, guard, cached_only=options.rescore, say=say
-    )
+    facts = execute_all(only, dataset, settings, cache, executor, lambda *_: None, guard, say=say)
     return facts["reference"]
 
 

@@ -56,7 +56,11 @@ def kim(tmp_path: Path) -> StudentGrade:
         PanelFacts(i // 3, i % 3, str(np.eye(10)[label]), [28, 28], INDICES[i], label) for i, label in enumerate(labels)
     ]
     model = make_facts().kernel.model
-    layers = [model.layers[0], replace(model.layers[1], activation="relu"), model.layers[2]]
+    layers = [
+        model.layers[0],
+        replace(model.layers[1], config={**model.layers[1].config, "activation": "relu"}),
+        model.layers[2],
+    ]
     return make_grade(
         "kim_onehot_titles",
         execution={"images": {str(figure.cell): base64.b64encode(png).decode("ascii")}},

@@ -40,10 +40,10 @@ def test_folder_without_notebooks(tmp_path: Path) -> None:
             ["colour", "unknown key"],
         ),
         (
-            lambda t: t.replace("images_shape, points: 2", "images_shape, points: 3"),
+            lambda t: t.replace("images_shape, points: 1", "images_shape, points: 2"),
             ["add up to 11", "sections.prepare"],
         ),
-        (lambda t: t.replace("images_shape, points: 2", "images_shape, points: two"), ["expected a number", "x_shape"]),
+        (lambda t: t.replace("images_shape, points: 1", "images_shape, points: two"), ["expected a number", "x_shape"]),
         (lambda t: t.replace("points: 50", "points: 55"), ["add up to 50"]),
         (lambda t: t + "\n  - [unbalanced", ["not valid YAML"]),
         (

@@ -210,11 +210,15 @@ def test_editing_an_expectation_regrades_the_class_from_the_cache(
         data["sections"]["train"]["checks"]["settings"]["equals"]["epochs"] = 10
 
     rubric = _edited_fast_rubric(tmp_path / "rubric", ten_epochs)
+    reference = tmp_path / "solution-10-epochs.ipynb"  # next term's reference, which trains 10 epochs
+    reference.write_text(REFERENCE.read_text().replace("epochs = 20", "epochs = 10"))
     options = [*graded["options"]]
     options[options.index("--rubric") + 1] = rubric
+    options[options.index("--reference") + 1] = reference
     out = tmp_path / "out"
     result = run_grade("submissions", "--rescore", "--out", out, "--verbose", *options, cache=cache_dir)
     assert result.returncode == 0, result.stderr[-3000:]
+    # Every student from the cache: only the new reference ran.
     assert result.stderr.count("[cached]") == len(EXPECTED) and "running" not in result.stderr, result.stderr
     students = {s["student"]: s for s in json.loads((out / "grades.json").read_text())["students"]}
     train = students["ada_perfect"]["sections"]["train"]

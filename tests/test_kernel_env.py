@@ -173,11 +173,13 @@ def test_student_code_imports_the_course_packages_and_none_of_the_graders(
     if isolated and bwrap_path() is None:
         pytest.skip("bubblewrap (bwrap) is not installed")
     # The environment `make test` built (grade --build-env), in the grader's default cache.
-    requirements = load_rubric(ROOT / "rubric.yaml").environment.requirements
-    env = ensure_built(locate(requirements, default_cache_dir()))
+    rubric = load_rubric(ROOT / "rubric.yaml")
+    env = ensure_built(locate(rubric.environment.requirements, default_cache_dir()))
     notebook = tmp_path / "imports.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in IMPORTS.values()]), notebook)
-    settings = RunSettings(Limits(cell_timeout_s=120), isolated=isolated, threads=1, environment=env)
+    settings = RunSettings(
+        Limits(cell_timeout_s=120), isolated=isolated, threads=1, request=rubric.probe_request(), environment=env
+    )
 
     facts = grade_run(notebook, provision_dataset(small_dataset, tmp_path), settings)
 

@@ -227,6 +227,14 @@ def test_rescore_with_a_notebook_never_run_is_an_error_before_anything_runs(tmp_
 # --- the reference, and the wiring of the rubric into a session -----------------------------------------
 
 
+def test_a_reference_never_run_before_runs_even_with_rescore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = tmp_path / "solution.ipynb"
+    reference.write_text("{}")
+    monkeypatch.setattr(grader.executors, "grade_run", lambda *_: NEW)
+    options = Options(submissions=tmp_path, rescore=True, sandbox=False)
+    assert run_reference(options, reference, DATASET, SETTINGS, FactsCache(tmp_path / "cache")) == NEW
+
+
 def test_the_reference_follows_the_same_rule(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
