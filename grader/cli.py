@@ -17,7 +17,7 @@ from grader.watch import watch
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="grade",
-        description="Grade a folder of MNIST assignment notebooks in a sandbox and write reports.",
+        description="Grade a folder of Keras homework notebooks against a rubric, in a sandbox, and write reports.",
     )
     p.add_argument(
         "submissions", type=Path, nargs="?", help="folder of .ipynb files, one notebook, or an LMS download zip"
@@ -29,7 +29,11 @@ def parser() -> argparse.ArgumentParser:
         help="rubric file (default: ./rubric.yaml if there is one, else the bundled MNIST homework)",
     )
     p.add_argument("--reference", type=Path, help="reference solution notebook (default: from the rubric)")
-    p.add_argument("--dataset", type=Path, help="MNIST data in Keras mnist.npz format (default: find or build)")
+    p.add_argument(
+        "--dataset",
+        type=Path,
+        help="the homework's data in Keras's mnist.npz layout (default: the rubric's; for MNIST, find or build)",
+    )
     p.add_argument("--jobs", type=int, help="notebooks run at once (default: number of cores)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit per notebook (default: rubric)")
     p.add_argument("--cell-timeout", type=float, metavar="SECONDS", help="time limit per cell (default: rubric)")

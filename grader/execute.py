@@ -35,6 +35,7 @@ from traitlets import Type, default
 
 from grader.dataset import Dataset
 from grader.facts import (
+    FIRST_LABELS,
     CellFacts,
     DatasetFacts,
     ExecutionFacts,
@@ -309,7 +310,7 @@ def dataset_facts(dataset: Dataset) -> DatasetFacts:
         standin=dataset.standin,
         description=dataset.describe(),
         sha256=dataset.sha256,
-        first_labels=[int(v) for v in y_train[:10]],
+        first_labels=[int(v) for v in y_train[:FIRST_LABELS]],
     )
 
 

@@ -250,7 +250,6 @@ def write_canvas_csv(
     path: Path,
     rubric: Rubric,
     roster: dict[str, RosterEntry] | None,
-    assignment: str = "MNIST Image Classification",
     guard: StageGuard | None = None,
 ) -> None:
     """Writes a Canvas gradebook import: the roster's identity columns, a Points Possible row, then totals.
@@ -263,7 +262,7 @@ def write_canvas_csv(
     possible = number(rubric.max_total)
     rows: list[list[Any]] = _rows(grades, CANVAS_CSV, partial(_canvas_row, roster=roster), _failed_canvas_row, guard)
     header: list[list[Any]] = [
-        [*CANVAS_COLUMNS, f"{assignment} (points)"],
+        [*CANVAS_COLUMNS, f"{rubric.title} (points)"],
         ["Points Possible", "", "", "", "", possible],
     ]
     _write_text(path, _csv_text([*header, *rows]))

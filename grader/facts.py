@@ -16,6 +16,8 @@ from msgspec import Struct, field, to_builtins
 from grader.strictjson import decode
 
 SCHEMA_VERSION = 2
+# How many of the provisioned training labels the facts keep, in order, for checks of what a notebook printed.
+FIRST_LABELS = 100
 # A cached Facts holds the notebook's kept outputs (images, stdout) beside the kernel's facts.
 MAX_FACTS_JSON_BYTES = 64 << 20
 # Every part is immutable, and decoding refuses a key it does not declare (forbid_unknown_fields).
@@ -367,7 +369,7 @@ class DatasetFacts(Struct, frozen=True, forbid_unknown_fields=True):
     standin: bool
     description: str
     sha256: str
-    first_labels: list[int]  # y_train[:10], which the notebook is asked to print
+    first_labels: list[int]  # y_train[:FIRST_LABELS], for checks of the printed labels
 
 
 class Facts(Struct, frozen=True, forbid_unknown_fields=True):

@@ -349,6 +349,7 @@ def _write_outputs(
         late_policy=rubric.late.describe(),
         ignored=tuple(found.ignored),
         reference_model=reference.model,
+        homework=rubric.title,
     )
     for _ in range(2):
         failed_before = sum(len(f) for f in guard.failures.values())

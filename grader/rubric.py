@@ -105,6 +105,7 @@ class Environment:
 
 @dataclass(frozen=True, slots=True)
 class Rubric:
+    title: str  # the homework's name, in page titles and as the Canvas gradebook column
     path: Path
     reference: Path
     limits: Limits
@@ -187,6 +188,7 @@ class _Environment(Spec):
 
 
 class _RubricFile(Spec):
+    title: str | None = Field(None, description="the homework's name; default: the rubric's folder name")
     reference: str = "reference/solution.ipynb"
     template: str | None = None
     custom_checks: str | None = Field(None, description="a Python file beside the rubric that adds check kinds")
@@ -366,6 +368,7 @@ def load_rubric(path: Path) -> Rubric:
     if late.points > total:
         raise source.error(("late", "penalty_points"), f"must be at most {total:g}, found {late.points:g}")
     return Rubric(
+        title=parsed.title or path.resolve().parent.name,
         path=path,
         reference=(base / parsed.reference).resolve(),
         limits=parsed.limits,

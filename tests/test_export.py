@@ -158,12 +158,19 @@ def test_canvas_csv_has_the_gradebook_header_points_possible_and_roster_ids(tmp_
     path = tmp_path / "canvas.csv"
     write_canvas_csv(grades(), path, rubric(), read_roster(roster_path))
     rows = list(csv.reader(path.read_text("utf-8").splitlines()))
-    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "MNIST Image Classification (points)"]
+    assert rows[0] == [
+        "Student",
+        "ID",
+        "SIS User ID",
+        "SIS Login ID",
+        "Section",
+        "Image Classification using MNIST (points)",
+    ]
     assert rows[1] == ["Points Possible", "", "", "", "", "100"]
     assert rows[2] == ["Lovelace, Ada", "1001", "S1001", "ada@uni.edu", "CSC 383", "100"]
     assert rows[3] == ["Hal Jordan", "1002", "S1002", "hal@uni.edu", "CSC 483", "92"]
     assert rows[4] == ["Zoë Ünal", "", "", "", "", "100"]  # not on the roster
-    write_canvas_csv(grades()[:1], path, rubric(), None, assignment="HW 1")
+    write_canvas_csv(grades()[:1], path, dataclasses.replace(rubric(), title="HW 1"), None)
     assert path.read_text("utf-8").splitlines()[0].endswith(",HW 1 (points)")
 
 

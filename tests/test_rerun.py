@@ -262,6 +262,7 @@ def test_a_session_serves_the_rubrics_dataset_and_asks_for_what_the_rubric_reads
     reference.write_text("{}")
     assignment = Assignment(dataset=DatasetSpec(loader="fashion_mnist", npz="clothes.npz"), variables={"model": "net"})
     rubric = Rubric(
+        title="Fashion",
         path=tmp_path / "rubric.yaml",
         reference=reference,
         limits=Limits(),

@@ -23,7 +23,7 @@ from grader.checks.base import (
     value_text,
 )
 from grader.checks.found import ARRAY_ROLES, ArrayRole, Located, evaluation_on_test, locate, role_words
-from grader.facts import Facts, Value
+from grader.facts import FIRST_LABELS, Facts, Value
 
 # The Keras call that loads the provisioned arrays: a cell mentioning it that failed explains missing data.
 _LOADER = "load_data"
@@ -130,7 +130,7 @@ def _squeezed(text: str) -> str:
 
 class Printed(Params):
     shape_of: list[ArrayRole] = []  # the arrays whose shape the output must show
-    first_labels: int = Field(0, ge=0)  # how many of the first training labels it must show, as integers
+    first_labels: int = Field(0, ge=0, le=FIRST_LABELS)  # how many of the first training labels it must show
 
     @model_validator(mode="after")
     def _something(self) -> Printed:

@@ -93,6 +93,7 @@ class ReportContext:
     late_policy: str = ""  # the rubric's late policy, in words
     ignored: tuple[Ignored, ...] = ()  # files found but not graded, listed in the class summary
     reference_model: ModelFacts | None = None  # the reference solution's model, beside each student's
+    homework: str = "mnist-grader"  # the rubric's title, in every page's title
 
 
 @dataclass(frozen=True, slots=True)
