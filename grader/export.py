@@ -22,7 +22,7 @@ from grader.errors import GraderError
 from grader.files import read_regular_file
 from grader.isolation import CANVAS_CSV, GRADES_CSV, GRADES_JSON, GRADESCOPE, StageFailure, StageGuard
 from grader.near_copies import NearCopy, similar_to
-from grader.rubric import Rubric
+from grader.rubric import GRADEBOOK_COLUMNS, Rubric
 from grader.score import CheckResult, SectionResult, StudentGrade, rubric_sections
 
 T = TypeVar("T")
@@ -221,7 +221,8 @@ def write_grades_csv(grades: list[StudentGrade], path: Path, rubric: Rubric, gua
     """Writes one row per student: id, LMS name, points per rubric section, bonus points given by hand, late
     and its penalty, total, status, and the message of a status "error"."""
     sections = [section.id for section in rubric.sections]
-    header: list[Any] = ["student", "name", *sections, "bonus", "late", "late_penalty", "total", "status", "message"]
+    before, after = GRADEBOOK_COLUMNS
+    header: list[Any] = [*before, *sections, *after]
     build, failed = partial(_grades_csv_row, rubric=rubric), partial(_failed_csv_row, rubric=rubric)
     rows = _rows(grades, GRADES_CSV, build, failed, guard)
     _write_text(path, _csv_text([header, *rows]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,6 +53,8 @@ _BOUNDS = {
 }
 # Errors whose location ends with a key the file lacks or should not have.
 _KEY_ERRORS = ("missing", "extra_forbidden", "unexpected_keyword_argument")
+# grades.csv's columns beside the sections' (before them, then after): no section may take one of these names.
+GRADEBOOK_COLUMNS = (("student", "name"), ("bonus", "late", "late_penalty", "total", "status", "message"))
 # Keys of a check entry that are the rubric's, not the check kind's parameters.
 _ENTRY_KEYS = ("kind", "points", "title", "hint")
 _ASSIGNMENT_KEYS = tuple(Assignment.model_fields)
@@ -220,7 +223,7 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str,
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node)
         if key in mapping:
-            raise RubricError(f"duplicate key {key!r} at line {key_node.start_mark.line + 1}")
+            raise RubricError(f"{loader.name}: {key} (line {key_node.start_mark.line + 1}): duplicate key {key!r}")
         mapping[key] = loader.construct_object(value_node, deep=True)
         loader.lines[id(mapping), key] = key_node.start_mark.line + 1
     return mapping
@@ -354,7 +357,7 @@ def load_rubric(path: Path) -> Rubric:
         assignment = Assignment.model_validate(assignment_data)
     except ValidationError as exc:
         raise source.invalid(exc, (), Assignment) from None
-    _check_layers(source, assignment)
+    _check_keras_names(source, assignment)
     for name in assignment.fit:
         if name not in FIT_ARGUMENTS:
             raise source.error(("fit", name), f"fit has no argument {name!r}{_suggestion(name, list(FIT_ARGUMENTS))}")
@@ -389,11 +392,14 @@ def _read(path: Path) -> _Source:
     except OSError as exc:
         raise RubricError(f"cannot read rubric {path}: {exc.strerror}") from None
     loader = _LineLoader(text)
-    loader.lines = {}
+    loader.name, loader.lines = str(path), {}
     try:
         data = loader.get_single_data()
     except yaml.YAMLError as exc:
-        raise RubricError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RubricError(f"{path}{at}: not valid YAML: {problem}") from None
     finally:
         loader.dispose()
     return _Source(path, data, loader.lines)
@@ -401,6 +407,8 @@ def _read(path: Path) -> _Source:
 
 def _section(source: _Source, section_id: str, raw: Any, assignment: Assignment) -> SectionSpec:
     where = ("sections", section_id)
+    if any(section_id in columns for columns in GRADEBOOK_COLUMNS):
+        raise source.error(where, f"{section_id!r} is a column of grades.csv already: give the section another name")
     for name in raw.integrity:
         if name not in INTEGRITY:
             raise source.error(
@@ -449,29 +457,51 @@ def _check(
     return CheckSpec(check_id, spec.title, spec.points, spec.kind, validated, spec.hint)
 
 
-def _check_layers(source: _Source, assignment: Assignment) -> None:
-    """Every expected layer is a Keras layer class."""
-    known = keras_layer_names()
+def _check_keras_names(source: _Source, assignment: Assignment) -> None:
+    """Every name the rubric gives Keras is one of Keras's: the dataset loader, the layers, the loss, the
+    optimizer and the metrics (a typo here would otherwise show only as a reference that does not score 100)."""
+    loaders = keras_names("datasets")
+    if loaders and assignment.dataset.loader not in loaders:
+        name = assignment.dataset.loader
+        problem = f"{name!r} is not a keras.datasets loader{_suggestion(name, sorted(loaders))}"
+        raise source.error(("dataset", "loader"), problem)
+    layers = keras_names("layers")
     for n, layer in enumerate(assignment.model.layers):
-        if layer.class_name not in known:
-            problem = f"{layer.class_name!r} is not a Keras layer{_suggestion(layer.class_name, sorted(known))}"
+        if layers and layer.class_name not in layers:
+            problem = f"{layer.class_name!r} is not a Keras layer{_suggestion(layer.class_name, sorted(layers))}"
             raise source.error(("model", "layers", n), problem)
+    settings = assignment.compile
+    named: list[tuple[tuple[str | int, ...], str | None, str]] = [
+        (("compile", "loss"), settings.loss, "losses"),
+        (("compile", "optimizer"), settings.optimizer, "optimizers"),
+        *((("compile", "metrics", n), metric, "metrics") for n, metric in enumerate(settings.metrics)),
+    ]
+    for where, given, module in named:
+        # One spelling per name, a function's (categorical_crossentropy) before its class's (CategoricalCrossentropy).
+        known = {_spelling(n): n for n in sorted(keras_names(module), key=str.islower)}
+        if module == "metrics":
+            known |= {"accuracy": "accuracy", "acc": "acc"}  # compile picks the accuracy from the labels
+        if given is not None and known and _spelling(given) not in known:
+            close = difflib.get_close_matches(_spelling(given), list(known), n=1, cutoff=0.6)
+            hint = f"; did you mean {known[close[0]]!r}?" if close else ""
+            raise source.error(where, f"{given!r} is not one of keras.{module}{hint}")
 
 
-def keras_layer_names() -> frozenset[str]:
-    """The classes of `keras.layers`, read without importing Keras (which takes seconds)."""
+def _spelling(name: str) -> str:
+    """A Keras name however it is written: CategoricalCrossentropy, categorical_crossentropy, SGD, sgd."""
+    return name.replace("_", "").lower()
+
+
+def keras_names(module: str) -> frozenset[str]:
+    """What `keras.<module>` offers (classes, functions, submodules), read from its API file without importing
+    Keras (which takes seconds); empty when Keras is not installed."""
     spec = importlib.util.find_spec("keras")
     if spec is None or not spec.submodule_search_locations:
         return frozenset()
-    init = Path(next(iter(spec.submodule_search_locations))) / "layers" / "__init__.py"
-    names = set()
-    for line in init.read_text(encoding="utf-8").splitlines():
-        # keras/layers/__init__.py: "from keras.src.layers.core.dense import Dense as Dense"
-        if line.startswith("from ") and " import " in line:
-            name = line.rsplit(" as ", 1)[-1].strip()
-            if name[:1].isupper():
-                names.add(name)
-    return frozenset(names)
+    init = Path(next(iter(spec.submodule_search_locations))) / module / "__init__.py"
+    # keras/layers/__init__.py: "from keras.src.layers.core.dense import Dense as Dense", or the same in brackets
+    names = re.findall(r"\b\w+ as (\w+)\b", init.read_text(encoding="utf-8"))
+    return frozenset(name for name in names if not name.startswith("_"))
 
 
 def load_custom_checks(path: Path, source: _Source) -> None:

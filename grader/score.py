@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field, replace
 
-from grader.checks import INTEGRITY, KINDS, Context, clean
+from grader.checks import INTEGRITY, KINDS, Context, Verdict, clean
 from grader.discover import Origin, Submission
 from grader.facts import Facts
-from grader.rubric import Rubric, SectionSpec
+from grader.rubric import CheckSpec, Rubric, SectionSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +85,15 @@ def score_facts(student: str, facts: Facts, rubric: Rubric, ctx: Context) -> Stu
     section's integrity kinds, whose evidence zeroes the section."""
     ctx = replace(ctx, assignment=rubric.assignment)  # the checks read the assignment of the rubric they score
     sections = []
+    failed_checks: list[str] = []
     for spec in rubric.sections:
         checks = []
         for check in spec.checks:
-            verdict = KINDS[check.kind].run(facts, check.params, ctx)
+            verdict = _run_check(check, facts, ctx)
+            if isinstance(verdict, str):  # the check itself failed: the grader's fault, or the rubric's
+                failed_checks.append(f"{spec.id}.{check.id}: {verdict}")
+                checks.append(CheckResult(check.id, check.title, 0.0, check.points, False, f"Not scored: {verdict}"))
+                continue
             message = verdict.message
             if not verdict.passed and check.hint:
                 message = f"{message} {check.hint}"
@@ -112,15 +118,30 @@ def score_facts(student: str, facts: Facts, rubric: Rubric, ctx: Context) -> Stu
         sections.append(SectionResult(spec.id, spec.title, points, spec.points, tuple(checks), evidence))
     # "error" only when the notebook could not be run at all; a crash inside it still earns what it earned.
     never_ran = facts.execution.status in ("unreadable", "failed_to_start", "grader_error")
+    unscored = "; ".join(f"the check {failed} could not be scored" for failed in failed_checks)
     return StudentGrade(
         student=student,
-        status="error" if never_ran else "graded",
-        message=facts.execution.message,
+        status="error" if never_ran or failed_checks else "graded",
+        message=" ".join(filter(None, (facts.execution.message, unscored))),
         total=round_points(sum(s.points for s in sections)),
         max_total=rubric.max_total,
         sections=tuple(sections),
         facts=facts,
     )
+
+
+def _run_check(check: CheckSpec, facts: Facts, ctx: Context) -> Verdict | str:
+    """The check's verdict; or, when its kind raises or returns something else than a verdict (a bug in a custom
+    check file, say), what went wrong and where: that check alone is not scored, and the grade says so."""
+    kind = KINDS[check.kind]
+    where = f"{check.kind} ({inspect.getsourcefile(kind.run) or kind.run.__module__})"
+    try:
+        verdict = kind.run(facts, check.params, ctx)
+    except Exception as exc:
+        return clean(f"{where} raised {type(exc).__name__}: {exc}")[:500]
+    if not isinstance(verdict, Verdict):
+        return f"{where} returned {type(verdict).__name__}, not a verdict (return ok(...) or fail(...))"
+    return verdict
 
 
 def grade_with_notes(sub: Submission, facts: Facts, rubric: Rubric, ctx: Context) -> StudentGrade:

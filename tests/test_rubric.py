@@ -114,6 +114,30 @@ def edit(*replacements: str) -> Callable[[str], str]:
             "fit.epoch",
             ["fit has no argument 'epoch'", "did you mean 'epochs'?"],
         ),
+        (  # a dataset loader Keras does not have
+            edit("  loader: mnist", "  loader: fashion_mnsit"),
+            "  loader:",
+            "dataset.loader",
+            ["'fashion_mnsit' is not a keras.datasets loader", "did you mean 'fashion_mnist'?"],
+        ),
+        (  # an optimizer Keras does not have
+            edit("  optimizer: sgd", "  optimizer: sgdd"),
+            "  optimizer: sgdd",
+            "compile.optimizer",
+            ["'sgdd' is not one of keras.optimizers", "did you mean 'SGD'?"],
+        ),
+        (  # a misspelt loss
+            edit("  loss: categorical_crossentropy", "  loss: categorical_crossentrophy"),
+            "  loss: categorical",
+            "compile.loss",
+            ["is not one of keras.losses", "did you mean 'categorical_crossentropy'?"],
+        ),
+        (  # a section named like a column of grades.csv
+            edit("  evaluate:\n    title: Evaluate", "  total:\n    title: Evaluate"),
+            "  total:",
+            "sections.total",
+            ["'total' is a column of grades.csv already"],
+        ),
     ],
 )
 def test_a_mistake_names_the_file_line_and_key(
@@ -204,6 +228,55 @@ def test_a_custom_check_file_adds_kinds_that_score_from_facts(tmp_path: Path, ow
     assert history is not None
     stalled = make_facts(kernel={"history": type(history)(2, ["val_loss"], flat, True)})
     assert next(s for s in score_facts("ada", stalled, rubric, CONTEXT).sections if s.id == "extra").points == 0
+
+
+def test_invalid_yaml_names_its_line_and_the_problem(tmp_path: Path) -> None:
+    text = RUBRIC.replace("  loader: mnist", "  loader: mnist\n   oops: 1", 1)
+    with pytest.raises(RubricError) as error:
+        load_rubric(write(tmp_path, text))
+    message = str(error.value)
+    assert f"(line {line_of(text, '   oops') + 1}" in message or f"(line {line_of(text, '   oops')}" in message
+    assert "not valid YAML:" in message and "while parsing" not in message.split("YAML:")[1], message
+
+
+BROKEN_CHECKS = '''
+from grader.checks import check_kind
+
+
+@check_kind("custom.raises")
+def raises(facts, params, ctx):
+    """Raises for the second student."""
+    if facts.kernel.history is None:
+        raise ValueError("boom")
+    from grader.checks import ok
+    return ok("fine")
+
+
+@check_kind("custom.not_a_verdict")
+def not_a_verdict(facts, params, ctx):
+    """Returns a bool."""
+    return True
+'''
+
+
+def test_a_check_that_fails_costs_that_check_only_and_says_where(tmp_path: Path, own_kinds: None) -> None:
+    write(tmp_path, BROKEN_CHECKS, "broken.py")
+    extra = """  extra:
+    points: 2
+    checks:
+      one: {kind: custom.raises, points: 1, title: "raises"}
+      two: {kind: custom.not_a_verdict, points: 1, title: "bool"}
+"""
+    text = RUBRIC.replace("similarity_threshold: 0.7", "similarity_threshold: 0.7\ncustom_checks: broken.py")
+    rubric = load_rubric(write(tmp_path, text + extra))
+    fine = score_facts("ada", make_facts(), rubric, CONTEXT)
+    assert fine.status == "error" and fine.total == 101
+    assert "extra.two" in fine.message and "returned bool, not a verdict" in fine.message
+    broken = score_facts("bo", make_facts(kernel={"history": None}), rubric, CONTEXT)
+    one = next(c for s in broken.sections for c in s.checks if c.id == "one")
+    assert one.points == 0 and "custom.raises" in one.message and "ValueError: boom" in one.message
+    assert "broken.py" in one.message and broken.status == "error"
+    assert broken.sections[0].points == 10  # the other checks are scored as usual
 
 
 def test_a_custom_check_file_that_fails_to_import_is_one_line(tmp_path: Path, own_kinds: None) -> None:
