@@ -170,6 +170,7 @@ class FitCall(Struct, frozen=True, forbid_unknown_fields=True):
     error: str | None = None
     unknown_arguments: list[str] = field(default_factory=list)
     weights_after: str = ""  # digest of the model's weights when it returned, as `Reevaluation.weights_digest`
+    of_model: bool = True  # called on the model that `ModelFacts` describes (not on another model of the notebook)
 
     def argument(self, name: str) -> Scalar:
         """The value fit used: as passed, else Keras's default."""
@@ -244,7 +245,7 @@ class KernelFacts(Struct, frozen=True, forbid_unknown_fields=True):
     def training_fit(self) -> FitCall | None:
         """The last fit that trained (completed an epoch or changed the weights): the saved weights, the history
         and the validation split are its, unless something changed the model after it."""
-        return next((call for call in reversed(self.fit_calls) if call.trained), None)
+        return next((call for call in reversed(self.fit_calls) if call.trained and call.of_model), None)
 
     @staticmethod
     def empty(request: ProbeRequest) -> KernelFacts:

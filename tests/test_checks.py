@@ -670,3 +670,27 @@ def test_a_score_from_an_evaluate_on_the_training_set_is_a_mistake_not_a_forgery
     facts = make_facts(variables={"score": honest}, kernel={"evaluate_calls": [on_train]})
     grade = make_grade(facts=facts)
     assert not grade.integrity_flags and not check(grade, "score").passed and check(grade, "accuracy").passed
+
+
+def test_a_score_rounded_from_evaluate_s_result_is_no_evidence() -> None:
+    loss, accuracy = make_facts().kernel.evaluate_calls[0].result or [0.0, 0.0]
+    value = [round(loss, 4), round(accuracy, 4)]
+    rounded = VariableFacts(True, "list", str(value), value=value, from_evaluate=False)
+    facts = make_facts(variables={"score": rounded})
+    grade = make_grade(facts=facts)
+    assert not grade.integrity_flags and points(grade, "evaluate") == 10
+
+
+def test_the_test_accuracy_printed_as_a_percentage_counts() -> None:
+    cells = list(make_facts().execution.cells)
+    loss, accuracy = make_facts().kernel.evaluate_calls[0].result or [0.0, 0.0]
+    facts = make_facts(execution={"cells": cells, "stdout": f"loss {loss}\naccuracy: {accuracy:.2%}\n"})
+    evaluate = next(s for s in make_grade(facts=facts).sections if s.id == "evaluate")
+    assert next(c for c in evaluate.checks if c.id == "printed").passed
+
+
+def test_training_images_renamed_x_test_are_not_the_test_score() -> None:
+    renamed = replace(X_TRAIN, names=["x_test"])
+    on_train = replace(make_facts().kernel.evaluate_calls[0], x=renamed, y=replace(Y_TRAIN, names=["y_test"]))
+    grade = make_grade(facts=make_facts(kernel={"evaluate_calls": [on_train]}))
+    assert not check(grade, "score").passed

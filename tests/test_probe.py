@@ -65,7 +65,7 @@ def probe(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Probe]:
         # Put back what install replaced in this process, for the tests that follow.
         state = probe_module._st()
         for name in probe_module._TRACKED_METHODS:
-            setattr(keras.Model, name, state.originals[name])
+            setattr(state.owners[name], name, state.originals[name])
         FigureCanvasBase.print_figure = printing  # type: ignore[method-assign]
         for name, load_data in loaders.items():
             sys.modules[name].load_data = load_data  # type: ignore[attr-defined]
@@ -214,3 +214,52 @@ def test_the_probe_reads_images_and_labels_as_the_facts_schema_does() -> None:
                 array = ArrayFacts(**fields)
                 assert probe_module._images(fields) == array.images
                 assert probe_module._labels(fields) == array.labels
+
+
+def test_a_saved_model_loads_compiled_as_without_the_probe(probe: Probe) -> None:
+    """Keras compiles a loaded model from its config unless `compile` is overridden: the hooks must not look so."""
+    probe.run(PREPARE.format(loader="mnist") + BUILD + "model = build()\nmodel.save('best.keras')")
+    probe.run("again = keras.models.load_model('best.keras')\nresult = again.evaluate(X_test, Y_test, verbose=0)")
+    assert len(probe.shell.user_ns["result"]) == 2
+
+
+def test_the_model_evaluated_on_the_test_set_is_the_notebook_s_even_if_another_is_trained_after(
+    probe: Probe,
+) -> None:
+    probe.run(PREPARE.format(loader="mnist") + BUILD)
+    probe.run("model = build()\nmodel.fit(X_train, Y_train, epochs=2, verbose=0)")
+    probe.run("score = model.evaluate(X_test, Y_test, verbose=0)")
+    probe.run("tiny = build()\ntiny.fit(X_train[:10], Y_train[:10], epochs=1, verbose=0)")
+    facts = probe.facts()
+    assert facts.model.names == ["model"]
+    fit = facts.training_fit()
+    assert fit is not None and fit.x.n_samples == N_TRAIN and fit.argument("epochs") == 2
+    assert [call.of_model for call in facts.fit_calls] == [True, False]
+
+
+def test_evaluate_with_return_dict_records_the_loss_first(probe: Probe) -> None:
+    probe.run(PREPARE.format(loader="mnist") + BUILD + "model = build()\nmodel.fit(X_train, Y_train, verbose=0)")
+    probe.run("score = model.evaluate(X_test, Y_test, verbose=0, return_dict=True)")
+    result = probe.facts().evaluate_calls[-1].result
+    assert result is not None and result[0] == pytest.approx(probe.shell.user_ns["score"]["loss"])
+
+
+def test_a_value_that_raises_base_exceptions_does_not_stop_the_collection(probe: Probe) -> None:
+    probe.run(
+        "class Lazy:\n    __array__ = None\n"
+        "    shape = property(lambda self: (_ for _ in ()).throw(KeyboardInterrupt))\n"
+        "shape = Lazy()\nbatch_size = 128\n" + "long" * 60 + "_name = np.zeros((300, 2))"
+    )
+    facts = probe.facts()
+    assert facts.variable("batch_size").value == 128
+    assert all(len(name) <= 100 for array in facts.arrays for name in array.names)
+
+
+def test_a_title_on_the_left_is_read(probe: Probe) -> None:
+    probe.run(
+        PREPARE.format(loader="mnist") + "import io\nimport matplotlib.pyplot as plt\nfig, ax = plt.subplots()\n"
+        "ax.imshow(x_tr[0])\n"
+        "ax.set_title(str(y_tr[0]), loc='left')\nfig.canvas.draw()\nfig.savefig(io.BytesIO())"
+    )
+    (figure,) = probe.facts().figures
+    assert figure.panels[0].title == str(probe.shell.user_ns["y_tr"][0])

@@ -200,9 +200,20 @@ def _role_name(facts: Facts, assignment: Assignment, role: str) -> str | None:
         if not model.present:
             return None
         return expected if expected in model.names else next(iter(model.names), "")
-    if facts.kernel.variable(expected).from_evaluate:
+    stored, call = facts.kernel.variable(expected), evaluation_on_test(facts, assignment)
+    if stored.from_evaluate or (call is not None and _rounded_from(stored.value, call.result)):
         return expected
-    return None if evaluation_on_test(facts, assignment) is None else ""
+    return None if call is None else ""
+
+
+def _rounded_from(value: Value, result: list[float] | None) -> bool:
+    """Whether a stored value is evaluate's result, rounded (`[round(v, 4) for v in score]`)."""
+    if not isinstance(value, list) or result is None or len(value) != len(result) or not value:
+        return False
+    return all(
+        isinstance(v, int | float) and not isinstance(v, bool) and abs(v - r) <= 1e-3 * max(1.0, abs(r))
+        for v, r in zip(value, result, strict=True)
+    )
 
 
 @check_kind("data.names", Names)

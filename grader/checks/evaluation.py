@@ -22,6 +22,7 @@ from grader.checks.found import evaluation_on_test
 from grader.facts import Facts, Value
 
 _NUMBER = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?")
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 # Code words of the cells that evaluate.
 _EVALUATE = "evaluate"
 
@@ -109,10 +110,13 @@ def printed(facts: Facts, params: Params, ctx: Context) -> Verdict:
     if value is None:
         return missing(facts, "No test score to print", _EVALUATE)
     numbers = [float(x) for x in _NUMBER.findall(facts.execution.stdout.rsplit("Epoch", 1)[-1])]
+    # The accuracy may be printed as a percentage ("92.51%").
+    percents = [float(x) / 100 for x in _PERCENT.findall(facts.execution.stdout.rsplit("Epoch", 1)[-1])]
     absent = [
         what
         for what, v in zip(("loss", "accuracy"), value, strict=True)
         if not any(abs(n - v) <= 5e-3 for n in numbers)
+        and not (what == "accuracy" and any(abs(p - v) <= 5e-3 for p in percents))
     ]
     if absent:
         return fail("The test " + " and ".join(absent) + " were not printed (print them from what evaluate returned).")
@@ -137,14 +141,15 @@ def faked_score(facts: Facts, ctx: Context) -> list[str]:
         evidence.append("`evaluate` was replaced by the notebook's own code (monkeypatched)")
     stored = k.variable(name)
     typed = _numbers(stored.value)
-    if typed is not None and not stored.from_evaluate:
-        evidence.append(f"`{name}` = {typed} was not returned by any call to model.evaluate (typed in?)")
+    again = facts.reevaluation.student_data_result
     # A score some evaluate returned is honest, whatever data it was on (that costs the score checks): only the
-    # test evaluate's result, or a typed-in score, is held against the saved model.
+    # test evaluate's result, or a score no evaluate returned, is held against the saved model. One that no
+    # evaluate returned but the saved model reproduces (evaluate's result rounded) is no evidence.
     hand_made = typed is not None and not stored.from_evaluate
+    if hand_made and typed is not None and not (again and _agrees(typed, again)):
+        evidence.append(f"`{name}` = {typed} was not returned by any call to model.evaluate (typed in?)")
     claimed = typed if hand_made else score_on_test(facts, ctx)
     what = f"`{name}` = {typed}" if hand_made else f"the test score {claimed}"
-    again = facts.reevaluation.student_data_result
     if claimed is not None and again and not _agrees(claimed, again):
         evidence.append(f"{what} but re-evaluating the saved model gives {[round(v, 4) for v in again[:2]]}")
     saved = saved_compile(facts)

@@ -90,8 +90,14 @@ def evaluation_on_test(facts: Facts, assignment: Assignment) -> EvaluateCall | N
     stored it (`score = ...`, `loss, acc = ...` or not at all)."""
 
     def on_test_data(call: EvaluateCall) -> bool:
-        x_ok = call.x.images.startswith("test_") or assignment.name("test_images") in call.x.names
-        y_ok = call.y.labels.startswith("test_") or assignment.name("test_labels") in call.y.names
+        # By content; by name only when the data are none of the provisioned ones (the training images renamed
+        # `x_test` are not the test images).
+        x_ok = call.x.images.startswith("test_") or (
+            not call.x.images and assignment.name("test_images") in call.x.names
+        )
+        y_ok = call.y.labels.startswith("test_") or (
+            not call.y.labels and assignment.name("test_labels") in call.y.names
+        )
         return x_ok and y_ok and call.result is not None
 
     return next((call for call in reversed(facts.kernel.evaluate_calls) if on_test_data(call)), None)
