@@ -41,7 +41,7 @@ class Progress:
             timing = f"  [{how}]" if self.verbose else ""
             flag = "  INTEGRITY" if grade.integrity_flags else ""
             state = "" if grade.facts.execution.status == "completed" else f"  ({grade.facts.execution.status})"
-            print(f"{grade.student:<32} {grade.total:6.1f} / {grade.max_total:g}{state}{flag}{timing}", file=sys.stderr)
+            print(f"{grade.student:<32} {grade.total:6g} / {grade.max_total:g}{state}{flag}{timing}", file=sys.stderr)
         self._draw()
 
     def say(self, text: str) -> None:

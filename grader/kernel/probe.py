@@ -79,7 +79,9 @@ class _State:
         self.evaluated_model: Any = None  # the trained model whose evaluate got the test images
         self.evaluated_by_content = False  # ... recognised as the provisioned test images
         self.owners: dict[str, type] = {}  # the class each hooked method is defined on, which holds the hook
-        self.fit_models: list[Any] = []  # the model of each recorded fit, in the order of fit_calls
+        # id(fit record) -> the model that fit was called on; a record without one (written by the notebook
+        # itself) counts as the model's, as before this was kept
+        self.fit_models: dict[int, Any] = {}
         self.trained_histories: dict[int, Any] = {}  # id(model) -> the History its last training fit returned
         self.figures: dict[int, dict[str, Any]] = {}
         self.array_cache: dict[tuple[Any, ...], dict[str, Any] | None] = {}
@@ -395,7 +397,7 @@ def _wrap_model_methods() -> None:
             record["weights_after"] = weights_digest(self)
             record["weights_changed"] = bool(before) and record["weights_after"] != before
             st.fit_calls.append(record)
-            st.fit_models.append(self)
+            st.fit_models[id(record)] = self
             if record["completed_epochs"] > 0 or record["weights_changed"]:
                 st.trained_model, st.trained_fit = self, record
                 if history is not None:
@@ -420,7 +422,7 @@ def _wrap_model_methods() -> None:
             # test set shuffled, or a slice of the training set evaluated afterwards).
             by_content = _guarded(lambda: str(record["x"].get("images", "")).startswith("test_"), False)
             by_count = _guarded(lambda: record["x"].get("n_samples") == len(st.y_test), False)
-            trained = any(model is self for model in st.fit_models)
+            trained = any(model is self for model in st.fit_models.values())
             if y is not None and trained and (by_content or (by_count and not st.evaluated_by_content)):
                 st.evaluated_test, st.evaluated_model = (x, y), self
                 st.evaluated_by_content = st.evaluated_by_content or by_content
@@ -976,10 +978,7 @@ def _collect() -> dict[str, Any]:
         "model": _guarded(lambda: _model_facts(model, found_by, items), {"present": model is not None}),
         "summary_calls": st.summary_calls,
         "compile_calls": st.compile_calls[-20:],
-        "fit_calls": [
-            {**call, "of_model": owner is model}
-            for call, owner in list(zip(st.fit_calls, st.fit_models, strict=True))[-20:]
-        ],
+        "fit_calls": [{**call, "of_model": st.fit_models.get(id(call), model) is model} for call in st.fit_calls[-20:]],
         "evaluate_calls": st.evaluate_calls[-20:],
         "history": _guarded(lambda: _history_facts(items, model), None),
         "integrity": _guarded(lambda: _integrity(model), {"hooks_intact": {}, "instance_overrides": []}),
