@@ -8,6 +8,7 @@ valid name for a typo. Paths in a rubric resolve relative to the rubric file.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib.util
 import re
 import sys
@@ -21,6 +22,7 @@ from pydantic_core import ErrorDetails
 
 from grader.assignment import FIT_ARGUMENTS, Assignment, Identifier, Spec
 from grader.checks import INTEGRITY, KINDS, CheckKind, Params
+from grader.checks.base import name_key
 from grader.errors import GraderError
 from grader.facts import ProbeRequest
 from grader.kernel_env import DEFAULT_REQUIREMENTS, normalize_requirements
@@ -478,20 +480,16 @@ def _check_keras_names(source: _Source, assignment: Assignment) -> None:
     ]
     for where, given, module in named:
         # One spelling per name, a function's (categorical_crossentropy) before its class's (CategoricalCrossentropy).
-        known = {_spelling(n): n for n in sorted(keras_names(module), key=str.islower)}
+        known = {name_key(n): n for n in sorted(keras_names(module), key=str.islower)}
         if module == "metrics":
             known |= {"accuracy": "accuracy", "acc": "acc"}  # compile picks the accuracy from the labels
-        if given is not None and known and _spelling(given) not in known:
-            close = difflib.get_close_matches(_spelling(given), list(known), n=1, cutoff=0.6)
+        if given is not None and known and name_key(given) not in known:
+            close = difflib.get_close_matches(name_key(given), list(known), n=1, cutoff=0.6)
             hint = f"; did you mean {known[close[0]]!r}?" if close else ""
             raise source.error(where, f"{given!r} is not one of keras.{module}{hint}")
 
 
-def _spelling(name: str) -> str:
-    """A Keras name however it is written: CategoricalCrossentropy, categorical_crossentropy, SGD, sgd."""
-    return name.replace("_", "").lower()
-
-
+@functools.cache
 def keras_names(module: str) -> frozenset[str]:
     """What `keras.<module>` offers (classes, functions, submodules), read from its API file without importing
     Keras (which takes seconds); empty when Keras is not installed."""

@@ -200,10 +200,11 @@ def same_value(found: object, expected: object) -> bool:
 def same_name(found: str | None, expected: str) -> bool:
     """Whether two spellings name the same Keras object: "CategoricalCrossentropy" is
     "categorical_crossentropy", "SGD" is "sgd"."""
-    return found is not None and _name_key(found) == _name_key(expected)
+    return found is not None and name_key(found) == name_key(expected)
 
 
-def _name_key(name: str) -> str:
+def name_key(name: str) -> str:
+    """A Keras name however it is written: CategoricalCrossentropy, categorical_crossentropy, SGD, sgd."""
     return name.replace("_", "").replace(" ", "").lower()
 
 

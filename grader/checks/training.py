@@ -19,6 +19,7 @@ from grader.checks.base import (
     fail,
     integrity_kind,
     missing,
+    name_key,
     ok,
     same_name,
     same_value,
@@ -117,9 +118,9 @@ def optimizer(facts: Facts, params: OptimizerParams, ctx: Context) -> Verdict:
 
 def _accuracy_for(loss: str | None) -> str:
     """The accuracy Keras computes for the metric "accuracy" with this loss."""
-    key = (loss or "").replace("_", "").lower()
+    key = name_key(loss or "")
     for kind in ("sparse_categorical", "binary", "categorical"):
-        if kind.replace("_", "") in key:
+        if name_key(kind) in key:
             return f"{kind}_accuracy"
     return "accuracy"
 
