@@ -134,13 +134,16 @@ def _run_check(check: CheckSpec, facts: Facts, ctx: Context) -> Verdict | str:
     """The check's verdict; or, when its kind raises or returns something else than a verdict (a bug in a custom
     check file, say), what went wrong and where: that check alone is not scored, and the grade says so."""
     kind = KINDS[check.kind]
-    where = f"{check.kind} ({inspect.getsourcefile(kind.run) or kind.run.__module__})"
+
+    def where() -> str:  # looked up only for a failure: scoring a class runs every check of every student
+        return f"{check.kind} ({inspect.getsourcefile(kind.run) or kind.run.__module__})"
+
     try:
         verdict = kind.run(facts, check.params, ctx)
     except Exception as exc:
-        return clean(f"{where} raised {type(exc).__name__}: {exc}")[:500]
+        return clean(f"{where()} raised {type(exc).__name__}: {exc}")[:500]
     if not isinstance(verdict, Verdict):
-        return f"{where} returned {type(verdict).__name__}, not a verdict (return ok(...) or fail(...))"
+        return f"{where()} returned {type(verdict).__name__}, not a verdict (return ok(...) or fail(...))"
     return verdict
 
 
