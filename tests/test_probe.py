@@ -218,8 +218,9 @@ def test_the_probe_reads_images_and_labels_as_the_facts_schema_does() -> None:
 
 def test_a_saved_model_loads_compiled_as_without_the_probe(probe: Probe) -> None:
     """Keras compiles a loaded model from its config unless `compile` is overridden: the hooks must not look so."""
-    probe.run(PREPARE.format(loader="mnist") + BUILD + "model = build()\nmodel.save('best.keras')")
-    probe.run("again = keras.models.load_model('best.keras')\nresult = again.evaluate(X_test, Y_test, verbose=0)")
+    path = str(probe.out_dir / "best.keras")
+    probe.run(PREPARE.format(loader="mnist") + BUILD + f"model = build()\nmodel.save({path!r})")
+    probe.run(f"again = keras.models.load_model({path!r})\nresult = again.evaluate(X_test, Y_test, verbose=0)")
     assert len(probe.shell.user_ns["result"]) == 2
 
 
