@@ -14,8 +14,10 @@ import atexit
 import base64
 import contextlib
 import json
+import os
 import re
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -49,6 +51,7 @@ from grader.facts import (
 from grader.files import NotRegularFile, read_regular_file
 from grader.kernel_channels import MESSAGE_OVERHEAD, BoundedKernelClient, bounded_context
 from grader.kernel_env import KernelEnvironment
+from grader.kernel_relay import CHANNELS, RelayConfig
 from grader.sandbox import (
     KERNEL_PACKAGE,
     Limits,
@@ -123,10 +126,13 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel command runs inside the sandbox, talking over ipc sockets.
+    """A kernel manager whose kernel runs inside the sandbox, behind a relay, talking over ipc sockets.
 
-    Its own sockets (the control socket it interrupts the kernel on) and its clients' sockets accept no message
-    over `max_message_bytes` (`grader.kernel_channels`).
+    Its `connection_file` and the sockets it and its clients connect to are the relay's, in a folder of the run
+    that only the grader reaches; the kernel gets a connection file of its own in the sandbox's socket folder,
+    with the same ports and key. The process jupyter_client starts, waits for and kills is the relay
+    (`grader.kernel_relay`), in the notebook's cgroup, and the sandboxed kernel is its child. The grader's sockets
+    accept no message part over `max_message_bytes` (`grader.kernel_channels`).
     """
 
     client_factory = Type(BoundedKernelClient)
@@ -143,21 +149,50 @@ class SandboxedKernelManager(AsyncKernelManager):
         # A message bigger than one cell's output cap could never be kept, whatever its type.
         return self.limits.output_kb * 1024 + MESSAGE_OVERHEAD
 
+    @property
+    def kernel_connection_file(self) -> Path:
+        return self.placement.socket_dir / "kernel.json"
+
+    @property
+    def drop_counts(self) -> Path:
+        return Path(self.connection_file).parent / "dropped"
+
     @default("context")
     def _bounded_context(self) -> zmq.asyncio.Context:
         self._created_context = True  # cleanup_resources destroys it
         return bounded_context(self.max_message_bytes)
 
     def client(self, **kwargs: Any) -> BoundedKernelClient:  # type: ignore[override]
-        return super().client(max_message_bytes=self.max_message_bytes, **kwargs)  # type: ignore[return-value]
+        bounds = {"max_message_bytes": self.max_message_bytes, "drop_counts": str(self.drop_counts)}
+        return super().client(**bounds, **kwargs)  # type: ignore[return-value]
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        argv = [self.placement.python_path, "-m", "ipykernel_launcher", "-f", self.connection_file]
-        return self.group.enter_prefix() + wrap_command(argv, self.placement, self.limits, self.sandbox_env)
+        argv = [self.placement.python_path, "-m", "ipykernel_launcher", "-f", str(self.kernel_connection_file)]
+        relay = [sys.executable, "-m", "grader.kernel_relay", self._relay_config().to_json(), "--"]
+        return self.group.enter_prefix() + relay + wrap_command(argv, self.placement, self.limits, self.sandbox_env)
 
     def write_connection_file(self, **kwargs: Any) -> None:
         super().write_connection_file(**kwargs)
-        hand_to_sandbox(Path(self.connection_file), self.placement)
+        info = json.loads(Path(self.connection_file).read_text(encoding="utf-8"))
+        self.kernel_connection_file.write_text(json.dumps({**info, "ip": self._kernel_ip}), encoding="utf-8")
+        hand_to_sandbox(self.kernel_connection_file, self.placement)
+
+    @property
+    def _kernel_ip(self) -> str:
+        # With the ipc transport, jupyter_client's "ip" is the sockets' path prefix: the sandbox's socket folder.
+        return str(self.placement.socket_dir / "kernel-ipc")
+
+    def _relay_config(self) -> RelayConfig:
+        def endpoints(prefix: str) -> dict[str, str]:
+            return {channel: f"ipc://{prefix}-{getattr(self, f'{channel}_port')}" for channel in CHANNELS}
+
+        return RelayConfig(
+            grader_side=endpoints(self.ip),
+            kernel_side=endpoints(self._kernel_ip),
+            counts_path=str(self.drop_counts),
+            max_bytes=self.max_message_bytes,
+            grader_pid=os.getpid(),
+        )
 
 
 # Output message types: each one's content is checked, reduced to what the grader reads, and counted against the cap.
@@ -359,7 +394,7 @@ async def _run(
         env=env,
         group=group,
         transport="ipc",
-        connection_file=str(placement.socket_dir / "kernel.json"),
+        connection_file=str(placement.channels_dir / "kernel.json"),
     )
     if km.kernel_spec is not None:
         # The kernel runs behind bwrap, so a signal would hit bwrap: interrupt over the control channel.

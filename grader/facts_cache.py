@@ -24,6 +24,8 @@ _PACKAGE = Path(__file__).parent
 # Files whose code decides what facts a run produces; editing any of them invalidates the cache.
 _FACT_SOURCES = (
     "execute.py",
+    "kernel_channels.py",
+    "kernel_relay.py",
     "files.py",
     "sandbox.py",
     "facts.py",

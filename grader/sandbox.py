@@ -73,6 +73,7 @@ class Placement:
     root: Path  # the run's own folder, which the others are in
     run_dir: Path  # results written by the kernel: facts.json, model.keras
     socket_dir: Path  # the kernel's ipc sockets and connection file (same path inside)
+    channels_dir: Path  # the sockets on which the kernel's relay serves the grader; never shown to the sandbox
     lib_dir: Path  # holds the `grader_kernel` package
     dataset: Path
     isolated: bool
@@ -179,7 +180,8 @@ def prepare_placement(root: Path, dataset: Path, isolated: bool, python: Path) -
     owner = sandbox_owner() if isolated else None
     private = root / "private"
     run_dir, socket_dir, lib_dir = private / "run", private / "sock", private / "lib"
-    for d in (run_dir, socket_dir, lib_dir):
+    channels_dir = private / "channels"
+    for d in (run_dir, socket_dir, lib_dir, channels_dir):
         d.mkdir(parents=True, exist_ok=True)
     # The kernel package is linked, not copied: the sandbox binds its real folder read-only.
     link = lib_dir / KERNEL_PACKAGE
@@ -198,6 +200,7 @@ def prepare_placement(root: Path, dataset: Path, isolated: bool, python: Path) -
         root=root,
         run_dir=run_dir,
         socket_dir=socket_dir,
+        channels_dir=channels_dir,
         lib_dir=lib_dir,
         dataset=dataset,
         isolated=isolated,

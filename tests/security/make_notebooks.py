@@ -305,6 +305,15 @@ for i in range(20):
 ]
 # One 100 MB output message: the grader used to hold it whole, several times over, before discarding it.
 HUGE_PRINT = ['print("x" * (100 << 20))', 'print("after the print")']
+# One message of 1,000 parts of 200 KB, each under the part cap, one buffer sent 1,000 times (so it costs the
+# kernel 200 KB): ZeroMQ assembles the whole message, 200 MB, before anyone can look at it. The grader used to.
+MANY_PARTS = [
+    """\
+kernel = get_ipython().kernel
+part = memoryview(b"x" * (200 << 10))
+kernel.iopub_socket.send_multipart([part] * 1000, copy=False)""",
+    'print("after the parts")',
+]
 DISK = [
     """\
 import errno, json, os
@@ -649,6 +658,7 @@ def notebooks() -> dict[str, str]:
         "limit_odd_messages.ipynb": notebook([SETUP, PREPARE, ODD_MESSAGES]),
         "limit_display_flood.ipynb": notebook(DISPLAY_FLOOD),
         "limit_huge_print.ipynb": notebook(HUGE_PRINT),
+        "limit_many_parts.ipynb": notebook(MANY_PARTS),
         "limit_deep_tree.ipynb": notebook(DEEP_TREE),
         **{
             f"{name}.ipynb": notebook([SETUP, PREPARE, fault, 'print("after the fault")'])

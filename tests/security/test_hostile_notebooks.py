@@ -396,8 +396,18 @@ def test_oversized_messages_are_dropped_and_the_next_cell_is_heard(batch: Batch,
     assert after in facts.execution.stdout
 
 
+def test_a_message_of_many_parts_is_dropped_outside_the_grader(batch: Batch) -> None:
+    # Held and dropped by the kernel's relay, in the notebook's memory; the notebook goes on.
+    assert "malformed kernel messages ignored (cell 1)" in batch.student("limit_many_parts")["limits_hit"]
+    facts = batch.facts("after the parts")
+    assert facts.execution.status == "completed"
+    assert [c.status for c in facts.execution.cells] == ["ok", "ok"]
+    assert "after the parts" in facts.execution.stdout
+
+
 def test_the_graders_own_memory_stays_bounded(batch: Batch) -> None:
-    """400 MB of display updates and a 100 MB print, among the rest of the batch: the grader holds none of it."""
+    """400 MB of display updates, a 100 MB print and a 200 MB message of many parts, among the rest of the batch:
+    the grader holds none of it."""
     peak_mb = batch.grader_peak_bytes >> 20
     print(f"grader peak RSS over the hostile batch: {peak_mb} MB")
     assert 0 < peak_mb < GRADER_PEAK_MB
