@@ -183,12 +183,12 @@ class SandboxedKernelManager(AsyncKernelManager):
         return str(self.placement.socket_dir / "kernel-ipc")
 
     def _relay_config(self) -> RelayConfig:
-        def endpoints(prefix: str) -> dict[str, str]:
-            return {channel: f"ipc://{prefix}-{getattr(self, f'{channel}_port')}" for channel in CHANNELS}
+        def paths(prefix: str) -> dict[str, str]:
+            return {channel: f"{prefix}-{getattr(self, f'{channel}_port')}" for channel in CHANNELS}
 
         return RelayConfig(
-            grader_side=endpoints(self.ip),
-            kernel_side=endpoints(self._kernel_ip),
+            grader_side={channel: f"ipc://{path}" for channel, path in paths(self.ip).items()},
+            kernel_side=paths(self._kernel_ip),
             counts_path=str(self.drop_counts),
             max_bytes=self.max_message_bytes,
             grader_pid=os.getpid(),

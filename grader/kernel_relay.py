@@ -21,7 +21,9 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import resource
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -49,6 +51,8 @@ _DRAIN_S = 0.5  # after the kernel exits: how long what it sent last may take to
 _QUIET_MS = 50  # ... and how long nothing may move before the relay stops waiting for more
 _LINGER_MS = 500
 _PR_SET_PDEATHSIG = 1
+# While reading a message of many parts: how many parts between two looks at whether the kernel has exited.
+_PARTS_BETWEEN_CHECKS = 1 << 16
 _COUNTS = struct.Struct("<QQ")
 
 
@@ -57,7 +61,7 @@ class RelayConfig:
     """Where the relay listens for the grader and where it finds the kernel, per channel, and what it passes."""
 
     grader_side: dict[str, str]  # channel -> endpoint the relay binds, reachable only by the grader
-    kernel_side: dict[str, str]  # channel -> endpoint the kernel binds, inside the sandbox's socket folder
+    kernel_side: dict[str, str]  # channel -> the socket file the kernel binds, in the sandbox's socket folder
     counts_path: str  # where the relay writes its DropCounts
     max_bytes: int
     grader_pid: int  # the relay's parent, with which it dies
@@ -104,12 +108,21 @@ class _Route:
     pending: list[zmq.Frame] | None = None
 
 
+class _KernelExited(Exception):
+    """The kernel exited while the relay was reading a message: nobody is left to pass it to."""
+
+
 class Relay:
+    """The relay's sockets and routes. The kernel's side is connected socket by socket as the kernel binds them
+    (`_connect_kernel_sockets`): through a descriptor of the socket file, never by its path."""
+
     def __init__(self, config: RelayConfig, context: zmq.Context[zmq.Socket[bytes]]) -> None:
         self.config = config
         self.counts = DropCounts()
         self.counts_fd = os.open(config.counts_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         self.routes: list[_Route] = []
+        self.unconnected: dict[str, zmq.Socket[bytes]] = {}
+        self.child: subprocess.Popen[bytes] | None = None
         for channel in CHANNELS:
             request = channel in REQUEST_CHANNELS
             front = context.socket(zmq.ROUTER if request else zmq.XPUB)
@@ -125,20 +138,44 @@ class Relay:
                 sock.setsockopt(zmq.RCVHWM, QUEUED_MESSAGES)
                 sock.setsockopt(zmq.LINGER, _LINGER_MS)
             front.bind(config.grader_side[channel])
-            back.connect(config.kernel_side[channel])
+            self.unconnected[channel] = back
             # From the grader: requests, or on IOPub its subscription, which the kernel answers with a welcome.
             self.routes += [_Route(front, back, from_kernel=False), _Route(back, front, from_kernel=True)]
 
     def run(self, child: subprocess.Popen[bytes]) -> int:
         """Passes messages until the kernel exits, then what is left for a moment; the kernel's exit status."""
+        self.child = child
         poller_timeout = _IDLE_POLL_MS
-        while child.poll() is None:
-            self._step(poller_timeout)
-            poller_timeout = _RETRY_MS if self._waiting() else _IDLE_POLL_MS
-        end = time.monotonic() + _DRAIN_S
-        while time.monotonic() < end and (self._step(_QUIET_MS) or self._waiting()):
+        try:
+            while child.poll() is None:
+                self._connect_kernel_sockets()
+                self._step(poller_timeout)
+                poller_timeout = _RETRY_MS if self._waiting() or self.unconnected else _IDLE_POLL_MS
+            end = time.monotonic() + _DRAIN_S
+            while time.monotonic() < end and (self._step(_QUIET_MS) or self._waiting()):
+                pass
+        except _KernelExited:
             pass
         return child.returncode if child.returncode >= 0 else 128 - child.returncode
+
+    def _connect_kernel_sockets(self) -> None:
+        """Connects to each kernel socket that is now bound.
+
+        The kernel owns its socket folder, so it can put a link where a socket was, and ZeroMQ connects by path,
+        following links, with the relay's rights (outside the sandbox, root's when the grader is root). So the
+        file is opened without following a link, must be a socket, and is connected through its descriptor,
+        which also keeps a reconnection on that same socket whatever the folder holds later.
+        """
+        for channel, back in list(self.unconnected.items()):
+            try:
+                fd = os.open(self.config.kernel_side[channel], os.O_PATH | os.O_NOFOLLOW)
+            except OSError:
+                continue  # not bound yet
+            if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+                os.close(fd)  # a link or anything else: never connected; the kernel loses that channel
+                continue
+            back.connect(f"ipc:///proc/self/fd/{fd}")  # the descriptor stays open as long as the relay runs
+            del self.unconnected[channel]
 
     def _waiting(self) -> bool:
         return any(route.pending is not None for route in self.routes)
@@ -169,6 +206,8 @@ class Relay:
         while True:
             frame = route.source.recv(copy=False)
             count += 1
+            if count % _PARTS_BETWEEN_CHECKS == 0 and self.child is not None and self.child.poll() is not None:
+                raise _KernelExited  # reading millions of parts takes seconds: the grader must see the kernel gone
             size += len(frame.buffer)
             within = count <= self.config.max_parts and size <= self.config.max_bytes
             if within or not route.from_kernel:  # what the grader sends is passed on whole
@@ -211,6 +250,8 @@ def main(argv: list[str]) -> int:
         print("usage: python -m grader.kernel_relay CONFIG -- COMMAND...", file=sys.stderr)
         return 2
     config = RelayConfig.from_json(argv[0])
+    # The kernel's limits are set inside its sandbox command; the relay's own core would hold what it relays.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     _die_with_parent()
     if os.getppid() != config.grader_pid:
         return 1  # the grader died before the signal was asked for

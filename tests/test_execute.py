@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tracemalloc
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from jupyter_client.session import Session
 from nbclient.exceptions import DeadKernelError
 
 from grader.execute import _CELLS_OF_OUTPUT, _OUTPUT_COST, BoundedClient
-from grader.kernel_channels import BoundedChannel, bounded_context, well_formed
+from grader.kernel_channels import MESSAGE_OVERHEAD, BoundedChannel, bounded_context, well_formed
 
 CAP = 16 << 10
 PARENT = "execute-request-1"
@@ -344,3 +345,25 @@ def test_channel_drops_malformed_messages_and_goes_on(pair: Pair) -> None:
         assert pair.channel.malformed == 5
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("unit", [b"{}", b"[{}]", b"[" * 30 + b"]" * 30], ids=["objects", "nested", "deep"])
+def test_a_decoded_message_holds_at_most_the_factor_the_readme_states(unit: bytes) -> None:
+    """README "Grader memory" charges each decoded message up to 45 times its size: the densest JSON found."""
+    max_bytes = (256 << 10) + MESSAGE_OVERHEAD
+    session = Session(key=b"secret")
+    parts = session.serialize(session.msg("execute_reply", {"status": "ok"}))
+    room = max_bytes - sum(map(len, parts)) - 64
+    parts[5] = b'{"status":"ok","x":[' + b",".join([unit] * (room // (len(unit) + 1))) + b"]}"
+    parts[1] = session.sign(parts[2:6])
+    assert sum(map(len, parts)) <= max_bytes  # what the relay passes on
+    channel = BoundedChannel(zmq.asyncio.Context.instance().socket(zmq.SUB), session)
+    tracemalloc.start()
+    try:
+        msg = channel.checked(parts)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        channel.close()
+    assert msg is not None and msg["content"]["status"] == "ok"
+    assert peak < 45 * max_bytes

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -33,12 +34,12 @@ KERNEL = r"""
 import json, os, sys, time
 import zmq
 
-endpoints = json.loads(sys.argv[1])
+paths = json.loads(sys.argv[1])
 context = zmq.Context()
 sockets = {}
-for channel, endpoint in endpoints.items():
+for channel, path in paths.items():
     sockets[channel] = context.socket(zmq.XPUB if channel == "iopub" else zmq.ROUTER)
-    sockets[channel].bind(endpoint)
+    sockets[channel].bind(f"ipc://{path}")
 iopub = sockets["iopub"]
 poller = zmq.Poller()
 for sock in sockets.values():
@@ -86,12 +87,9 @@ class Grader:
     """The grader's side: a process that starts the relay and its kernel, and sockets connected to the relay."""
 
     def __init__(self, folder: Path) -> None:
-        def endpoints(side: str) -> dict[str, str]:
-            return {channel: f"ipc://{folder}/{side}-{channel}" for channel in CHANNELS}
-
         self.config = RelayConfig(
-            grader_side=endpoints("grader"),
-            kernel_side=endpoints("kernel"),
+            grader_side={channel: f"ipc://{folder}/grader-{channel}" for channel in CHANNELS},
+            kernel_side={channel: f"{folder}/kernel-{channel}" for channel in CHANNELS},
             counts_path=str(folder / "dropped"),
             max_bytes=MAX_BYTES,
             grader_pid=0,  # the stand-in grader's
@@ -178,8 +176,11 @@ def test_replies_reach_the_socket_that_asked(grader: Grader) -> None:
         client.send_multipart([b"ping", b"client"])
         assert grader.next(manager) == [b"pong", b"manager"]
         assert grader.next(client) == [b"pong", b"client"]
-    # The kernel asks for input on stdin, addressed by the identity its shell request came from.
-    grader.do("input")
+    # The kernel asks for input on stdin, addressed by the identity its shell request came from. The relay's
+    # stdin socket may connect a moment after IOPub's welcome (the kernel's ROUTER drops what it cannot route).
+    deadline = time.monotonic() + 10
+    while not grader.stdin.poll(20) and time.monotonic() < deadline:
+        grader.do("input")
     assert grader.next(grader.stdin) == [b"input?"]
 
 
@@ -188,6 +189,20 @@ def test_a_grader_that_reads_slowly_loses_nothing(grader: Grader) -> None:
     time.sleep(0.5)  # the relay's queues fill and it stops reading; the rest waits in the kernel
     received = [grader.next(grader.iopub) for _ in range(500)]
     assert received == [[b"burst", str(i).encode()] for i in range(500)]
+
+
+def test_the_relay_exits_soon_after_its_kernel_while_reading_a_message_of_many_parts(grader: Grader) -> None:
+    # Reading 2,000,000 parts takes the relay seconds; the grader takes the relay for the kernel, so it must not
+    # outlive the kernel by that long.
+    grader.shell.send_multipart([b"do", b"parts", b"2000000", b"0"])
+    time.sleep(0.3)
+    grader.shell.send_multipart([b"do", b"exit", b"0"])
+    deadline = time.monotonic() + 60
+    while not gone(grader.kernel_pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    exited = time.monotonic()
+    grader.process.wait(timeout=60)
+    assert time.monotonic() - exited < 1.0, "the relay outlived its kernel"
 
 
 def test_the_relay_exits_with_its_kernel_and_its_status(grader: Grader) -> None:
@@ -245,14 +260,14 @@ def in_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[zmq.S
     folder = tmp_path_factory.mktemp("relay")
     config = RelayConfig(
         grader_side={channel: f"ipc://{folder}/grader-{channel}" for channel in CHANNELS},
-        kernel_side={channel: f"ipc://{folder}/kernel-{channel}" for channel in CHANNELS},
+        kernel_side={channel: f"{folder}/kernel-{channel}" for channel in CHANNELS},
         counts_path=str(folder / "dropped"),
         max_bytes=MAX_BYTES,
         grader_pid=os.getpid(),
     )
     context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     kernel = context.socket(zmq.XPUB)
-    kernel.bind(config.kernel_side["iopub"])
+    kernel.bind(f"ipc://{config.kernel_side['iopub']}")
     relay, child = Relay(config, context), StandIn()
     thread = threading.Thread(target=relay.run, args=(child,))
     thread.start()
@@ -296,3 +311,43 @@ def test_the_relay_passes_exactly_the_messages_within_the_limits_in_order(
     after = DropCounts.read(counts)
     assert after.too_many_parts - before.too_many_parts == sum(len(p) > MAX_PARTS for p in sent)
     assert after.oversized - before.oversized == len(sent) - len(within) - sum(len(p) > MAX_PARTS for p in sent)
+
+
+def test_the_relay_never_follows_a_link_in_place_of_a_kernel_socket(tmp_path: Path) -> None:
+    """The kernel owns its socket folder: a link there, before it binds or after it closes a socket, must not make
+    the relay (outside the sandbox, root when the grader is) connect to what it points to on the host."""
+    host_only = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # stands in for /run/docker.sock and the like
+    host_only.bind(str(tmp_path / "host-only.sock"))
+    host_only.listen(8)
+    host_only.settimeout(2)
+    config = RelayConfig(
+        grader_side={channel: f"ipc://{tmp_path}/grader-{channel}" for channel in CHANNELS},
+        kernel_side={channel: f"{tmp_path}/kernel-{channel}" for channel in CHANNELS},
+        counts_path=str(tmp_path / "dropped"),
+        max_bytes=MAX_BYTES,
+        grader_pid=os.getpid(),
+    )
+    Path(config.kernel_side["shell"]).symlink_to(tmp_path / "host-only.sock")  # before the kernel binds
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    stdin = context.socket(zmq.ROUTER)
+    stdin.bind(f"ipc://{config.kernel_side['stdin']}")
+    relay, child = Relay(config, context), StandIn()
+    thread = threading.Thread(target=relay.run, args=(child,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while "stdin" in relay.unconnected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "stdin" not in relay.unconnected, "the relay did not connect to a real kernel socket"
+        # After it connected: the kernel closes that socket and puts a link where it was; the relay reconnects.
+        stdin.close(linger=0)
+        Path(config.kernel_side["stdin"]).unlink(missing_ok=True)
+        Path(config.kernel_side["stdin"]).symlink_to(tmp_path / "host-only.sock")
+        with pytest.raises(TimeoutError):
+            host_only.accept()
+        assert "shell" in relay.unconnected
+    finally:
+        child.stopped.set()
+        thread.join()
+        context.destroy(linger=0)
+        host_only.close()
