@@ -83,17 +83,22 @@ sys.exit(relay.wait())
 """
 
 
+def relay_config(folder: Path, grader_pid: int) -> RelayConfig:
+    """A relay's sockets for the grader and the kernel's, all in `folder`."""
+    return RelayConfig(
+        grader_side={channel: f"ipc://{folder}/grader-{channel}" for channel in CHANNELS},
+        kernel_side={channel: f"{folder}/kernel-{channel}" for channel in CHANNELS},
+        counts_path=str(folder / "dropped"),
+        max_bytes=MAX_BYTES,
+        grader_pid=grader_pid,
+    )
+
+
 class Grader:
     """The grader's side: a process that starts the relay and its kernel, and sockets connected to the relay."""
 
     def __init__(self, folder: Path) -> None:
-        self.config = RelayConfig(
-            grader_side={channel: f"ipc://{folder}/grader-{channel}" for channel in CHANNELS},
-            kernel_side={channel: f"{folder}/kernel-{channel}" for channel in CHANNELS},
-            counts_path=str(folder / "dropped"),
-            max_bytes=MAX_BYTES,
-            grader_pid=0,  # the stand-in grader's
-        )
+        self.config = relay_config(folder, grader_pid=0)  # the stand-in grader puts in its own
         kernel = folder / "kernel.py"
         kernel.write_text(KERNEL, encoding="utf-8")
         argv = [sys.executable, "-c", GRADER, self.config.to_json()]
@@ -258,13 +263,7 @@ class StandIn:
 def in_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[zmq.Socket[bytes], zmq.Socket[bytes], Path]]:
     """A relay in a thread of this process, a kernel's IOPub socket behind it and a grader's in front."""
     folder = tmp_path_factory.mktemp("relay")
-    config = RelayConfig(
-        grader_side={channel: f"ipc://{folder}/grader-{channel}" for channel in CHANNELS},
-        kernel_side={channel: f"{folder}/kernel-{channel}" for channel in CHANNELS},
-        counts_path=str(folder / "dropped"),
-        max_bytes=MAX_BYTES,
-        grader_pid=os.getpid(),
-    )
+    config = relay_config(folder, grader_pid=os.getpid())
     context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     kernel = context.socket(zmq.XPUB)
     kernel.bind(f"ipc://{config.kernel_side['iopub']}")
@@ -320,13 +319,7 @@ def test_the_relay_never_follows_a_link_in_place_of_a_kernel_socket(tmp_path: Pa
     host_only.bind(str(tmp_path / "host-only.sock"))
     host_only.listen(8)
     host_only.settimeout(2)
-    config = RelayConfig(
-        grader_side={channel: f"ipc://{tmp_path}/grader-{channel}" for channel in CHANNELS},
-        kernel_side={channel: f"{tmp_path}/kernel-{channel}" for channel in CHANNELS},
-        counts_path=str(tmp_path / "dropped"),
-        max_bytes=MAX_BYTES,
-        grader_pid=os.getpid(),
-    )
+    config = relay_config(tmp_path, grader_pid=os.getpid())
     Path(config.kernel_side["shell"]).symlink_to(tmp_path / "host-only.sock")  # before the kernel binds
     context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     stdin = context.socket(zmq.ROUTER)
