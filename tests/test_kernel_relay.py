@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -259,6 +260,19 @@ class StandIn:
         return 0 if self.stopped.is_set() else None
 
 
+@contextmanager
+def running(relay: Relay) -> Iterator[Relay]:
+    """The relay passing messages in a thread of this process, with a stand-in for its kernel's process."""
+    child = StandIn()
+    thread = threading.Thread(target=relay.run, args=(child,))
+    thread.start()
+    try:
+        yield relay
+    finally:
+        child.stopped.set()
+        thread.join()
+
+
 @pytest.fixture(scope="module")
 def in_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[zmq.Socket[bytes], zmq.Socket[bytes], Path]]:
     """A relay in a thread of this process, a kernel's IOPub socket behind it and a grader's in front."""
@@ -267,17 +281,13 @@ def in_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[zmq.S
     context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     kernel = context.socket(zmq.XPUB)
     kernel.bind(f"ipc://{config.kernel_side['iopub']}")
-    relay, child = Relay(config, context), StandIn()
-    thread = threading.Thread(target=relay.run, args=(child,))
-    thread.start()
-    grader = context.socket(zmq.SUB)
-    grader.setsockopt(zmq.SUBSCRIBE, b"")
-    grader.connect(config.grader_side["iopub"])
-    assert kernel.poll(10_000), "the subscription did not reach the kernel"
-    kernel.recv()
-    yield kernel, grader, Path(config.counts_path)
-    child.stopped.set()
-    thread.join()
+    with running(Relay(config, context)):
+        grader = context.socket(zmq.SUB)
+        grader.setsockopt(zmq.SUBSCRIBE, b"")
+        grader.connect(config.grader_side["iopub"])
+        assert kernel.poll(10_000), "the subscription did not reach the kernel"
+        kernel.recv()
+        yield kernel, grader, Path(config.counts_path)
     context.destroy(linger=0)
 
 
@@ -324,23 +334,19 @@ def test_the_relay_never_follows_a_link_in_place_of_a_kernel_socket(tmp_path: Pa
     context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     stdin = context.socket(zmq.ROUTER)
     stdin.bind(f"ipc://{config.kernel_side['stdin']}")
-    relay, child = Relay(config, context), StandIn()
-    thread = threading.Thread(target=relay.run, args=(child,))
-    thread.start()
     try:
-        deadline = time.monotonic() + 10
-        while "stdin" in relay.unconnected and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert "stdin" not in relay.unconnected, "the relay did not connect to a real kernel socket"
-        # After it connected: the kernel closes that socket and puts a link where it was; the relay reconnects.
-        stdin.close(linger=0)
-        Path(config.kernel_side["stdin"]).unlink(missing_ok=True)
-        Path(config.kernel_side["stdin"]).symlink_to(tmp_path / "host-only.sock")
-        with pytest.raises(TimeoutError):
-            host_only.accept()
-        assert "shell" in relay.unconnected
+        with running(Relay(config, context)) as relay:
+            deadline = time.monotonic() + 10
+            while "stdin" in relay.unconnected and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert "stdin" not in relay.unconnected, "the relay did not connect to a real kernel socket"
+            # After it connected: the kernel closes that socket and puts a link where it was; the relay reconnects.
+            stdin.close(linger=0)
+            Path(config.kernel_side["stdin"]).unlink(missing_ok=True)
+            Path(config.kernel_side["stdin"]).symlink_to(tmp_path / "host-only.sock")
+            with pytest.raises(TimeoutError):
+                host_only.accept()
+            assert "shell" in relay.unconnected
     finally:
-        child.stopped.set()
-        thread.join()
         context.destroy(linger=0)
         host_only.close()
