@@ -155,7 +155,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     @property
     def drop_counts(self) -> Path:
-        return Path(self.connection_file).parent / "dropped"
+        return self.placement.channels_dir / "dropped"
 
     @default("context")
     def _bounded_context(self) -> zmq.asyncio.Context:

@@ -208,7 +208,7 @@ class Relay:
             count += 1
             if count % _PARTS_BETWEEN_CHECKS == 0 and self.child is not None and self.child.poll() is not None:
                 raise _KernelExited  # reading millions of parts takes seconds: the grader must see the kernel gone
-            size += len(frame.buffer)
+            size += len(frame)
             within = count <= self.config.max_parts and size <= self.config.max_bytes
             if within or not route.from_kernel:  # what the grader sends is passed on whole
                 parts.append(frame)
