@@ -37,7 +37,7 @@ PROBE_PACKAGES = ("numpy", "keras", "matplotlib")
 # sandbox shows no GPU), a quarter of the size, and `import tensorflow` works the same.
 DEFAULT_REQUIREMENTS = (
     "numpy",
-    "keras>=3.3,<4",
+    "keras>=3.15,<3.16",
     "tensorflow-cpu>=2.16,<3",
     "matplotlib",
     "pandas",

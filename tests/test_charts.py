@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import pytest
@@ -23,10 +22,8 @@ HOSTILE_HISTORIES = {
 
 @pytest.mark.parametrize("history", HOSTILE_HISTORIES.values(), ids=list(HOSTILE_HISTORIES))
 def test_curves_are_drawn_for_any_history(history: dict[str, list[float]]) -> None:
-    started = time.monotonic()
     png = charts.training_curves(history, REFERENCE_HISTORY)
     assert png is not None and png.startswith(PNG_MAGIC)
-    assert time.monotonic() - started < 5
 
 
 def test_a_history_with_nothing_drawable_says_no_data_rather_than_failing() -> None:

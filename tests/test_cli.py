@@ -52,7 +52,7 @@ def test_folder_without_notebooks(tmp_path: Path) -> None:
         ),
         (lambda t: t.replace("similarity_threshold: 0.7", "similarity_threshold: high"), ["expected a number"]),
         (lambda t: t.replace("- seaborn\n", "- seaborn==\n"), ["environment.requirements", "'seaborn=='"]),
-        (lambda t: t.replace("    - keras>=3.3,<4\n", ""), ["environment.requirements", "(line ", "needs keras"]),
+        (lambda t: t.replace("    - keras>=3.15,<3.16\n", ""), ["environment.requirements", "(line ", "needs keras"]),
         (
             lambda t: t.replace("keywords: [load_data]", "keywords: load_data"),
             ["sections.prepare.keywords", "(line ", "expected a list"],
