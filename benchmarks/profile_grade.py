@@ -33,7 +33,7 @@ from grader.dataset import provision_dataset  # noqa: E402
 from grader.execute import RunSettings, grade_run  # noqa: E402
 from grader.facts_cache import default_cache_dir  # noqa: E402
 from grader.kernel_env import KernelEnvironment, ensure_built, locate  # noqa: E402
-from grader.rubric import load_rubric  # noqa: E402
+from grader.rubric.load import load_rubric  # noqa: E402
 
 Timings = dict[str, list[float]]
 

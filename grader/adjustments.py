@@ -18,7 +18,7 @@ from pathlib import Path
 
 from grader.csvfile import read_rows
 from grader.errors import GraderError
-from grader.rubric import Rubric
+from grader.rubric.model import Rubric
 from grader.score import Adjusted, Bonus, StudentGrade, round_points
 
 COLUMNS = ("student", "check", "points", "comment")

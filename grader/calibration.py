@@ -8,7 +8,7 @@ from grader.assignment import Assignment
 from grader.checks import Context
 from grader.errors import GraderError
 from grader.facts import Facts
-from grader.rubric import Rubric
+from grader.rubric.model import Rubric
 from grader.score import score_facts
 
 

@@ -22,7 +22,7 @@ from grader.errors import GraderError
 from grader.files import read_regular_file
 from grader.isolation import CANVAS_CSV, GRADES_CSV, GRADES_JSON, GRADESCOPE, StageFailure, StageGuard
 from grader.near_copies import NearCopy, similar_to
-from grader.rubric import GRADEBOOK_COLUMNS, Rubric
+from grader.rubric.model import GRADEBOOK_COLUMNS, Rubric
 from grader.score import CheckResult, SectionResult, StudentGrade, rubric_sections
 
 T = TypeVar("T")

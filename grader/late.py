@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from grader.rubric import LatePolicy
+from grader.rubric.model import LatePolicy
 from grader.score import StudentGrade, round_points
 
 

@@ -43,7 +43,8 @@ from grader.kernel_env import KernelEnvironment, ensure_built, locate
 from grader.late import apply_late_policy
 from grader.near_copies import NearCopy, find_near_copies
 from grader.progress import Progress
-from grader.rubric import Rubric, load_rubric
+from grader.rubric.load import load_rubric
+from grader.rubric.model import Rubric
 from grader.rubric_choice import BUNDLED_RUBRIC
 from grader.sandbox import Limits, require_bwrap
 from grader.score import StudentGrade, grade_with_notes, unscored_grade

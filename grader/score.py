@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from grader.checks import INTEGRITY, KINDS, Context, Verdict, clean
 from grader.discover import Origin, Submission
 from grader.facts import Facts
-from grader.rubric import CheckSpec, Rubric, SectionSpec
+from grader.rubric.model import CheckSpec, Rubric, SectionSpec
 
 
 @dataclass(frozen=True, slots=True)

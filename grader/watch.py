@@ -38,7 +38,7 @@ from grader.pipeline import (
     write_outputs,
 )
 from grader.progress import Progress
-from grader.rubric import load_rubric
+from grader.rubric.load import load_rubric
 from grader.score import StudentGrade
 
 QUIET_S = 1.0

@@ -44,7 +44,8 @@ from grader.facts import (
     ValidationFacts,
     VariableFacts,
 )
-from grader.rubric import Rubric, load_rubric
+from grader.rubric.load import load_rubric
+from grader.rubric.model import Rubric
 from grader.score import StudentGrade, score_facts
 
 if TYPE_CHECKING:

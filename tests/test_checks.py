@@ -30,7 +30,7 @@ from grader.facts import (
     ValidationRequest,
     VariableFacts,
 )
-from grader.rubric import load_rubric
+from grader.rubric.load import load_rubric
 from grader.score import score_facts
 from tests.factories import (
     CONTEXT,

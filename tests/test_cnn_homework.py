@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from grader.dataset import subsample
-from grader.rubric import load_rubric
+from grader.rubric.load import load_rubric
 from tests.conftest import ROOT, run_grade
 
 pytestmark = pytest.mark.integration

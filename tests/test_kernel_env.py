@@ -21,7 +21,7 @@ from grader.kernel_env import (
     locate,
     normalize_requirements,
 )
-from grader.rubric import load_rubric
+from grader.rubric.load import load_rubric
 from grader.sandbox import Limits, bwrap_path
 from tests.conftest import ROOT
 

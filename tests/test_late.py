@@ -11,7 +11,8 @@ import pytest
 from grader.discover import Origin
 from grader.export import grade_entry, gradescope_results, write_canvas_csv, write_grades_csv
 from grader.late import apply_late_policy, late_penalty
-from grader.rubric import LatePolicy, RubricError, load_rubric
+from grader.rubric.load import load_rubric
+from grader.rubric.model import LatePolicy, RubricError
 from grader.score import StudentGrade
 from tests.factories import ROOT, make_grade, rubric
 

@@ -24,7 +24,7 @@ from grader.near_copies import (
     segments,
     similar_to,
 )
-from grader.rubric import DEFAULT_SIMILARITY_THRESHOLD
+from grader.rubric.model import DEFAULT_SIMILARITY_THRESHOLD
 from tests.conftest import ROOT
 
 SUBMISSIONS = ROOT / "submissions"

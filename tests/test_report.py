@@ -17,7 +17,7 @@ from grader.facts import CellFacts, ExecutionFacts, KernelFacts, LayerFacts, Mod
 from grader.near_copies import NearCopy, Segment
 from grader.report import ReportContext, write_reports
 from grader.report.render import MAX_ERROR_CELLS, SORT_SCRIPT
-from grader.rubric import Rubric
+from grader.rubric.model import Rubric
 from grader.score import StudentGrade
 from tests.factories import (
     CELL_SOURCES,

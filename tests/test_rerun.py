@@ -37,7 +37,7 @@ from grader.facts_cache import FactsCache, Shortfall, cache_key, fact_code_diges
 from grader.isolation import StageGuard
 from grader.kernel_env import KernelEnvironment
 from grader.pipeline import Options, executor_for, run_reference, start_session
-from grader.rubric import Rubric
+from grader.rubric.model import Rubric
 from grader.sandbox import Limits
 
 ROLES = ["model", "score", "x_test", "x_train", "y_test", "y_train"]

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from grader.checks import INTEGRITY, KINDS
-from grader.rubric import RubricError, load_rubric
+from grader.rubric.load import load_rubric
+from grader.rubric.model import RubricError
 from grader.score import score_facts
 from tests.factories import CONTEXT, ROOT, make_facts
 

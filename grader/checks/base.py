@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from grader.assignment import Assignment
 from grader.facts import CompiledFacts, Facts, MetricFacts
+from grader.keras_api import name_key
 
 # What Keras may name after "accuracy": the metric it picks for that string, from the labels.
 ACCURACY_KINDS = {"accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy"}
@@ -201,11 +202,6 @@ def same_name(found: str | None, expected: str) -> bool:
     """Whether two spellings name the same Keras object: "CategoricalCrossentropy" is
     "categorical_crossentropy", "SGD" is "sgd"."""
     return found is not None and name_key(found) == name_key(expected)
-
-
-def name_key(name: str) -> str:
-    """A Keras name however it is written: CategoricalCrossentropy, categorical_crossentropy, SGD, sgd."""
-    return name.replace("_", "").replace(" ", "").lower()
 
 
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")

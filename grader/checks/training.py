@@ -19,7 +19,6 @@ from grader.checks.base import (
     fail,
     integrity_kind,
     missing,
-    name_key,
     ok,
     same_name,
     same_value,
@@ -27,6 +26,7 @@ from grader.checks.base import (
     value_text,
 )
 from grader.facts import CompileCall, Facts, FitCall, ValidationRequest
+from grader.keras_api import name_key
 
 # What Keras calls the accuracy metric it picks from the loss.
 _ACCURACY_ALIASES = ("accuracy", "acc")

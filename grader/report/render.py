@@ -30,7 +30,7 @@ from grader.isolation import REPORT, StageFailure, StageGuard
 from grader.near_copies import NearCopy
 from grader.report import charts
 from grader.report.failed_import import failed_import
-from grader.rubric import CheckSpec, Rubric, SectionSpec
+from grader.rubric.model import CheckSpec, Rubric, SectionSpec
 from grader.score import CheckResult, SectionResult, StudentGrade, rubric_sections
 
 FAILED_CELL_STATUSES = ("error", "timeout", "kernel_died")

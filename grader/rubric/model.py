@@ -1,0 +1,98 @@
+"""The loaded rubric as frozen values that every stage receives: the homework, its sections and their checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.assignment import Assignment
+from grader.checks import KINDS, Params
+from grader.errors import GraderError
+from grader.facts import ProbeRequest
+from grader.kernel_env import DEFAULT_REQUIREMENTS
+from grader.sandbox import Limits
+
+# Two submissions are flagged as near-copies when this share of the smaller one's own code is shared.
+DEFAULT_SIMILARITY_THRESHOLD = 0.7
+# grades.csv's columns beside the sections' (before them, then after): no section may take one of these names.
+GRADEBOOK_COLUMNS = (("student", "name"), ("bonus", "late", "late_penalty", "total", "status", "message"))
+
+
+class RubricError(GraderError):
+    """The rubric file is invalid; the message names the file, the key and, where known, the line."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSpec:
+    id: str
+    title: str
+    points: float
+    kind: str = ""
+    params: Params = field(default_factory=Params)
+    hint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SectionSpec:
+    id: str
+    title: str
+    points: float
+    checks: tuple[CheckSpec, ...]
+    keywords: tuple[str, ...] = ()  # code words that mark the section's cells in a notebook
+    integrity: tuple[str, ...] = ()  # integrity kinds whose evidence zeroes this section
+
+
+@dataclass(frozen=True, slots=True)
+class LatePolicy:
+    """What a late submission costs: fixed points, or a percentage of the points it earned (both 0: nothing)."""
+
+    points: float = 0.0
+    percent: float = 0.0
+
+    def describe(self) -> str:
+        if self.points:
+            return f"{self.points:g} points off a late submission"
+        if self.percent:
+            return f"{self.percent:g}% of the points earned off a late submission"
+        return "no penalty for a late submission"
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """The packages the homework's kernel has (`environment.requirements`, pip's requirement syntax)."""
+
+    requirements: tuple[str, ...] = DEFAULT_REQUIREMENTS
+
+
+@dataclass(frozen=True, slots=True)
+class Rubric:
+    title: str  # the homework's name, in page titles and as the Canvas gradebook column
+    path: Path
+    reference: Path
+    limits: Limits
+    sections: tuple[SectionSpec, ...]
+    assignment: Assignment = field(default_factory=Assignment)
+    template: Path | None = None  # the notebook handed to students; its lines are nobody's own code
+    similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD
+    late: LatePolicy = LatePolicy()
+    dataset: Path | None = None  # the file served to notebooks, when the rubric names one
+    custom_checks: Path | None = None
+    environment: Environment = Environment()
+
+    @property
+    def max_total(self) -> float:
+        return sum(s.points for s in self.sections)
+
+    @property
+    def accuracy_margin(self) -> float:
+        return self.assignment.accuracy_margin
+
+    def probe_request(self) -> ProbeRequest:
+        """What every run must record for this rubric to be scored."""
+        names = {
+            name
+            for section in self.sections
+            for check in section.checks
+            for name in KINDS[check.kind].variables(check.params, self.assignment)
+        }
+        return self.assignment.probe_request(names)

@@ -1,0 +1,89 @@
+"""The rubric file's structure as pydantic models: what each key may hold, checked before anything is built."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from grader.assignment import Assignment, Identifier, Spec
+from grader.kernel_env import normalize_requirements
+from grader.rubric.model import DEFAULT_SIMILARITY_THRESHOLD
+from grader.sandbox import Limits
+
+
+class CheckEntry(Spec):
+    """The keys of a check entry that are the rubric's; the others are the check kind's parameters."""
+
+    kind: str
+    points: float = Field(ge=0)
+    title: str
+    hint: str = ""
+
+
+class SectionEntry(Spec):
+    title: str | None = None
+    points: float = Field(ge=0)
+    keywords: list[str] = []
+    integrity: list[str] = []
+    checks: dict[Identifier, dict[str, Any]]
+
+    @model_validator(mode="after")
+    def _points_add_up(self) -> SectionEntry:
+        given = [entry.get("points") for entry in self.checks.values()]
+        points = [p for p in given if isinstance(p, int | float) and not isinstance(p, bool)]
+        if len(points) < len(given):
+            return self  # the check whose points are not a number is reported on its own line
+        total = sum(points)
+        if abs(total - self.points) > 1e-9:
+            raise ValueError(f"check points add up to {total:g}, but the section is worth {self.points:g}")
+        return self
+
+
+class LateEntry(Spec):
+    penalty_points: float | None = Field(None, ge=0)
+    penalty_percent: float | None = Field(None, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _one(self) -> LateEntry:
+        if self.penalty_points is not None and self.penalty_percent is not None:
+            raise ValueError("give penalty_points or penalty_percent, not both")
+        return self
+
+
+class EnvironmentEntry(Spec):
+    requirements: list[str]
+
+    @field_validator("requirements")
+    @classmethod
+    def _requirements(cls, requirements: list[str]) -> list[str]:
+        normalize_requirements(requirements)  # its ValueError says what to change
+        return requirements
+
+
+class RubricFile(Spec):
+    """The rubric file's own keys; the assignment's keys (`ASSIGNMENT_KEYS`) sit beside them at the top level."""
+
+    title: str | None = Field(None, description="the homework's name; default: the rubric's folder name")
+    reference: str = "reference/solution.ipynb"
+    template: str | None = None
+    custom_checks: str | None = Field(None, description="a Python file beside the rubric that adds check kinds")
+    similarity_threshold: float = Field(DEFAULT_SIMILARITY_THRESHOLD, gt=0, le=1)
+    limits: Limits = Limits()
+    late: LateEntry = LateEntry()
+    environment: EnvironmentEntry | None = None
+    sections: dict[Identifier, SectionEntry] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _limits_positive(self) -> RubricFile:
+        for name, value in asdict(self.limits).items():
+            if value < 1:
+                raise ValueError(f"limits.{name} must be at least 1, found {value:g}")
+        return self
+
+
+# Keys of a check entry that are the rubric's, not the check kind's parameters.
+ENTRY_KEYS = tuple(CheckEntry.model_fields)
+# Top-level keys that describe the assignment (validated by `grader.assignment.Assignment`).
+ASSIGNMENT_KEYS = tuple(Assignment.model_fields)
