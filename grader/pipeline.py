@@ -45,7 +45,8 @@ from grader.near_copies import NearCopy, find_near_copies
 from grader.progress import Progress
 from grader.rubric import Rubric, load_rubric
 from grader.rubric_choice import BUNDLED_RUBRIC
-from grader.sandbox import Limits, require_bwrap
+from grader.sandbox.host import require_bwrap
+from grader.sandbox.limits import Limits
 from grader.score import StudentGrade, grade_with_notes, unscored_grade
 
 

@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 
 from grader.facts import Facts, KernelFacts
-from grader.sandbox import bwrap_path, process_tree
+from grader.sandbox.cgroup import process_tree
+from grader.sandbox.host import bwrap_path
 from tests.conftest import ROOT, grader_environ, run_grade, run_grade_measured
 from tests.security import make_notebooks
 from tests.security.conftest import (
