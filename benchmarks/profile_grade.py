@@ -168,7 +168,9 @@ def nbclient_once(notebook: Path, data: Path) -> None:
 
 def import_time(sandboxed: bool) -> float:
     """Seconds for a fresh Python to import keras (the floor of any process that loads a model)."""
-    from grader.sandbox import Limits, kernel_environment, prepare_placement, wrap_command
+    from grader.sandbox.bwrap import wrap_command
+    from grader.sandbox.limits import Limits
+    from grader.sandbox.placement import kernel_environment, prepare_placement
 
     with tempfile.TemporaryDirectory() as tmp:
         placement = prepare_placement(Path(tmp), bench.REFERENCE, sandboxed, homework_environment().python)

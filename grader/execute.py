@@ -52,19 +52,12 @@ from grader.files import NotRegularFile, read_regular_file
 from grader.kernel_channels import MESSAGE_OVERHEAD, BoundedKernelClient, bounded_context
 from grader.kernel_env import KernelEnvironment
 from grader.kernel_relay import CHANNELS, RelayConfig
-from grader.sandbox import (
-    KERNEL_PACKAGE,
-    Limits,
-    Placement,
-    ResourceGroup,
-    Watchdog,
-    hand_to_sandbox,
-    kernel_environment,
-    memory_text,
-    prepare_placement,
-    run_folder,
-    wrap_command,
-)
+from grader.sandbox.bwrap import wrap_command
+from grader.sandbox.cgroup import ResourceGroup
+from grader.sandbox.limits import Limits, memory_text
+from grader.sandbox.placement import KERNEL_PACKAGE, Placement, hand_to_sandbox, kernel_environment, prepare_placement
+from grader.sandbox.safe_tree import run_folder
+from grader.sandbox.watchdog import Watchdog
 from grader.strictjson import DecodeError, decode
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

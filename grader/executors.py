@@ -25,7 +25,7 @@ from grader.facts_cache import FactsCache, Shortfall, cache_key, fact_code_diges
 from grader.files import NotRegularFile, read_regular_file
 from grader.isolation import DECODE, EXECUTE, StageFailure, StageGuard
 from grader.kernel_env import ensure_built, locate
-from grader.sandbox import require_bwrap
+from grader.sandbox.host import require_bwrap
 
 Executor = Callable[[list[tuple[Submission, str]]], Iterator[tuple[Submission, str, Facts, float]]]
 

@@ -27,7 +27,8 @@ _FACT_SOURCES = (
     "kernel_channels.py",
     "kernel_relay.py",
     "files.py",
-    "sandbox.py",
+    # The whole sandbox package, so that no module of it can be left out.
+    *(f"sandbox/{path.name}" for path in sorted((_PACKAGE / "sandbox").glob("*.py"))),
     "facts.py",
     "strictjson.py",
     "kernel/probe.py",

@@ -46,7 +46,8 @@ from grader.progress import Progress
 from grader.rubric.load import load_rubric
 from grader.rubric.model import Rubric
 from grader.rubric_choice import BUNDLED_RUBRIC
-from grader.sandbox import Limits, require_bwrap
+from grader.sandbox.host import require_bwrap
+from grader.sandbox.limits import Limits
 from grader.score import StudentGrade, grade_with_notes, unscored_grade
 
 

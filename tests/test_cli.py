@@ -10,7 +10,7 @@ from grader.cli import main
 from grader.pipeline import Options, run_limits
 from grader.rubric.load import load_rubric
 from grader.rubric_choice import BUNDLED_RUBRIC
-from grader.sandbox import Limits
+from grader.sandbox.limits import Limits
 from tests.conftest import ROOT, run_grade
 
 

@@ -18,7 +18,7 @@ from grader.facts_cache import FactsCache, cache_key, fact_code_digest
 from grader.kernel_env import KernelEnvironment
 from grader.rubric.load import load_rubric
 from grader.rubric.model import Rubric
-from grader.sandbox import Limits
+from grader.sandbox.limits import Limits
 from tests.conftest import ROOT, run_grade
 from tests.factories import make_facts
 

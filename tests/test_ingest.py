@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from grader.export import file_stems
-from grader.sandbox import bwrap_path
+from grader.sandbox.host import bwrap_path
 from tests.conftest import ROOT, fast_rubric, grader_environ, run_grade
 
 pytestmark = [

@@ -22,7 +22,8 @@ from grader.kernel_env import (
     normalize_requirements,
 )
 from grader.rubric.load import load_rubric
-from grader.sandbox import Limits, bwrap_path
+from grader.sandbox.host import bwrap_path
+from grader.sandbox.limits import Limits
 from tests.conftest import ROOT
 
 PROBE = ["numpy", "keras", "matplotlib"]

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from grader.kernel_relay import CHANNELS, MAX_PARTS, QUEUED_MESSAGES, DropCounts, Relay, RelayConfig
-from grader.sandbox import process_tree
+from grader.sandbox.cgroup import process_tree
 from tests.conftest import ROOT
 
 MAX_BYTES = 64 << 10

@@ -38,7 +38,7 @@ from grader.isolation import StageGuard
 from grader.kernel_env import KernelEnvironment
 from grader.pipeline import Options, executor_for, run_reference, start_session
 from grader.rubric.model import Rubric
-from grader.sandbox import Limits
+from grader.sandbox.limits import Limits
 
 ROLES = ["model", "score", "x_test", "x_train", "y_test", "y_train"]
 WANTED = ProbeRequest(loader="mnist", variables=sorted([*ROLES, "foo"]))

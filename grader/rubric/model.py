@@ -10,7 +10,7 @@ from grader.checks import KINDS, Params
 from grader.errors import GraderError
 from grader.facts import ProbeRequest
 from grader.kernel_env import DEFAULT_REQUIREMENTS
-from grader.sandbox import Limits
+from grader.sandbox.limits import Limits
 
 # Two submissions are flagged as near-copies when this share of the smaller one's own code is shared.
 DEFAULT_SIMILARITY_THRESHOLD = 0.7

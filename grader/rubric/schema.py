@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from grader.assignment import Assignment, Identifier, Spec
 from grader.kernel_env import normalize_requirements
 from grader.rubric.model import DEFAULT_SIMILARITY_THRESHOLD
-from grader.sandbox import Limits
+from grader.sandbox.limits import Limits
 
 
 class CheckEntry(Spec):

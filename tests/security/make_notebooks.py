@@ -344,6 +344,29 @@ for i in range(2_000_000):
 print("made two million files")""",
 ]
 
+# Millions of empty files in each scratch folder (home, /tmp, /dev/shm), between honest cells: a tmpfs caps its
+# bytes, but its files (an inode of kernel memory each) only if told, so the flood used to run until the cell's
+# time was up. Each folder now refuses files at its cap, and the honest cells after the flood still run and earn.
+INODES = [
+    SETUP,
+    PREPARE,
+    """\
+import errno, json, os
+findings = {"probe": "inodes"}
+for folder in (os.path.expanduser("~"), "/tmp", "/dev/shm"):
+    made, error = 0, None
+    try:
+        while made < 5_000_000:
+            os.close(os.open(f"{folder}/empty{made}", os.O_CREAT | os.O_WRONLY, 0o600))
+            made += 1
+    except OSError as exc:
+        error = errno.errorcode.get(exc.errno, str(exc.errno))
+    findings[folder] = {"made": made, "error": error, "inodes": os.statvfs(folder).f_files}
+"""
+    + FINDINGS,
+    BUILD,
+]
+
 # A folder tree 1,200 levels deep in the run folder (its path, 73,000 characters, is far beyond PATH_MAX), with
 # a link to /, a link loop, a FIFO and a folder of mode 000 at the bottom; then 240 MB written down there.
 DEEP_TREE = [
@@ -660,6 +683,7 @@ def notebooks() -> dict[str, str]:
         "limit_huge_print.ipynb": notebook(HUGE_PRINT),
         "limit_many_parts.ipynb": notebook(MANY_PARTS),
         "limit_deep_tree.ipynb": notebook(DEEP_TREE),
+        "limit_inodes.ipynb": notebook(INODES),
         **{
             f"{name}.ipynb": notebook([SETUP, PREPARE, fault, 'print("after the fault")'])
             for name, fault in FAULTS.items()

@@ -26,7 +26,9 @@ from typing import Any
 import pytest
 
 from grader.facts import Facts, KernelFacts
-from grader.sandbox import bwrap_path, process_tree
+from grader.sandbox.cgroup import process_tree
+from grader.sandbox.host import bwrap_path
+from grader.sandbox.limits import inode_cap
 from tests.conftest import ROOT, grader_environ, run_grade, run_grade_measured
 from tests.security import make_notebooks
 from tests.security.conftest import (
@@ -434,6 +436,20 @@ def test_deep_folder_tree_is_measured_its_kernel_killed_and_its_folder_removed(b
     assert "still running after 240 MB" not in facts.execution.stdout
     # Its run folder (1,200 levels, a FIFO, links out, a folder of mode 000) went with every other one.
     assert batch.temp_left == []
+
+
+def test_millions_of_empty_files_stop_at_each_scratch_folders_cap_and_the_notebook_goes_on(batch: Batch) -> None:
+    facts = batch.facts('findings = {"probe": "inodes"}')
+    found = findings(facts, "inodes")
+    for folder, size in {"/home/student": LIMITS["scratch_mb"] << 20, "/tmp": 64 << 20, "/dev/shm": 64 << 20}.items():
+        assert found[folder]["inodes"] == inode_cap(size), folder
+        assert found[folder]["error"] == "ENOSPC", found
+        assert found[folder]["made"] < inode_cap(size), found
+    # Refused at the caps in well under the cell's time limit; the honest cells after the flood run and earn.
+    assert [c.status for c in facts.execution.cells] == ["ok"] * 4
+    sections = batch.student("limit_inodes")["sections"]
+    honest = ("prepare", "build")  # the notebook shows no figure and trains nothing
+    assert {s: sections[s]["points"] for s in honest} == {s: sections[s]["max"] for s in honest}
 
 
 # ------------------------------------------------------------------------------------------- faults

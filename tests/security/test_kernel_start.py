@@ -14,7 +14,8 @@ from grader.dataset import provision_dataset
 from grader.execute import RunSettings, grade_run
 from grader.facts import ProbeRequest
 from grader.kernel_env import KernelEnvironment
-from grader.sandbox import Limits, bwrap_path
+from grader.sandbox.host import bwrap_path
+from grader.sandbox.limits import Limits
 from tests.security import make_notebooks
 from tests.security.conftest import SecurityEnv
 

@@ -1,9 +1,7 @@
-"""The sandbox's host side without a kernel: walking and removing student-written folders, the watchdog's
-own failures, and the seccomp filter's make-up."""
+"""Walking and removing the folders a hostile kernel wrote: any depth, links, FIFOs, locked folders."""
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -12,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from grader import sandbox, seccomp
-from grader.sandbox import Limits, Watchdog, directory_bytes, remove_tree, run_folder
+from grader.sandbox import safe_tree
+from grader.sandbox.limits import ENTRY_BYTES
+from grader.sandbox.safe_tree import directory_bytes, remove_tree, run_folder
 
-ENTRY = 4096  # what the disk limit charges per file or folder besides its bytes
 SEGMENT = "d" * 60
 
 
@@ -31,7 +29,7 @@ def build_chain(top: Path, depth: int, payload: bytes = b"") -> int:
         fd = child
         with open(os.open("file", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as fh:
             fh.write(payload)
-        expected += os.fstat(fd).st_size + ENTRY + len(payload) + ENTRY
+        expected += os.fstat(fd).st_size + ENTRY_BYTES + len(payload) + ENTRY_BYTES
     os.close(fd)
     return expected
 
@@ -40,7 +38,7 @@ def walk_bytes(path: Path) -> int:
     """What the limit should count, the straightforward way (fine for trees within Python's recursion limit)."""
     total = 0
     for top, dirs, files in os.walk(path):
-        total += sum(os.lstat(os.path.join(top, name)).st_size + ENTRY for name in (*dirs, *files))
+        total += sum(os.lstat(os.path.join(top, name)).st_size + ENTRY_BYTES for name in (*dirs, *files))
     return total
 
 
@@ -89,7 +87,7 @@ def test_walk_reopens_folders_it_had_to_close_and_counts_every_branch(tmp_path: 
     student = tmp_path / "run"
     student.mkdir()
     fd = os.open(student, os.O_RDONLY | os.O_DIRECTORY)
-    for level in range(3 * sandbox._OPEN_FOLDERS):
+    for level in range(3 * safe_tree._OPEN_FOLDERS):
         os.mkdir("side", dir_fd=fd)
         with open(os.open(f"side/f{level}", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as fh:
             fh.write(b"s" * level)
@@ -139,98 +137,7 @@ def test_run_folders_of_killed_graders_are_swept_and_live_ones_kept(tmp_path: Pa
     link = tmp_path / f"mnist-grader-run-{finished.pid}-link"
     link.symlink_to(outside, target_is_directory=True)
 
-    sandbox._sweep_stale_run_folders.__wrapped__(tmp_path)
+    safe_tree._sweep_stale_run_folders.__wrapped__(tmp_path)
 
     assert not dead.exists()
     assert ours.is_dir() and alive.is_dir() and link.is_symlink()
-
-
-@pytest.mark.parametrize(
-    ("measurement", "failure"),
-    [("tree_memory", RuntimeError("cannot measure")), ("directory_bytes", RecursionError("too deep"))],
-)
-def test_a_watchdog_that_fails_kills_its_sandbox_and_says_so(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, measurement: str, failure: Exception
-) -> None:
-    def broken(*args: object) -> int:
-        raise failure
-
-    monkeypatch.setattr(sandbox, measurement, broken)
-    proc = subprocess.Popen(["sleep", "60"])
-    watchdog = Watchdog(Limits(), (tmp_path,), proc.kill, interval=0.01)
-    try:
-        watchdog.start(proc.pid)
-        assert proc.wait(timeout=10) == -9
-    finally:
-        watchdog.stop()
-        proc.kill()
-        proc.wait()
-    assert watchdog.reason == f"killed because the grader's watchdog failed ({type(failure).__name__}: {failure})"
-
-
-def test_seccomp_filter_blocks_what_the_readme_lists() -> None:
-    program = seccomp.filter_program()
-    assert program and len(program) % 8 == 0  # struct sock_filter instructions
-    blocked = set(seccomp.blocked_syscalls())
-    assert {
-        "ptrace",
-        "mount",
-        "umount2",
-        "pivot_root",
-        "add_key",
-        "request_key",
-        "keyctl",
-        "bpf",
-        "perf_event_open",
-        "kexec_load",
-        "kexec_file_load",
-        "init_module",
-        "finit_module",
-        "delete_module",
-        "reboot",
-        "swapon",
-        "swapoff",
-        "open_by_handle_at",
-        "userfaultfd",
-        "setns",
-        "unshare",
-        "acct",
-        "quotactl",
-        "iopl",
-        "ioperm",
-        "lookup_dcookie",
-        "uselib",
-        "name_to_handle_at",
-        "process_vm_readv",
-        "process_vm_writev",
-    } <= blocked
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    assert all(f"`{name}`" in readme for name in blocked), "README's security model lists every blocked call"
-
-
-@pytest.mark.parametrize(
-    ("missing", "probe_error", "expected"),
-    [
-        ("setpriv", "", "`setpriv`, `unshare` and `mount` (util-linux) are needed"),
-        (None, "bwrap: setting up uid map: Permission denied", "setting up uid map: Permission denied"),
-    ],
-)
-def test_a_root_grader_that_cannot_start_the_sandbox_as_nobody_says_so_and_keeps_it_as_root(
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-    missing: str | None,
-    probe_error: str,
-    expected: str,
-) -> None:
-    monkeypatch.setattr(os, "geteuid", lambda: 0)
-    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None if name == missing else f"/usr/bin/{name}")
-    refused = subprocess.CompletedProcess([], 1, stdout="", stderr=probe_error)
-    monkeypatch.setattr(sandbox.subprocess, "run", lambda *args, **kwargs: refused)
-    monkeypatch.setattr(sandbox, "_bwrap_option", lambda path, option: True)
-    sandbox.sandbox_owner.cache_clear()
-    try:
-        with caplog.at_level(logging.WARNING, logger="grader.sandbox"):
-            assert sandbox.sandbox_owner() is None
-    finally:
-        sandbox.sandbox_owner.cache_clear()
-    assert "the sandbox runs as host root" in caplog.text and expected in caplog.text
