@@ -23,7 +23,7 @@ from grader.files import read_regular_file
 from grader.isolation import CANVAS_CSV, GRADES_CSV, GRADES_JSON, GRADESCOPE, StageFailure, StageGuard
 from grader.near_copies import NearCopy, similar_to
 from grader.rubric import GRADEBOOK_COLUMNS, Rubric
-from grader.score import CheckResult, SectionResult, StudentGrade, rubric_sections
+from grader.score import CheckResult, SectionResult, StudentGrade, number, rubric_sections
 
 T = TypeVar("T")
 
@@ -77,11 +77,6 @@ def file_stems(students: Iterable[str]) -> dict[str, str]:
         taken.add(stem.casefold())
         stems[student] = stem
     return stems
-
-
-def number(value: float) -> int | float:
-    """A point value as JSON/CSV shows it best: 10 rather than 10.0, 7.5 as is."""
-    return int(value) if float(value).is_integer() else round(value, 2)
 
 
 def _check_entry(check: CheckResult) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import importlib.util
 import re
 import sys
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,9 @@ _EXPECTED = {
     "bool_parsing": "true or false",
     "string_type": "text",
     "none_required": "nothing (null)",
+    "datetime_type": "a date-time with its time zone (2026-12-01T23:59:00-06:00)",
+    "datetime_parsing": "a date-time with its time zone (2026-12-01T23:59:00-06:00)",
+    "datetime_from_date_parsing": "a date-time with its time zone (2026-12-01T23:59:00-06:00)",
     "list_type": "a list",
     "dict_type": "a mapping",
     "model_type": "a mapping",
@@ -88,16 +92,25 @@ class SectionSpec:
 
 @dataclass(frozen=True, slots=True)
 class LatePolicy:
-    """What a late submission costs: fixed points, or a percentage of the points it earned (both 0: nothing)."""
+    """What a late submission costs: fixed points, a percentage of the points it earned, or a percentage per
+    started day late (at most one of the three; all 0: nothing). `grace_minutes` past the due date still count
+    as on time; after `max_days` days late (per-day policy only) a submission earns 0."""
 
     points: float = 0.0
     percent: float = 0.0
+    percent_per_day: float = 0.0
+    grace_minutes: float = 0.0
+    max_days: int | None = None
 
     def describe(self) -> str:
+        grace = f", after {self.grace_minutes:g} minutes' grace" if self.grace_minutes else ""
         if self.points:
-            return f"{self.points:g} points off a late submission"
+            return f"{self.points:g} points off a late submission{grace}"
         if self.percent:
-            return f"{self.percent:g}% of the points earned off a late submission"
+            return f"{self.percent:g}% of the points earned off a late submission{grace}"
+        if self.percent_per_day:
+            cap = f"; more than {self.max_days} days late earns 0" if self.max_days is not None else ""
+            return f"{self.percent_per_day:g}% of the points earned off per started day late{grace}{cap}"
         return "no penalty for a late submission"
 
 
@@ -119,6 +132,7 @@ class Rubric:
     template: Path | None = None  # the notebook handed to students; its lines are nobody's own code
     similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD
     late: LatePolicy = LatePolicy()
+    due: datetime | None = None  # the due date, time-zone aware; lateness is measured against it (grader.lateness)
     dataset: Path | None = None  # the file served to notebooks, when the rubric names one
     custom_checks: Path | None = None
     environment: Environment = Environment()
@@ -174,11 +188,17 @@ class _Section(Spec):
 class _Late(Spec):
     penalty_points: float | None = Field(None, ge=0)
     penalty_percent: float | None = Field(None, ge=0, le=100)
+    penalty_percent_per_day: float | None = Field(None, ge=0, le=100, description="per started day late")
+    grace_minutes: float = Field(0, ge=0, description="minutes past `due` that still count as on time")
+    max_days: int | None = Field(None, ge=0, description="days late after which a submission earns 0")
 
     @model_validator(mode="after")
     def _one(self) -> _Late:
-        if self.penalty_points is not None and self.penalty_percent is not None:
-            raise ValueError("give penalty_points or penalty_percent, not both")
+        given = [k for k in ("penalty_points", "penalty_percent", "penalty_percent_per_day") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of penalty_points, penalty_percent, penalty_percent_per_day, not {' and '.join(given)}")
+        if self.max_days is not None and self.penalty_percent_per_day is None:
+            raise ValueError("max_days needs penalty_percent_per_day")
         return self
 
 
@@ -200,8 +220,18 @@ class _RubricFile(Spec):
     similarity_threshold: float = Field(DEFAULT_SIMILARITY_THRESHOLD, gt=0, le=1)
     limits: Limits = Limits()
     late: _Late = _Late()
+    due: datetime | None = Field(None, description="the due date: an ISO date-time with its time zone")
     environment: _Environment | None = None
     sections: dict[Identifier, _Section] = Field(min_length=1)
+
+    @field_validator("due")
+    @classmethod
+    def _aware(cls, due: datetime | None) -> datetime | None:
+        if due is not None and due.utcoffset() is None:
+            raise ValueError(
+                f"{due.isoformat()} has no time zone: add its UTC offset, e.g. {due.isoformat()}-06:00"
+            )
+        return due
 
     @model_validator(mode="after")
     def _limits_positive(self) -> _RubricFile:
@@ -368,7 +398,14 @@ def load_rubric(path: Path) -> Rubric:
     if custom is not None:
         load_custom_checks(custom, source)
     sections = tuple(_section(source, section_id, raw, assignment) for section_id, raw in parsed.sections.items())
-    late = LatePolicy(points=parsed.late.penalty_points or 0.0, percent=parsed.late.penalty_percent or 0.0)
+    given = parsed.late
+    late = LatePolicy(
+        points=given.penalty_points or 0.0,
+        percent=given.penalty_percent or 0.0,
+        percent_per_day=given.penalty_percent_per_day or 0.0,
+        grace_minutes=given.grace_minutes,
+        max_days=given.max_days,
+    )
     total = sum(s.points for s in sections)
     if late.points > total:
         raise source.error(("late", "penalty_points"), f"must be at most {total:g}, found {late.points:g}")
@@ -382,6 +419,7 @@ def load_rubric(path: Path) -> Rubric:
         template=(base / parsed.template).resolve() if parsed.template else None,
         similarity_threshold=parsed.similarity_threshold,
         late=late,
+        due=parsed.due,
         dataset=(base / assignment.dataset.npz).resolve() if assignment.dataset.npz else None,
         custom_checks=custom,
         environment=Environment(tuple(parsed.environment.requirements)) if parsed.environment else Environment(),
