@@ -27,8 +27,8 @@ class Lateness:
         """When it was submitted and how late, in words: "Submitted Dec 2, 2026 11:59 PM (UTC-06:00), 1 day late"."""
         parts = [f"Submitted {when(self.submitted_at)}"] if self.submitted_at else []
         if not self.late:
-            past = self.late_by is not None and self.late_by > timedelta(0)
-            parts.append(f"{duration(self.late_by)} after the due date, within the grace" if past else "on time")
+            past = self.late_by if self.late_by is not None and self.late_by > timedelta(0) else None
+            parts.append(f"{duration(past)} after the due date, within the grace" if past else "on time")
         elif self.late_by is None:
             parts.append("late (the LMS marked it late; the time is not known, counted as 1 day)")
         else:

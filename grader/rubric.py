@@ -194,9 +194,10 @@ class _Late(Spec):
 
     @model_validator(mode="after")
     def _one(self) -> _Late:
-        given = [k for k in ("penalty_points", "penalty_percent", "penalty_percent_per_day") if getattr(self, k) is not None]
+        kinds = ("penalty_points", "penalty_percent", "penalty_percent_per_day")
+        given = [k for k in kinds if getattr(self, k) is not None]
         if len(given) > 1:
-            raise ValueError(f"give one of penalty_points, penalty_percent, penalty_percent_per_day, not {' and '.join(given)}")
+            raise ValueError(f"give one of {', '.join(kinds)}, not {' and '.join(given)}")
         if self.max_days is not None and self.penalty_percent_per_day is None:
             raise ValueError("max_days needs penalty_percent_per_day")
         return self
@@ -228,9 +229,7 @@ class _RubricFile(Spec):
     @classmethod
     def _aware(cls, due: datetime | None) -> datetime | None:
         if due is not None and due.utcoffset() is None:
-            raise ValueError(
-                f"{due.isoformat()} has no time zone: add its UTC offset, e.g. {due.isoformat()}-06:00"
-            )
+            raise ValueError(f"{due.isoformat()} has no time zone: add its UTC offset, e.g. {due.isoformat()}-06:00")
         return due
 
     @model_validator(mode="after")
