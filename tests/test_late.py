@@ -139,7 +139,10 @@ def test_an_lms_late_flag_counts_when_no_time_is_known() -> None:
 @pytest.mark.parametrize(
     ("after_due", "words"),
     [
-        (timedelta(minutes=3), "Submitted Dec 2, 2026 12:02 AM (UTC-06:00), 3 min after the due date, within the grace."),
+        (
+            timedelta(minutes=3),
+            "Submitted Dec 2, 2026 12:02 AM (UTC-06:00), 3 min after the due date, within the grace.",
+        ),
         (
             timedelta(days=1, hours=12),
             "Submitted Dec 3, 2026 11:59 AM (UTC-06:00), 1 day 12 h late (2 started days): "
