@@ -30,7 +30,7 @@ class Lateness:
             past = self.late_by if self.late_by is not None and self.late_by > timedelta(0) else None
             parts.append(f"{duration(past)} after the due date, within the grace" if past else "on time")
         elif self.late_by is None:
-            parts.append("late (the LMS marked it late; the time is not known, counted as 1 day)")
+            parts.append("Submitted late (marked late by the LMS; the time is not known, counted as 1 day)")
         else:
             parts.append(f"{duration(self.late_by)} late ({self.days} started day{'s' if self.days != 1 else ''})")
         return ", ".join(parts)
@@ -53,7 +53,18 @@ def measure_lateness(
 def when(moment: datetime) -> str:
     """A time as the reports show it: "Dec 2, 2026 11:59 PM (UTC-06:00)"."""
     clock = f"{moment:%b} {moment.day}, {moment.year} {moment.hour % 12 or 12}:{moment:%M %p}"
-    return f"{clock} ({moment:%Z})" if moment.tzinfo else clock
+    return f"{clock} ({zone_name(moment)})" if moment.tzinfo else clock
+
+
+def zone_name(moment: datetime) -> str:
+    """The zone of a time as people write it: its name (CST) where it has one, else its offset (UTC-06:00)."""
+    name = moment.tzname() or ""
+    if name and not name.startswith(("+", "-", "UTC")):
+        return name
+    offset = moment.utcoffset() or timedelta(0)
+    minutes = round(offset.total_seconds() / 60)
+    sign = "-" if minutes < 0 else "+"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}" if minutes else "UTC"
 
 
 def duration(span: timedelta) -> str:

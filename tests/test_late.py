@@ -218,5 +218,7 @@ def test_every_export_shows_the_penalty(tmp_path: Path) -> None:
     assert results["score"] == 90
     assert sum(t["score"] for t in results["tests"]) == pytest.approx(90)
     assert results["tests"][-1]["name"] == "Late submission" and results["tests"][-1]["score"] == -10
-    said = "late (the LMS marked it late; the time is not known, counted as 1 day): 10 points taken off the 100"
+    said = (
+        "Submitted late (marked late by the LMS; the time is not known, counted as 1 day): 10 points taken off the 100"
+    )
     assert said in results["output"] and said in results["tests"][-1]["output"]
