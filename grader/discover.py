@@ -13,8 +13,8 @@ whose it is, so that a folder a student made inside their own submission can nev
   `<n>-<m> - <First Last> - <Mon D, YYYY HMM AM>/<files>`, or flat files
   `<n>-<m> - <First Last> - <Mon D, YYYY HMM AM> - <file>`. The student is the name (D2L's download carries
   no user id; `--roster` with D2L's grades export gives it); `<n>-<m>` are D2L's own numbers of the submission
-  (see docs/lms.md). Of several submissions by one name, the newest by its time stamp is graded, the others are
-  listed as ignored. The time stamp is the LMS's local time, read in the zone given to `discover`.
+  (see the README: neither is the student). Of several submissions by one name, the newest by its time stamp
+  is graded, the others are listed as ignored. The time stamp is the LMS's local time, read in the zone given.
 - Anything else: the file name without `.ipynb`, or the folder's name when a folder holds one notebook.
 
 Only regular files are graded, and the walk follows no link. A `*.ipynb` entry that is a link, a named pipe

@@ -7,13 +7,14 @@ import csv
 import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from grader.discover import Origin
 from grader.export import grade_entry, gradescope_results, write_canvas_csv, write_grades_csv
 from grader.late import apply_late_policy, late_message, late_penalty
-from grader.lateness import Lateness, measure_lateness
+from grader.lateness import Lateness, measure_lateness, when
 from grader.rubric import LatePolicy, RubricError, load_rubric
 from grader.score import StudentGrade
 from tests.factories import ROOT, make_grade, rubric
@@ -126,6 +127,13 @@ def test_the_time_zone_of_the_submission_counts() -> None:
     submitted = datetime(2026, 12, 2, 5, 0, tzinfo=UTC)
     assert not measure_lateness(submitted, False, DUE).late
     assert measure_lateness(submitted.replace(tzinfo=CST), False, DUE).days == 1
+
+
+def test_report_times_name_their_zone() -> None:
+    assert when(datetime(2026, 12, 1, 23, 5, tzinfo=ZoneInfo("America/Chicago"))) == "Dec 1, 2026 11:05 PM (CST)"
+    assert when(datetime(2026, 12, 1, 0, 5, tzinfo=UTC)) == "Dec 1, 2026 12:05 AM (UTC)"
+    assert when(DUE) == "Dec 1, 2026 11:59 PM (UTC-06:00)"
+    assert when(datetime(2026, 12, 1, 12, 0, tzinfo=timezone(timedelta(hours=5, minutes=30)))).endswith("(UTC+05:30)")
 
 
 def test_an_lms_late_flag_counts_when_no_time_is_known() -> None:
