@@ -126,5 +126,5 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(outcome.near_copies)} near-copy pair(s) to review. Reports: {outcome.out / 'index.html'}"
     )
     if outcome.warnings:
-        print(f"{len(outcome.warnings)} student(s) left out of d2l.csv (warnings above): enter their grades by hand.")
+        print(f"{len(outcome.warnings)} warning(s) above: students to check by hand.")
     return 0

@@ -79,7 +79,7 @@ class Outcome:
     calibration: Calibration
     out: Path
     near_copies: list[NearCopy]
-    warnings: list[str] = field(default_factory=list)  # students left out of an LMS export, one line each
+    warnings: list[str] = field(default_factory=list)  # one line each: a duplicate student, one left out of d2l.csv
 
 
 Adjustments = dict[str, list[Adjustment]]  # student id -> the instructor's adjustments of their grade
@@ -300,7 +300,9 @@ def run(options: Options, cache_dir: Path) -> Outcome:
         guard = StageGuard()
         graded = grade_round(session, found.submissions, adjustments, progress, guard)  # execute, score
         written = write_outputs(graded, session, found, guard)  # report, export
-    warnings = d2l_warnings(written, session.d2l_roster) if session.d2l_roster else []
+    # Two notebooks for one student, and students left out of d2l.csv: the instructor decides, so they are said.
+    warnings = [f"{s.student}: {s.note}" for s in found.submissions if s.note]
+    warnings += d2l_warnings(written, session.d2l_roster) if session.d2l_roster else []
     return Outcome(written, session.calibration, options.out, graded.pairs or [], warnings)
 
 
