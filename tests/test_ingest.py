@@ -184,7 +184,9 @@ def d2l(tmp_path_factory: pytest.TempPathFactory, small_dataset: Path, cache_dir
     export.write_text(D2L_EXPORT, encoding="utf-8-sig")
     out = tmp / "reports"
     args = ["--dataset", small_dataset, "--rubric", rubric, "--reference", REFERENCE, "--jobs", "1"]
-    result = run_grade(archive, "--out", out, "--roster", export, *args, cache=cache_dir)
+    # No notebook here runs long: generous limits keep the reference's 20 epochs whole on a busy machine.
+    limits = ["--cell-timeout", "600", "--timeout", "900"]
+    result = run_grade(archive, "--out", out, "--roster", export, *args, *limits, cache=cache_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     return {"out": out, "result": result, "students": by_student(out), "title": load_rubric(rubric).title}
 
