@@ -1,8 +1,9 @@
 """The whole run behind `grade`: discover, provision, calibrate, execute, score, then report and export.
 
 Each stage is a module of its own: grader.discover, grader.dataset, grader.calibration, grader.executors
-(with grader.facts_cache), grader.score (with grader.adjustments and grader.late), grader.report and
-grader.export. This module only passes the values from one to the next.
+(with grader.facts_cache), grader.score (with grader.adjustments, grader.lateness and grader.late),
+grader.report and grader.export (with grader.d2l_gradebook). This module only passes the values from one
+to the next.
 """
 
 from __future__ import annotations
