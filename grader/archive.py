@@ -4,6 +4,10 @@ The zip comes from an LMS but its member names and contents come from students, 
 trusted. Only `.ipynb` members are written, each to a fresh file below the extraction folder, and their
 bytes are counted as they are inflated (the sizes a zip declares can lie). Everything else, and every
 member that is unsafe, is skipped and listed with the reason, so the teacher sees what was not graded.
+
+A notebook that breaks a bound on one member (its size, how much it inflates, data that cannot be read) costs
+that member only: it is refused, and discovery makes it its student's submission with status `error` and
+the reason. Only the bounds on the whole archive (its member count, all notebooks together) refuse the zip.
 """
 
 from __future__ import annotations
@@ -22,7 +26,11 @@ _CHUNK = 1 << 20
 
 
 class ArchiveError(GraderError):
-    """The zip cannot be read, or is over the bounds (a zip bomb); the message names the zip and the bound."""
+    """The zip cannot be read, or is over a whole-archive bound; the message names the zip and the bound."""
+
+
+class MemberRefused(Exception):
+    """One notebook of the zip breaks a per-member bound or cannot be inflated; the message says which and why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +57,14 @@ class Ignored:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """What came out of a zip: the members left out, and the notebooks refused (path below `dest` -> reason)."""
+
+    skipped: list[Ignored]
+    refused: dict[PurePosixPath, str]
+
+
 def _safe_name(raw: str) -> PurePosixPath | None:
     """The member's relative path, or None when it is absolute, climbs out with `..`, or is otherwise odd."""
     text = unicodedata.normalize("NFC", raw.replace("\\", "/"))
@@ -65,17 +81,19 @@ def _is_link(info: zipfile.ZipInfo) -> bool:
     return stat.S_ISLNK(info.external_attr >> 16)
 
 
-def extract_notebooks(archive: Path, dest: Path, bounds: ZipBounds = ZIP_BOUNDS) -> list[Ignored]:
-    """Writes the zip's `.ipynb` members below `dest` (an empty folder); returns the members left out.
+def extract_notebooks(archive: Path, dest: Path, bounds: ZipBounds = ZIP_BOUNDS) -> Extraction:
+    """Writes the zip's `.ipynb` members below `dest` (an empty folder); returns the members left out and the
+    notebooks refused for a per-member bound (listed among the skipped too).
 
-    Raises ArchiveError when the file is not a readable zip or exceeds `bounds` (then nothing should be
-    graded from it: a partial class is worse than a clear error).
+    Raises ArchiveError when the file is not a readable zip or exceeds a bound on the whole archive (then
+    nothing should be graded from it: a partial class is worse than a clear error).
     """
     try:
         zf = zipfile.ZipFile(archive)
     except (OSError, zipfile.BadZipFile) as exc:
         raise ArchiveError(f"{archive}: not a readable zip file ({exc})") from None
     skipped: list[Ignored] = []
+    refused: dict[PurePosixPath, str] = {}
     written: set[str] = set()
     total = 0
     with zf:
@@ -104,15 +122,21 @@ def extract_notebooks(archive: Path, dest: Path, bounds: ZipBounds = ZIP_BOUNDS)
                     total += _extract_one(zf, info, dest / name, archive, bounds, bounds.max_total_bytes - total)
                 except OSError as exc:  # e.g. a member named like a folder that another member needs
                     skipped.append(Ignored(info.filename, f"cannot be extracted: {exc.strerror}"))
+                except MemberRefused as exc:
+                    (dest / name).unlink(missing_ok=True)  # what was inflated before the bound is not graded
+                    refused[name] = str(exc)
+                    skipped.append(Ignored(info.filename, f"not graded: {exc}"))
                 written.add(str(name))
-    return skipped
+    return Extraction(skipped, refused)
 
 
 def _extract_one(
     zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, archive: Path, bounds: ZipBounds, budget: int
 ) -> int:
-    """Inflates one member into a new file at `target`, counting bytes; returns how many were written."""
-    limit = min(bounds.max_member_bytes, budget)
+    """Inflates one member into a new file at `target`, counting bytes; returns how many were written.
+
+    Raises MemberRefused for a bound on this member, ArchiveError when the whole archive's `budget` runs out.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     # O_EXCL|O_NOFOLLOW: a fresh file in a folder only this function writes to; never an existing path.
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -121,18 +145,20 @@ def _extract_one(
         with os.fdopen(fd, "wb") as out, zf.open(info) as src:
             while chunk := src.read(_CHUNK):
                 written += len(chunk)
-                if written > limit:
-                    what = "one notebook" if limit == bounds.max_member_bytes else "all notebooks together"
+                if written > budget:
                     raise ArchiveError(
-                        f"{archive}: {info.filename!r} inflates past the {limit >> 20} MB allowed for {what} "
-                        "(a zip bomb?); nothing was graded"
+                        f"{archive}: the notebooks inflate past the {bounds.max_total_bytes >> 20} MB allowed for all "
+                        "notebooks together (a zip bomb?); nothing was graded"
+                    )
+                if written > bounds.max_member_bytes:
+                    raise MemberRefused(
+                        f"it inflates past the {bounds.max_member_bytes >> 20} MB allowed for one notebook"
                     )
                 if written > (1 << 20) and written > bounds.max_ratio * max(1, info.compress_size):
-                    raise ArchiveError(
-                        f"{archive}: {info.filename!r} inflates more than {bounds.max_ratio} times its "
-                        "compressed size (a zip bomb?); nothing was graded"
+                    raise MemberRefused(
+                        f"it inflates more than {bounds.max_ratio} times its compressed size (a zip bomb?)"
                     )
                 out.write(chunk)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as exc:
-        raise ArchiveError(f"{archive}: member {info.filename!r} cannot be read ({exc})") from None
+        raise MemberRefused(f"its data in the zip cannot be read ({exc})") from None
     return written

@@ -51,7 +51,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--watch", action="store_true", help="keep grading new and changed notebooks until Ctrl-C")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--cache", type=Path, help=f"facts cache folder (default: {default_cache_dir()})")
-    p.add_argument("--roster", type=Path, help="roster.csv mapping notebook names to LMS ids")
+    p.add_argument(
+        "--roster",
+        type=Path,
+        help="roster.csv mapping notebook names to LMS ids, or D2L's grades export (then d2l.csv is written too)",
+    )
+    p.add_argument(
+        "--lms-timezone",
+        metavar="ZONE",
+        help="time zone of the LMS's time stamps (D2L), e.g. America/Chicago (default: that of the rubric's due)",
+    )
     p.add_argument(
         "--adjustments",
         type=Path,
@@ -87,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         rescore=args.rescore,
         scheduler=args.scheduler,
         roster=args.roster,
+        lms_timezone=args.lms_timezone,
         adjustments=args.adjustments,
         feedback_notebooks=args.feedback_notebooks,
         quiet=args.quiet,
@@ -104,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         print("grade: interrupted", file=sys.stderr)
         return 130
     grades = outcome.grades
+    for warning in outcome.warnings:
+        print(f"grade: warning: {warning}", file=sys.stderr)
     errors = sum(g.status == "error" for g in grades)
     flagged = sum(bool(g.integrity_flags) for g in grades)
     adjusted = sum(g.adjusted for g in grades)
@@ -113,4 +125,6 @@ def main(argv: list[str] | None = None) -> int:
         f"{flagged} flagged for integrity, {adjusted} adjusted by hand, "
         f"{len(outcome.near_copies)} near-copy pair(s) to review. Reports: {outcome.out / 'index.html'}"
     )
+    if outcome.warnings:
+        print(f"{len(outcome.warnings)} warning(s) above: students to check by hand.")
     return 0

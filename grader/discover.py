@@ -1,17 +1,26 @@
-"""Finds the submissions to grade: in a folder, one notebook, or an LMS download zip (Canvas, Moodle, plain).
+"""Finds the submissions to grade: in a folder, one notebook, or an LMS download zip (Canvas, Moodle, D2L, plain).
 
-Naming rules, tried in this order for each notebook:
+Naming rules: the outermost part of a notebook's path (relative to the download) that an LMS named decides
+whose it is, so that a folder a student made inside their own submission can never claim another student.
 
 - Canvas "Download Submissions": `<name>[_LATE]_<user id>_<submission id>_<original name>[-N].ipynb`.
   The student is the Canvas user id, `<name>` is shown in the reports, `_LATE` marks a late submission.
   Of several files from one user, the newest resubmission is graded (highest submission id, then highest
   `-N`, which Canvas adds when a file of the same name is uploaded again); the others are listed as ignored.
-- Moodle's assignment download: one folder per submission, `Full Name_<id>_assignsubmission_file_`.
+- Moodle's assignment download: one folder per submission, `Full Name_<id>_assignsubmission_file_`, at the
+  top of the download; whatever a submission's own files contain is that student's.
+- D2L Brightspace's "Download" of an assignment's submissions: one folder per submission,
+  `<n>-<m> - <First Last> - <Mon D, YYYY HMM AM>/<files>`, or flat files
+  `<n>-<m> - <First Last> - <Mon D, YYYY HMM AM> - <file>`. The student is the name (D2L's download carries
+  no user id; `--roster` with D2L's grades export gives it); `<n>-<m>` are D2L's own numbers of the submission
+  (see the README: neither is the student). Of several submissions by one name, the newest by its time stamp
+  is graded, the others are listed as ignored. The time stamp is the LMS's local time, read in the zone given.
 - Anything else: the file name without `.ipynb`, or the folder's name when a folder holds one notebook.
 
 Only regular files are graded, and the walk follows no link. A `*.ipynb` entry that is a link, a named pipe
 or anything else but a regular file still becomes a submission, so its own report says why it earned
-nothing; every other file that is not graded is listed with the reason.
+nothing; every other file that is not graded is listed with the reason, hidden ones (`.DS_Store`,
+`__MACOSX`, Jupyter's checkpoints) and D2L's `index.html` included.
 """
 
 from __future__ import annotations
@@ -21,17 +30,31 @@ import re
 import stat
 import tempfile
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path, PurePosixPath
 
 from grader.archive import ZIP_BOUNDS, Ignored, ZipBounds, extract_notebooks
 from grader.errors import GraderError
 
 CANVAS_NAME = re.compile(r"^(?P<name>.+?)(?P<late>_LATE)?_(?P<user>\d+)_(?P<submission>\d+)_(?P<original>.+)$")
 MOODLE_FOLDER = re.compile(r"^(?P<name>.+)_(?P<id>\d+)_assignsubmission_file_?$")
+# D2L: the name is the shortest text before a time stamp, so a " - " inside a name or a file name is kept.
+D2L_NAME = re.compile(
+    r"^(?P<ids>\d+-\d+) - (?P<name>.+?) - (?P<stamp>[A-Za-z]+ \d+, \d+ \d+ [AaPp][Mm])(?: - (?P<file>.+))?$"
+)
+_D2L_STAMP = re.compile(r"^(?P<month>[A-Z][a-z]{2}) (?P<day>\d{1,2}), (?P<year>\d{4}) (?P<hm>\d{3,4}) (?P<half>[AP]M)$")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _RESUBMISSION = re.compile(r"-(\d+)$")
+# Files the LMS or the student's computer adds, never a submission: listed with what they are.
+_NOT_SUBMITTED = {
+    "__MACOSX": "macOS's copy of file attributes, not a submission",
+    ".DS_Store": "macOS's folder settings, not a submission",
+    ".ipynb_checkpoints": "Jupyter's checkpoints, not a submission",
+    "index.html": "the LMS's index of the download, not a submission",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +62,11 @@ class Origin:
     """Where a submission came from, as the reports and exports show it."""
 
     name: str = ""  # the student's name as the LMS gives it; "" when the file name is all there is
-    lms: str = ""  # "canvas", "moodle", or "" for a plain folder
-    lms_id: str = ""  # the LMS's own id of the student (Canvas user id, Moodle participant id)
-    late: bool = False
+    lms: str = ""  # "canvas", "moodle", "d2l", or "" for a plain folder
+    lms_id: str = ""  # the LMS's own id (Canvas user id, Moodle participant id, D2L's `<n>-<m>` of the submission)
+    late: bool = False  # the LMS marked it late (Canvas's `_LATE`)
     superseded: tuple[str, ...] = ()  # this student's other files, not graded (older resubmissions)
+    submitted_at: datetime | None = None  # time-zone aware, where the LMS gives the time (D2L)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +75,7 @@ class Submission:
     path: Path
     note: str = ""  # e.g. a duplicate id, shown in the student's report
     origin: Origin = field(default_factory=Origin)
+    refused: str = ""  # why the notebook was not extracted (a per-member bound of its zip): never run, status error
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,26 +92,36 @@ class _Candidate:
     shown: str  # relative to the submissions root
     origin: Origin
     student: str
-    rank: tuple[int, int, str] = (0, 0, "")  # Canvas: newest resubmission last
+    rank: tuple[int, int, int, str] = (0, 0, 0, "")  # Canvas, D2L: the newest submission ranks highest
+    group: str = ""  # Canvas, D2L: what one student's submissions share (user id; name without case or accents)
 
 
 @contextmanager
-def open_submissions(root: Path, bounds: ZipBounds = ZIP_BOUNDS) -> Iterator[Discovery]:
-    """The submissions under `root`, a folder, a notebook or a zip; a zip is extracted for the duration."""
+def open_submissions(root: Path, bounds: ZipBounds = ZIP_BOUNDS, zone: tzinfo = UTC) -> Iterator[Discovery]:
+    """The submissions under `root`, a folder, a notebook or a zip; a zip is extracted for the duration.
+
+    `zone` is the LMS's time zone, in which D2L's time stamps are read.
+    """
     if root.suffix.lower() == ".zip" and root.is_file():
         with tempfile.TemporaryDirectory(prefix="mnist-grader-zip-") as tmp:
             extracted = Path(tmp)
-            skipped = extract_notebooks(root, extracted, bounds)
-            found = discover(extracted, empty_ok=True)
+            extraction = extract_notebooks(root, extracted, bounds)
+            found = discover(extracted, empty_ok=True, zone=zone, refused=extraction.refused)
             if not found.submissions:
                 raise GraderError(f"{root}: no notebooks (.ipynb files) in this zip")
-            yield Discovery(found.submissions, skipped + found.ignored)
+            yield Discovery(found.submissions, extraction.skipped + found.ignored)
         return
-    yield discover(root)
+    yield discover(root, zone=zone)
 
 
-def discover(root: Path, *, empty_ok: bool = False) -> Discovery:
-    """The notebooks under `root` (or `root` itself), named by the rules in this module's docstring."""
+def discover(
+    root: Path, *, empty_ok: bool = False, zone: tzinfo = UTC, refused: Mapping[PurePosixPath, str] | None = None
+) -> Discovery:
+    """The notebooks under `root` (or `root` itself), named by the rules in this module's docstring.
+
+    `refused` names notebooks below `root` that a zip held but that were not extracted, and why: each is still
+    its student's submission, with status error. Raises GraderError for a D2L time stamp that is no date.
+    """
     if not os.path.lexists(root):
         raise GraderError(f"{root}: no such file or folder")
     if root.is_dir():
@@ -96,16 +131,18 @@ def discover(root: Path, *, empty_ok: bool = False) -> Discovery:
         paths, ignored = [Path(os.path.realpath(root)) if root.is_symlink() else root], []
     else:
         raise GraderError(f"{root}: not a notebook (expected a .ipynb file, a folder of them, or an LMS zip)")
+    refused_paths = {root / name: reason for name, reason in (refused or {}).items()}
+    paths = sorted({*paths, *refused_paths})
     if not paths and not empty_ok:
         raise GraderError(f"{root}: no notebooks (.ipynb files) found")
     base = root if root.is_dir() else paths[0].parent
     per_folder: dict[Path, int] = {}
     for p in paths:
         per_folder[p.parent] = per_folder.get(p.parent, 0) + 1
-    candidates = [_candidate(p, base, per_folder[p.parent] == 1 and p.parent != base) for p in paths]
+    candidates = [_candidate(p, base, per_folder[p.parent] == 1 and p.parent != base, zone) for p in paths]
     chosen, superseded = _newest_per_student(candidates)
     ignored += superseded
-    return Discovery(_with_duplicate_notes(chosen), ignored)
+    return Discovery(_with_duplicate_notes(chosen, refused_paths), ignored)
 
 
 def _walk(root: Path) -> tuple[list[Path], list[Ignored]]:
@@ -123,10 +160,11 @@ def _walk(root: Path) -> tuple[list[Path], list[Ignored]]:
         for entry in entries:
             path = Path(entry.path)
             shown = str(path.relative_to(root))
-            # Hidden files and folders: Jupyter's checkpoints, macOS's `._` forks and `.DS_Store`.
-            if entry.name.startswith(".") or entry.name == "__MACOSX":
-                continue
-            if entry.name.endswith(".ipynb"):
+            if entry.name in _NOT_SUBMITTED:
+                ignored.append(Ignored(shown, _NOT_SUBMITTED[entry.name]))
+            elif entry.name.startswith("."):  # macOS's `._` forks, editors' swap files
+                ignored.append(Ignored(shown, "a hidden file, not a submission"))
+            elif entry.name.endswith(".ipynb"):
                 notebooks.append(path)  # a link or a pipe too: its report says why it earned nothing
             elif entry.is_symlink():
                 ignored.append(Ignored(shown, "a symbolic link (links are not followed)"))
@@ -151,48 +189,93 @@ def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def _candidate(path: Path, base: Path, own_folder: bool) -> _Candidate:
-    shown = str(path.relative_to(base))
-    canvas = CANVAS_NAME.match(_nfc(path.stem))
-    if canvas:
+def name_key(name: str) -> str:
+    """A person's name compared as people read it: no case, no accents, single spaces ("José  Díaz" = "jose diaz")."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    return " ".join(plain.casefold().split())
+
+
+def d2l_time(stamp: str, shown: str, zone: tzinfo) -> datetime:
+    """D2L's time stamp (`Dec 1, 2026 1100 PM`: hour without a leading zero, minutes, no colon) in `zone`.
+
+    Raises GraderError naming the file for a stamp that is no real date and time.
+    """
+    parts = _D2L_STAMP.match(stamp)
+    if parts is not None and parts["month"] in _MONTHS:
+        hour, minute = divmod(int(parts["hm"]), 100)
+        if 1 <= hour <= 12 and minute < 60:
+            hour = hour % 12 + (12 if parts["half"] == "PM" else 0)
+            try:
+                month = _MONTHS.index(parts["month"]) + 1
+                return datetime(int(parts["year"]), month, int(parts["day"]), hour, minute, tzinfo=zone)
+            except ValueError:
+                pass
+    raise GraderError(
+        f"{shown}: D2L time stamp {stamp!r} is not a date and time "
+        "(expected like 'Dec 1, 2026 1100 PM'); was the download's file renamed?"
+    )
+
+
+def _candidate(path: Path, base: Path, own_folder: bool, zone: tzinfo) -> _Candidate:
+    relative = path.relative_to(base)
+    shown = str(relative)
+    *folders, file = relative.parts
+    # The outermost part an LMS named decides: a student's own folders come below their submission's.
+    for folder in folders:
+        if moodle := MOODLE_FOLDER.match(_nfc(folder)):
+            origin = Origin(name=moodle["name"], lms="moodle", lms_id=moodle["id"])
+            return _Candidate(path, shown, origin, moodle["id"])
+        if (d2l := D2L_NAME.match(_nfc(folder))) and d2l["file"] is None:
+            return _d2l_candidate(d2l, path, shown, zone)
+    stem = _nfc(path.stem)
+    if (d2l := D2L_NAME.match(stem)) and d2l["file"] is not None:
+        return _d2l_candidate(d2l, path, shown, zone)
+    if canvas := CANVAS_NAME.match(stem):
         original = canvas["original"]
         again = _RESUBMISSION.search(original)
         origin = Origin(name=canvas["name"], lms="canvas", lms_id=canvas["user"], late=canvas["late"] is not None)
-        rank = (int(canvas["submission"]), int(again[1]) if again else 0, path.name)
-        return _Candidate(path, shown, origin, canvas["user"], rank)
-    folders = path.relative_to(base).parts[:-1]
-    moodle = next((m for part in reversed(folders) if (m := MOODLE_FOLDER.match(_nfc(part)))), None)
-    if moodle:
-        return _Candidate(path, shown, Origin(name=moodle["name"], lms="moodle", lms_id=moodle["id"]), moodle["id"])
+        rank = (int(canvas["submission"]), int(again[1]) if again else 0, 0, path.name)
+        return _Candidate(path, shown, origin, canvas["user"], rank, canvas["user"])
     return _Candidate(path, shown, Origin(), _nfc(path.parent.name if own_folder else path.stem))
 
 
+def _d2l_candidate(parts: re.Match[str], path: Path, shown: str, zone: tzinfo) -> _Candidate:
+    submitted = d2l_time(parts["stamp"], shown, zone)
+    first, second = (int(n) for n in parts["ids"].split("-"))
+    name = " ".join(parts["name"].split())
+    origin = Origin(name=name, lms="d2l", lms_id=parts["ids"], submitted_at=submitted)
+    # Every file of one submission ranks the same: its time, then D2L's numbers for two in one minute.
+    rank = (int(submitted.timestamp()), first, second, "")
+    return _Candidate(path, shown, origin, name, rank, name_key(name))
+
+
 def _newest_per_student(candidates: list[_Candidate]) -> tuple[list[_Candidate], list[Ignored]]:
-    """Canvas files grouped by user: the newest graded, the others listed. Other candidates pass through."""
-    by_user: dict[str, list[_Candidate]] = {}
+    """Canvas and D2L files grouped by student: the newest submission graded, the others listed. Other
+    candidates pass through."""
+    by_student: dict[tuple[str, str], list[_Candidate]] = {}
     for c in candidates:
-        if c.origin.lms == "canvas":
-            by_user.setdefault(c.student, []).append(c)
+        if c.group:
+            by_student.setdefault((c.origin.lms, c.group), []).append(c)
+    newest = {key: max(c.rank for c in group) for key, group in by_student.items()}
     chosen: list[_Candidate] = []
     ignored: list[Ignored] = []
-    newest = {user: max(group, key=lambda c: c.rank) for user, group in by_user.items()}
     for c in candidates:
-        if c.origin.lms != "canvas":
+        if not c.group:
             chosen.append(c)
-        elif c is newest[c.student]:
-            older = tuple(o.shown for o in by_user[c.student] if o is not c)
-            chosen.append(replace(c, origin=replace(c.origin, superseded=older)))
+            continue
+        group = by_student[c.origin.lms, c.group]
+        graded = [o for o in group if o.rank == newest[c.origin.lms, c.group]]
+        if c in graded:
+            older = tuple(o.shown for o in group if o not in graded)
+            # The newest submission's name and id stand for the student.
+            chosen.append(replace(c, student=graded[0].student, origin=replace(c.origin, superseded=older)))
         else:
-            ignored.append(
-                Ignored(
-                    c.shown,
-                    f"an older submission of {c.origin.name} ({c.student}); {newest[c.student].shown} is graded",
-                )
-            )
+            who = f"{c.origin.name} ({c.student})" if c.origin.name != c.student else c.student
+            ignored.append(Ignored(c.shown, f"an older submission of {who}; {graded[0].shown} is graded"))
     return chosen, ignored
 
 
-def _with_duplicate_notes(candidates: list[_Candidate]) -> list[Submission]:
+def _with_duplicate_notes(candidates: list[_Candidate], refused: Mapping[Path, str]) -> list[Submission]:
     """Submissions in discovery order; a repeated id is graded too, as `id (2)`, and both reports say so."""
     seen: dict[str, int] = {}  # student id -> index in `submissions`
     shown: dict[str, str] = {}
@@ -214,5 +297,5 @@ def _with_duplicate_notes(candidates: list[_Candidate]) -> list[Submission]:
             student = f"{student} ({n})"
         seen[student] = len(submissions)
         shown[student] = c.shown
-        submissions.append(Submission(student, c.path, note, c.origin))
+        submissions.append(Submission(student, c.path, note, c.origin, refused.get(c.path, "")))
     return submissions

@@ -156,6 +156,12 @@ def execute_all(
     todo: list[tuple[Submission, str]] = []
     stale: list[tuple[str, Shortfall]] = []
     for sub in submissions:
+        if sub.refused:  # a zip member over a per-member bound: never extracted, so never run
+            results[sub.student] = not_run_facts(
+                "unreadable", f"Not graded: {sub.refused}.", dataset_facts(dataset), settings.request
+            )
+            on_result(sub, results[sub.student], 0.0, False)
+            continue
         try:
             key = cache_key(read_regular_file(sub.path), dataset, settings, digest)
         except NotRegularFile as exc:

@@ -21,9 +21,11 @@ from grader.csvfile import read_rows
 from grader.errors import GraderError
 from grader.files import read_regular_file
 from grader.isolation import CANVAS_CSV, GRADES_CSV, GRADES_JSON, GRADESCOPE, StageFailure, StageGuard
+from grader.late import late_message
+from grader.lateness import Lateness
 from grader.near_copies import NearCopy, similar_to
 from grader.rubric.model import GRADEBOOK_COLUMNS, Rubric
-from grader.score import CheckResult, SectionResult, StudentGrade, rubric_sections
+from grader.score import CheckResult, SectionResult, StudentGrade, number, rubric_sections
 
 T = TypeVar("T")
 
@@ -79,11 +81,6 @@ def file_stems(students: Iterable[str]) -> dict[str, str]:
     return stems
 
 
-def number(value: float) -> int | float:
-    """A point value as JSON/CSV shows it best: 10 rather than 10.0, 7.5 as is."""
-    return int(value) if float(value).is_integer() else round(value, 2)
-
-
 def _check_entry(check: CheckResult) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "id": check.id,
@@ -118,7 +115,7 @@ def grade_entry(grade: StudentGrade, rubric: Rubric, similar: list[tuple[str, fl
         "lms": origin.lms,
         "status": grade.status,
         "message": grade.message,
-        "late": origin.late,
+        **lateness_entry(grade.lateness),
         "late_penalty": float(grade.late_penalty),  # already taken off `total`
         "total": float(grade.total),
         "max_total": number(rubric.max_total),
@@ -131,6 +128,17 @@ def grade_entry(grade: StudentGrade, rubric: Rubric, similar: list[tuple[str, fl
     }
 
 
+def lateness_entry(lateness: Lateness) -> dict[str, Any]:
+    """grades.json's account of lateness: late or not, when submitted (ISO, with its zone) and how late."""
+    late_by = lateness.late_by
+    return {
+        "late": lateness.late,
+        "submitted_at": lateness.submitted_at.isoformat() if lateness.submitted_at else None,
+        "late_by_minutes": round(late_by.total_seconds() / 60, 1) if late_by is not None else None,
+        "late_days": lateness.days,
+    }
+
+
 def _failed_entry(grade: StudentGrade, failure: StageFailure, rubric: Rubric) -> dict[str, Any]:
     empty = {"points": 0.0, "max": 0, "checks": []}
     return {
@@ -139,7 +147,7 @@ def _failed_entry(grade: StudentGrade, failure: StageFailure, rubric: Rubric) ->
         "lms": "",
         "status": "error",
         "message": failure.message,
-        "late": False,
+        **lateness_entry(Lateness()),
         "late_penalty": 0.0,
         "total": 0.0,
         "max_total": 0,
@@ -152,7 +160,7 @@ def _failed_entry(grade: StudentGrade, failure: StageFailure, rubric: Rubric) ->
     }
 
 
-def _rows(
+def guarded_rows(
     grades: list[StudentGrade],
     stage: str,
     build: Callable[[StudentGrade], T],
@@ -164,7 +172,7 @@ def _rows(
     return [guard.run(stage, g.student, partial(failed, g), build, g) for g in grades]
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_text_whole(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8", newline="")
@@ -186,9 +194,11 @@ def write_grades_json(
     def entry(grade: StudentGrade) -> dict[str, Any]:
         return grade_entry(grade, rubric, similar.get(grade.student))
 
-    entries = _rows(grades, GRADES_JSON, entry, partial(_failed_entry, rubric=rubric), guard)
+    entries = guarded_rows(grades, GRADES_JSON, entry, partial(_failed_entry, rubric=rubric), guard)
     not_graded = [{"path": i.path, "reason": i.reason} for i in ignored]
-    _write_text(path, json.dumps({"students": entries, "ignored": not_graded}, indent=1, ensure_ascii=False) + "\n")
+    write_text_whole(
+        path, json.dumps({"students": entries, "ignored": not_graded}, indent=1, ensure_ascii=False) + "\n"
+    )
 
 
 def _cell(text: str) -> str:
@@ -196,7 +206,7 @@ def _cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _csv_text(rows: list[list[Any]]) -> str:
+def csv_text(rows: list[list[Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerows(rows)
@@ -207,7 +217,7 @@ def _grades_csv_row(grade: StudentGrade, rubric: Rubric) -> list[Any]:
     points = [number(s.points) for s in rubric_sections(grade, rubric)]
     message = _cell(grade.message) if grade.status == "error" else ""
     bonus = number(sum(b.points for b in grade.bonus))
-    late = "yes" if grade.origin.late else ""
+    late = "yes" if grade.lateness.late else ""
     identity = [_cell(grade.student), _cell(grade.origin.name)]
     penalty = number(grade.late_penalty)
     return [*identity, *points, bonus, late, penalty, number(grade.total), grade.status, message]
@@ -224,8 +234,8 @@ def write_grades_csv(grades: list[StudentGrade], path: Path, rubric: Rubric, gua
     before, after = GRADEBOOK_COLUMNS
     header: list[Any] = [*before, *sections, *after]
     build, failed = partial(_grades_csv_row, rubric=rubric), partial(_failed_csv_row, rubric=rubric)
-    rows = _rows(grades, GRADES_CSV, build, failed, guard)
-    _write_text(path, _csv_text([header, *rows]))
+    rows = guarded_rows(grades, GRADES_CSV, build, failed, guard)
+    write_text_whole(path, csv_text([header, *rows]))
 
 
 def read_roster(path: Path) -> dict[str, RosterEntry]:
@@ -261,12 +271,14 @@ def write_canvas_csv(
     be made gets only their notebook name and an empty score.
     """
     possible = number(rubric.max_total)
-    rows: list[list[Any]] = _rows(grades, CANVAS_CSV, partial(_canvas_row, roster=roster), _failed_canvas_row, guard)
+    rows: list[list[Any]] = guarded_rows(
+        grades, CANVAS_CSV, partial(_canvas_row, roster=roster), _failed_canvas_row, guard
+    )
     header: list[list[Any]] = [
         [*CANVAS_COLUMNS, f"{rubric.title} (points)"],
         ["Points Possible", "", "", "", "", possible],
     ]
-    _write_text(path, _csv_text([*header, *rows]))
+    write_text_whole(path, csv_text([*header, *rows]))
 
 
 def _canvas_identity(grade: StudentGrade, roster: dict[str, RosterEntry] | None) -> list[str]:
@@ -293,8 +305,8 @@ def summary_text(grade: StudentGrade, rubric: Rubric) -> str:
     lines = [f"{who}: {number(grade.total)} / {number(rubric.max_total)}"]
     lines += [f"  {s.title}: {number(s.points)} / {number(s.max)}" for s in rubric_sections(grade, rubric)]
     lines += [f"Adjustment by the instructor: {b.points:+g} ({b.comment})" for b in grade.bonus]
-    if grade.origin.late:
-        lines.append(f"  Late submission: -{number(grade.late_penalty)}")
+    if note := late_message(grade, rubric.late):
+        lines.append(f"  {note}")
     lines += [f"Integrity: {flag}" for flag in grade.integrity_flags]
     execution = grade.facts.execution
     lines.append(f"Notebook run: {execution.status}" + (f" ({execution.message})" if execution.message else ""))
@@ -346,7 +358,7 @@ def gradescope_results(grade: StudentGrade, rubric: Rubric) -> dict[str, Any]:
                 "score": -float(grade.late_penalty),
                 "max_score": 0.0,
                 "status": "failed",
-                "output": f"Submitted late: {number(grade.late_penalty)} points off, as the rubric sets.",
+                "output": late_message(grade, rubric.late),
                 "visibility": "visible",
             }
         )
@@ -372,9 +384,9 @@ def write_gradescope(
         return {"score": 0.0, "output": failure.message, "tests": []}
 
     results_of = partial(gradescope_results, rubric=rubric)
-    for grade, results in zip(grades, _rows(grades, GRADESCOPE, results_of, failed, guard), strict=True):
+    for grade, results in zip(grades, guarded_rows(grades, GRADESCOPE, results_of, failed, guard), strict=True):
         text = json.dumps(results, indent=1, ensure_ascii=False) + "\n"
-        _write_text(out_dir / stems[grade.student] / "results.json", text)
+        write_text_whole(out_dir / stems[grade.student] / "results.json", text)
 
 
 def markdown_text(text: str) -> str:

@@ -31,6 +31,7 @@ REPORT = "rendering the report"
 GRADES_JSON = "writing grades.json"
 GRADES_CSV = "writing grades.csv"
 CANVAS_CSV = "writing canvas.csv"
+D2L_CSV = "writing d2l.csv"
 GRADESCOPE = "writing the Gradescope results"
 FEEDBACK = "writing the feedback notebook"
 NEAR_COPIES = "looking for near-copies"  # a step of the whole class, not of one student

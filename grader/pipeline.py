@@ -1,8 +1,9 @@
 """The whole run behind `grade`: discover, provision, calibrate, execute, score, then report and export.
 
 Each stage is a module of its own: grader.discover, grader.dataset, grader.calibration, grader.executors
-(with grader.facts_cache), grader.score (with grader.adjustments and grader.late), grader.report and
-grader.export. This module only passes the values from one to the next.
+(with grader.facts_cache), grader.score (with grader.adjustments, grader.lateness and grader.late),
+grader.report and grader.export (with grader.d2l_gradebook). This module only passes the values from one
+to the next.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from grader import __version__
 from grader.adjustments import Adjustment, apply_adjustments, read_adjustments
 from grader.calibration import Calibration, calibrate
+from grader.d2l_gradebook import D2LRoster, d2l_warnings, is_d2l_export, read_d2l_roster, write_d2l_csv
 from grader.dataset import Dataset, provision_dataset
 from grader.discover import Discovery, Submission, open_submissions
 from grader.errors import GraderError
@@ -41,6 +44,7 @@ from grader.facts_cache import FactsCache
 from grader.isolation import FEEDBACK, NEAR_COPIES, SCORE, StageFailure, StageGuard
 from grader.kernel_env import KernelEnvironment, ensure_built, locate
 from grader.late import apply_late_policy
+from grader.lateness import measure_lateness
 from grader.near_copies import NearCopy, find_near_copies
 from grader.progress import Progress
 from grader.rubric.load import load_rubric
@@ -64,7 +68,8 @@ class Options:
     sandbox: bool = True
     rescore: bool = False
     scheduler: str | None = None
-    roster: Path | None = None
+    roster: Path | None = None  # roster.csv, or D2L's grades export (then d2l.csv is written)
+    lms_timezone: str | None = None  # the zone of the LMS's time stamps (D2L); default: the rubric's `due`
     adjustments: Path | None = None
     feedback_notebooks: bool = False
     quiet: bool = False
@@ -77,6 +82,7 @@ class Outcome:
     calibration: Calibration
     out: Path
     near_copies: list[NearCopy]
+    warnings: list[str] = field(default_factory=list)  # one line each: a duplicate student, one left out of d2l.csv
 
 
 Adjustments = dict[str, list[Adjustment]]  # student id -> the instructor's adjustments of their grade
@@ -84,6 +90,20 @@ Adjustments = dict[str, list[Adjustment]]  # student id -> the instructor's adju
 
 def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)))
+
+
+def lms_zone(options: Options, rubric: Rubric) -> tzinfo:
+    """The time zone of the LMS's time stamps: `--lms-timezone`, else the zone of the rubric's `due`, else UTC."""
+    if options.lms_timezone:
+        try:
+            return ZoneInfo(options.lms_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise GraderError(
+                f"--lms-timezone {options.lms_timezone!r} is not a time zone (use a name like America/Chicago)"
+            ) from None
+    if rubric.due is not None and rubric.due.tzinfo is not None:
+        return rubric.due.tzinfo
+    return UTC
 
 
 def run_limits(limits: Limits, options: Options) -> Limits:
@@ -128,6 +148,8 @@ class Session:
     cache: FactsCache
     calibration: Calibration
     roster: dict[str, RosterEntry] | None
+    d2l_roster: D2LRoster | None = None
+    zone: tzinfo = UTC  # the LMS's time zone
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +183,9 @@ def start_session(options: Options, rubric: Rubric, cache_dir: Path, students: i
         raise GraderError(f"reference notebook not found: {reference} (set `reference:` in the rubric or --reference)")
     if rubric.template is not None and not rubric.template.is_file():
         raise GraderError(f"template notebook not found: {rubric.template} (fix `template:` in the rubric)")
-    roster = read_roster(options.roster) if options.roster else None
+    d2l = options.roster is not None and is_d2l_export(options.roster)
+    roster = read_roster(options.roster) if options.roster and not d2l else None
+    d2l_roster = read_d2l_roster(options.roster) if options.roster and d2l else None
     if options.sandbox and not options.rescore:
         require_bwrap()
     dataset = provision_dataset(options.dataset or rubric.dataset, cache_dir, loader=rubric.assignment.dataset.loader)
@@ -181,7 +205,8 @@ def start_session(options: Options, rubric: Rubric, cache_dir: Path, students: i
     cache = FactsCache(cache_dir)
     _import_meanwhile("grader.report")
     calibration = calibrate(run_reference(options, reference, dataset, settings, cache), rubric)
-    return Session(options, rubric, reference, dataset, settings, jobs, cache, calibration, roster)
+    zone = lms_zone(options, rubric)
+    return Session(options, rubric, reference, dataset, settings, jobs, cache, calibration, roster, d2l_roster, zone)
 
 
 def build_environment(rubric_path: Path, cache_dir: Path) -> KernelEnvironment:
@@ -233,7 +258,9 @@ def grade_round(
                 grade_with_notes(sub, facts, rubric, calibration.context()), adjustments.get(sub.student, [])
             )
             # Last, so that a percentage is of what the student ends up with, adjustments included.
-            return apply_late_policy(grade, rubric.late, sub.origin.late)
+            origin = sub.origin
+            lateness = measure_lateness(origin.submitted_at, origin.late, rubric.due, rubric.late.grace_minutes)
+            return apply_late_policy(grade, rubric.late, lateness)
 
         grade = guard.run(SCORE, sub.student, unscored, scored)
         grades[sub.student] = grade
@@ -268,7 +295,7 @@ def grade_round(
 def run(options: Options, cache_dir: Path) -> Outcome:
     """Grades every notebook under `options.submissions` and writes the outputs; raises GraderError on misuse."""
     rubric = load_rubric(options.rubric)
-    with open_submissions(options.submissions) as found:  # discover
+    with open_submissions(options.submissions, zone=lms_zone(options, rubric)) as found:  # discover
         # Read before anything runs, so a wrong line costs no execution and leaves no output behind.
         adjustments = read_session_adjustments(options, rubric, found.submissions)
         session = start_session(options, rubric, cache_dir, len(found.submissions))  # provision, calibrate
@@ -276,7 +303,10 @@ def run(options: Options, cache_dir: Path) -> Outcome:
         guard = StageGuard()
         graded = grade_round(session, found.submissions, adjustments, progress, guard)  # execute, score
         written = write_outputs(graded, session, found, guard)  # report, export
-    return Outcome(written, session.calibration, options.out, graded.pairs or [])
+    # Two notebooks for one student, and students left out of d2l.csv: the instructor decides, so they are said.
+    warnings = [f"{s.student}: {s.note}" for s in found.submissions if s.note]
+    warnings += d2l_warnings(written, session.d2l_roster) if session.d2l_roster else []
+    return Outcome(written, session.calibration, options.out, graded.pairs or [], warnings)
 
 
 def write_outputs(
@@ -361,6 +391,8 @@ def _write_outputs(
         write_grades_json(marked, out / "grades.json", rubric, guard, pairs or [], found.ignored)
         write_grades_csv(marked, out / "grades.csv", rubric, guard)
         write_canvas_csv(marked, out / "canvas.csv", rubric, session.roster, guard=guard)
+        if session.d2l_roster is not None:
+            write_d2l_csv(marked, out / "d2l.csv", rubric, session.d2l_roster, guard)
         if sum(len(f) for f in guard.failures.values()) == failed_before:
             break
     return [guard.mark(g) for g in grades]

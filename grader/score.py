@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from grader.checks import INTEGRITY, KINDS, Context, Verdict, clean
 from grader.discover import Origin, Submission
 from grader.facts import Facts
+from grader.lateness import Lateness
 from grader.rubric.model import CheckSpec, Rubric, SectionSpec
 
 
@@ -60,6 +61,7 @@ class StudentGrade:
     bonus: tuple[Bonus, ...] = ()
     origin: Origin = field(default_factory=Origin)  # the LMS's name for the student, late or not, ...
     late_penalty: float = 0.0  # already taken off `total` (see grader.late)
+    lateness: Lateness = Lateness()  # when it came in and how late (see grader.lateness)
 
     @property
     def integrity_flags(self) -> list[str]:
@@ -78,6 +80,11 @@ class StudentGrade:
 
 def round_points(points: float) -> float:
     return round(points + 1e-12, 2)
+
+
+def number(value: float) -> int | float:
+    """A point value as JSON/CSV shows it best: 10 rather than 10.0, 7.5 as is."""
+    return int(value) if float(value).is_integer() else round(value, 2)
 
 
 def score_facts(student: str, facts: Facts, rubric: Rubric, ctx: Context) -> StudentGrade:

@@ -108,7 +108,7 @@ class Watcher:
 
     def step(self, now: float) -> None:
         """Grades what is ready to grade, if that changed since the last round."""
-        found = discover(self.session.options.submissions, empty_ok=True)
+        found = discover(self.session.options.submissions, empty_ok=True, zone=self.session.zone)
         ready = [s for s in found.submissions if self.settling.ready(s.path, now)]
         waiting = [s for s in found.submissions if s not in ready]
         signature = frozenset((s.path, self.settling.seen[s.path][0]) for s in ready)

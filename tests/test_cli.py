@@ -73,6 +73,45 @@ def test_a_wrong_adjustments_line_stops_the_run_before_anything_is_written(tmp_p
     assert not out.exists()
 
 
+D2L_NOTEBOOK = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+D2L_EXPORT = "OrgDefinedId,Username,Last Name,First Name,Email,End-of-Line Indicator\n"
+
+
+def d2l_download(folder: Path, *names: str) -> Path:
+    folder.mkdir(parents=True)
+    for name in names:
+        (folder / name).write_bytes(D2L_NOTEBOOK)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("stamp", "roster", "timezone", "words"),
+    [
+        ("Dec 32, 2026 1100 PM", D2L_EXPORT, None, ["Dec 32, 2026 1100 PM - mnist.ipynb", "D2L time stamp"]),
+        ("Dec 1, 2026 1100 PM", "OrgDefinedId,Username,Last Name\n", None, ["line 1", "missing column(s)", "Email"]),
+        (
+            "Dec 1, 2026 1100 PM",
+            D2L_EXPORT + "#1,kp,Park,Kim,kp@x,#\n#1,cd,Diaz,Cara,cd@x,#\n",
+            None,
+            ["line 3", "OrgDefinedId '#1' is already given on line 2"],
+        ),
+        ("Dec 1, 2026 1100 PM", D2L_EXPORT, "Mars/Olympus", ["--lms-timezone 'Mars/Olympus' is not a time zone"]),
+    ],
+)
+def test_a_d2l_error_stops_the_run_before_anything_is_written(
+    tmp_path: Path, stamp: str, roster: str, timezone: str | None, words: list[str]
+) -> None:
+    """Issue 21.4: one line naming the file, the line and the problem; exit 2; nothing written. No kernel runs."""
+    download = d2l_download(tmp_path / "HW1", f"118817-463471 - Kim Park - {stamp} - mnist.ipynb")
+    export = tmp_path / "d2l-export.csv"
+    export.write_text(roster, encoding="utf-8")
+    out = tmp_path / "out"
+    zone = ["--lms-timezone", timezone] if timezone else []
+    result = run_grade(download, "--roster", export, "--out", out, *zone, cache=tmp_path / "cache")
+    _assert_one_line_error(result, *words)
+    assert not out.exists()
+
+
 def test_time_limits_from_the_command_line_replace_the_rubrics() -> None:
     rubric = Limits(cell_timeout_s=300, notebook_timeout_s=900)
     demo = run_limits(rubric, Options(Path("submissions"), cell_timeout=40))

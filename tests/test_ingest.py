@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from grader.export import file_stems
+from grader.rubric.load import load_rubric
 from grader.sandbox.host import bwrap_path
 from tests.conftest import ROOT, fast_rubric, grader_environ, run_grade
 
@@ -138,6 +139,105 @@ def test_canvas_zip_members_not_graded_are_listed_and_nothing_escapes(canvas: di
     assert "4 file(s) found but not graded" in index and "../escape.ipynb" in index
     assert not (canvas["tmp"] / "escape.ipynb").exists()
     assert sorted(p.name for p in (canvas["tmp"] / "zips").iterdir()) == ["submissions.zip"]
+
+
+# --- a D2L Brightspace download, with lateness from the due date, and d2l.csv -----------------------------
+
+D2L_DUE = "2026-12-01T23:59:00-06:00"
+D2L_CARA_OLD = "118815-463470 - Cara Diaz - Dec 1, 2026 1100 PM/mnist.ipynb"
+D2L_EXPORT = (
+    "OrgDefinedId,Username,Last Name,First Name,Email,HW1 Points Grade <Numeric MaxPoints:100>,End-of-Line Indicator\n"
+    "#20067930,cdiaz,Diaz,Cara,cdiaz@example.edu,,#\n"
+    "#20067931,kpark,Park,Kim,kpark@example.edu,,#\n"
+    "#20067932,jngo,Ngo,Jean-Luc,jngo@example.edu,,#\n"
+    "#20067935,ezip,Zip,Eve,ezip@example.edu,,#\n"
+)
+
+
+@pytest.fixture(scope="module")
+def d2l(tmp_path_factory: pytest.TempPathFactory, small_dataset: Path, cache_dir: Path) -> dict[str, Any]:
+    """A D2L download zip graded with a due date and a per-day late policy, and D2L's grades export as roster.
+
+    Four notebooks run: three that print (Cara on time after a resubmission, Kim 3 minutes late within the grace,
+    Dana 9 days late) and one that earns the prepare section's points (Jean-Luc 1.5 days late: 20% off). Eve's
+    notebook inflates 1000 times: refused alone, without a kernel. The arithmetic itself is tested in
+    tests/test_late.py without kernels.
+    """
+    tmp = tmp_path_factory.mktemp("d2l")
+    rubric = late_rubric(tmp)
+    data = yaml.safe_load(rubric.read_text(encoding="utf-8"))
+    data["due"] = D2L_DUE
+    data["late"] = {"penalty_percent_per_day": 10, "grace_minutes": 5, "max_days": 5}
+    rubric.write_text(yaml.safe_dump(data), encoding="utf-8")
+    archive = tmp / "HW1 Download Dec 12, 2026 910 AM.zip"
+    printing = notebook_bytes('print("hello")')
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(D2L_CARA_OLD, printing)
+        zf.writestr("118901-463470 - Cara Diaz - Dec 1, 2026 1145 PM/mnist.ipynb", printing)
+        zf.writestr("118817-463471 - Kim Park - Dec 2, 2026 1202 AM - mnist.ipynb", printing)
+        zf.writestr("118820-463475 - Jean-Luc Ngô - Dec 3, 2026 1159 AM - hw - final.ipynb", prepare_only())
+        zf.writestr("118830-463480 - Dana Nobody - Dec 10, 2026 1159 PM/mnist.ipynb", printing)
+        zf.writestr("118840-463490 - Eve Zip - Dec 1, 2026 1000 PM/mnist.ipynb", b'"' + b"0" * (8 << 20) + b'"')
+        zf.writestr("index.html", b"<html></html>")
+        zf.writestr(".DS_Store", b"")
+    export = tmp / "d2l-export.csv"
+    export.write_text(D2L_EXPORT, encoding="utf-8-sig")
+    out = tmp / "reports"
+    args = ["--dataset", small_dataset, "--rubric", rubric, "--reference", REFERENCE, "--jobs", "1"]
+    # No notebook here runs long: generous limits keep the reference's 20 epochs whole on a busy machine.
+    limits = ["--cell-timeout", "600", "--timeout", "900"]
+    result = run_grade(archive, "--out", out, "--roster", export, *args, *limits, cache=cache_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {"out": out, "result": result, "students": by_student(out), "title": load_rubric(rubric).title}
+
+
+def test_d2l_download_names_resubmissions_and_files_not_graded(d2l: dict[str, Any]) -> None:
+    students = d2l["students"]
+    assert set(students) == {"Cara Diaz", "Kim Park", "Jean-Luc Ngô", "Dana Nobody", "Eve Zip"}
+    cara = students["Cara Diaz"]
+    assert (cara["lms"], cara["status"], cara["ignored"]) == ("d2l", "graded", [D2L_CARA_OLD])
+    assert cara["submitted_at"] == "2026-12-01T23:45:00-06:00" and not cara["late"]
+    eve = students["Eve Zip"]  # issue 18.1: one notebook over a per-member bound costs that student only
+    assert eve["status"] == "error" and "inflates more than 200 times its compressed size" in eve["message"]
+    ignored = {i["path"]: i["reason"] for i in json.loads((d2l["out"] / "grades.json").read_text("utf-8"))["ignored"]}
+    assert "older submission of Cara Diaz" in ignored[D2L_CARA_OLD]
+    assert ignored["index.html"] == ignored[".DS_Store"] == "not a notebook"
+
+
+def test_d2l_lateness_from_the_due_date(d2l: dict[str, Any]) -> None:
+    students = d2l["students"]
+    kim, jean, dana = students["Kim Park"], students["Jean-Luc Ngô"], students["Dana Nobody"]
+    assert (kim["late"], kim["late_by_minutes"], kim["late_penalty"]) == (False, 3.0, 0.0)  # within the grace
+    assert earned(jean) > 0, "the prepare cells should earn points to take the penalty from"
+    assert (jean["late"], jean["late_days"], jean["late_by_minutes"]) == (True, 2, 36 * 60)
+    assert jean["late_penalty"] == pytest.approx(earned(jean) * 0.2) and jean["total"] == pytest.approx(
+        earned(jean) * 0.8
+    )
+    assert (dana["late_days"], dana["total"]) == (9, 0)
+    stems = file_stems(students)
+    page = (d2l["out"] / "students" / f"{stems['Jean-Luc Ngô']}.html").read_text("utf-8")
+    assert "Submitted Dec 3, 2026 11:59 AM (UTC-06:00), 1 day 12 h late (2 started days)" in page
+    assert "2 × 10% = 20%" in page
+    page = (d2l["out"] / "students" / f"{stems['Dana Nobody']}.html").read_text("utf-8")
+    assert "more than the 5 days late the rubric accepts, so it earns 0" in page
+
+
+def test_d2l_csv_reads_back_with_the_roster_ids(d2l: dict[str, Any]) -> None:
+    students = d2l["students"]
+    with (d2l["out"] / "d2l.csv").open(encoding="utf-8", newline="") as file:
+        rows = {r["OrgDefinedId"]: r for r in csv.DictReader(file)}
+    points = f"{d2l['title']} Points Grade"
+    assert {k: (r["Username"], r["End-of-Line Indicator"]) for k, r in rows.items()} == {
+        "#20067930": ("cdiaz", "#"),
+        "#20067931": ("kpark", "#"),
+        "#20067932": ("jngo", "#"),  # "Ngô" in the download, "Ngo" in the export
+        "#20067935": ("ezip", "#"),
+    }
+    assert float(rows["#20067932"][points]) == pytest.approx(students["Jean-Luc Ngô"]["total"])
+    assert float(rows["#20067935"][points]) == 0
+    result = d2l["result"]
+    assert "grade: warning: 'Dana Nobody' matches no row of d2l-export.csv: left out of d2l.csv" in result.stderr
+    assert "1 warning(s) above" in result.stdout
 
 
 # --- Moodle folders, links and pipes, and `--watch` --------------------------------------------------------

@@ -403,6 +403,18 @@ def hostile_pair(first: str, second: str, score: float = 0.9) -> NearCopy:
     return NearCopy(first, second, score, parts, parts)
 
 
+def test_each_near_copy_pair_has_a_page_of_its_own(tmp_path: Path) -> None:
+    """Issue 18.11: `a--b` with `c`, and `a` with `b--c`, are two pairs and two pages, each linked once."""
+    names = ["a--b", "c", "a", "b--c"]
+    pairs = [hostile_pair("a--b", "c"), hostile_pair("a", "b--c")]
+    out = tmp_path / "reports"
+    write_reports([make_grade(n) for n in names], out, CTX, rubric(), pairs=pairs)
+    pages = sorted(p.name for p in (out / "near-copies").iterdir())
+    assert pages == ["a+b--c.html", "a--b+c.html"]
+    index = (out / "index.html").read_text("utf-8")
+    assert sorted(set(re.findall(r'href="near-copies/([^"]+)"', index))) == pages
+
+
 def test_near_copies_are_listed_highest_first_each_with_a_side_by_side_page(tmp_path: Path) -> None:
     names = ["ada", "Zoë Ünal", "eve", "<b>mal</b>"]
     grades = [make_grade(n) for n in names]
@@ -418,7 +430,7 @@ def test_near_copies_are_listed_highest_first_each_with_a_side_by_side_page(tmp_
     assert "&lt;b&gt;mal&lt;/b&gt;" in section and "<b>mal" not in section
     stems = file_stems(names)
     pages = sorted(p.name for p in (out / "near-copies").iterdir())
-    assert pages == sorted([f"{stems['Zoë Ünal']}--{stems['ada']}.html", f"{stems['<b>mal</b>']}--{stems['eve']}.html"])
+    assert pages == sorted([f"{stems['Zoë Ünal']}+{stems['ada']}.html", f"{stems['<b>mal</b>']}+{stems['eve']}.html"])
     for link in [u for u in Page(section).urls() if "near-copies/" in u]:
         page = (out / link).read_text("utf-8")
         parsed = Page(page)

@@ -27,6 +27,7 @@ from grader.checks.base import shape_text
 from grader.export import file_stems, mentions, number
 from grader.facts import CellFacts, Facts, LayerFacts, ModelFacts, PanelFacts
 from grader.isolation import REPORT, StageFailure, StageGuard
+from grader.late import late_message
 from grader.near_copies import NearCopy
 from grader.report import charts
 from grader.report.failed_import import failed_import
@@ -296,6 +297,7 @@ def _student_page(grade: StudentGrade, rubric: Rubric, ctx: ReportContext, env: 
         model_rows=_model_rows(facts.kernel.model.layers, ctx.reference_model) if facts.kernel.model.present else [],
         stdout=stdout,
         checks_total=sum(s.points for s in grade.sections),
+        late_note=late_message(grade, rubric.late),
         csp=STUDENT_CSP,
     )
 
@@ -319,8 +321,9 @@ def _check_rates(grades: list[StudentGrade], rubric: Rubric) -> list[CheckRate]:
 
 
 def pair_page_name(pair: NearCopy, stems: dict[str, str]) -> str:
-    """The side-by-side page of a pair, relative to the output folder."""
-    return f"{NEAR_COPIES_DIR}/{stems[pair.first]}--{stems[pair.second]}.html"
+    """The side-by-side page of a pair, relative to the output folder: `<first>+<second>.html`, unique per pair
+    because a stem never holds a `+` (`a--b` with `c` and `a` with `b--c` are two pages)."""
+    return f"{NEAR_COPIES_DIR}/{stems[pair.first]}+{stems[pair.second]}.html"
 
 
 def _pair_page(pair: NearCopy, stems: dict[str, str], ctx: ReportContext, env: Environment) -> str:

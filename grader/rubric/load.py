@@ -50,7 +50,14 @@ def load_rubric(path: Path) -> Rubric:
     if custom is not None:
         load_custom_checks(custom, source)
     sections = tuple(_section(source, section_id, raw, assignment) for section_id, raw in parsed.sections.items())
-    late = LatePolicy(points=parsed.late.penalty_points or 0.0, percent=parsed.late.penalty_percent or 0.0)
+    given = parsed.late
+    late = LatePolicy(
+        points=given.penalty_points or 0.0,
+        percent=given.penalty_percent or 0.0,
+        percent_per_day=given.penalty_percent_per_day or 0.0,
+        grace_minutes=given.grace_minutes,
+        max_days=given.max_days,
+    )
     total = sum(s.points for s in sections)
     if late.points > total:
         raise source.error(("late", "penalty_points"), f"must be at most {total:g}, found {late.points:g}")
@@ -64,6 +71,7 @@ def load_rubric(path: Path) -> Rubric:
         template=(base / parsed.template).resolve() if parsed.template else None,
         similarity_threshold=parsed.similarity_threshold,
         late=late,
+        due=parsed.due,
         dataset=(base / assignment.dataset.npz).resolve() if assignment.dataset.npz else None,
         custom_checks=custom,
         environment=Environment(tuple(parsed.environment.requirements)) if parsed.environment else Environment(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from grader.assignment import Assignment
@@ -44,16 +45,25 @@ class SectionSpec:
 
 @dataclass(frozen=True, slots=True)
 class LatePolicy:
-    """What a late submission costs: fixed points, or a percentage of the points it earned (both 0: nothing)."""
+    """What a late submission costs: fixed points, a percentage of the points it earned, or a percentage per
+    started day late (at most one of the three; all 0: nothing). `grace_minutes` past the due date still count
+    as on time; after `max_days` days late (per-day policy only) a submission earns 0."""
 
     points: float = 0.0
     percent: float = 0.0
+    percent_per_day: float = 0.0
+    grace_minutes: float = 0.0
+    max_days: int | None = None
 
     def describe(self) -> str:
+        grace = f", after {self.grace_minutes:g} minutes' grace" if self.grace_minutes else ""
         if self.points:
-            return f"{self.points:g} points off a late submission"
+            return f"{self.points:g} points off a late submission{grace}"
         if self.percent:
-            return f"{self.percent:g}% of the points earned off a late submission"
+            return f"{self.percent:g}% of the points earned off a late submission{grace}"
+        if self.percent_per_day:
+            cap = f"; more than {self.max_days} days late earns 0" if self.max_days is not None else ""
+            return f"{self.percent_per_day:g}% of the points earned off per started day late{grace}{cap}"
         return "no penalty for a late submission"
 
 
@@ -75,6 +85,7 @@ class Rubric:
     template: Path | None = None  # the notebook handed to students; its lines are nobody's own code
     similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD
     late: LatePolicy = LatePolicy()
+    due: datetime | None = None  # the due date, time-zone aware; lateness is measured against it (grader.lateness)
     dataset: Path | None = None  # the file served to notebooks, when the rubric names one
     custom_checks: Path | None = None
     environment: Environment = Environment()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -44,11 +45,18 @@ class SectionEntry(Spec):
 class LateEntry(Spec):
     penalty_points: float | None = Field(None, ge=0)
     penalty_percent: float | None = Field(None, ge=0, le=100)
+    penalty_percent_per_day: float | None = Field(None, ge=0, le=100, description="per started day late")
+    grace_minutes: float = Field(0, ge=0, description="minutes past `due` that still count as on time")
+    max_days: int | None = Field(None, ge=0, description="days late after which a submission earns 0")
 
     @model_validator(mode="after")
     def _one(self) -> LateEntry:
-        if self.penalty_points is not None and self.penalty_percent is not None:
-            raise ValueError("give penalty_points or penalty_percent, not both")
+        kinds = ("penalty_points", "penalty_percent", "penalty_percent_per_day")
+        given = [k for k in kinds if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of {', '.join(kinds)}, not {' and '.join(given)}")
+        if self.max_days is not None and self.penalty_percent_per_day is None:
+            raise ValueError("max_days needs penalty_percent_per_day")
         return self
 
 
@@ -72,8 +80,16 @@ class RubricFile(Spec):
     similarity_threshold: float = Field(DEFAULT_SIMILARITY_THRESHOLD, gt=0, le=1)
     limits: Limits = Limits()
     late: LateEntry = LateEntry()
+    due: datetime | None = Field(None, description="the due date: an ISO date-time with its time zone")
     environment: EnvironmentEntry | None = None
     sections: dict[Identifier, SectionEntry] = Field(min_length=1)
+
+    @field_validator("due")
+    @classmethod
+    def _aware(cls, due: datetime | None) -> datetime | None:
+        if due is not None and due.utcoffset() is None:
+            raise ValueError(f"{due.isoformat()} has no time zone: add its UTC offset, e.g. {due.isoformat()}-06:00")
+        return due
 
     @model_validator(mode="after")
     def _limits_positive(self) -> RubricFile:
