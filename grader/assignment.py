@@ -7,10 +7,11 @@ dataset loader to serve and which names to record (`probe_request`), and the rep
 
 from __future__ import annotations
 
+import difflib
 import keyword
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from grader.facts import ProbeRequest, Scalar
 
@@ -52,8 +53,9 @@ class DatasetSpec(Spec):
     npz: str | None = Field(None, description="the file served to the notebooks, relative to the rubric")
 
 
-class LayerSpec(Spec):
-    """One expected layer: a Keras layer class and the arguments that matter (any not named are free)."""
+class KerasObjectSpec(Spec):
+    """An expected Keras object (a layer, loss, optimizer or metric): its class or function name and the arguments
+    that matter (any not named are free)."""
 
     class_name: str
     arguments: dict[str, Scalar | list[Scalar]] = {}
@@ -76,6 +78,11 @@ class LayerSpec(Spec):
         return f"{self.class_name}({shown})"
 
 
+class LayerSpec(KerasObjectSpec):
+    """One expected layer: a Keras layer class and the arguments that matter (`activation: null` is Keras's
+    default, no activation)."""
+
+
 def _text(value: Any) -> str:
     if isinstance(value, list):
         return "(" + ", ".join(_text(v) for v in value) + ")"
@@ -93,28 +100,41 @@ class ModelSpec(Spec):
 
 
 class CompileSpec(Spec):
-    loss: str | None = None
-    optimizer: str | None = None
+    """Each of loss, optimizer and metrics is a name (`adam`) or a class with the settings that matter
+    (`{SparseCategoricalCrossentropy: {from_logits: true}}`); any spelling of the same object passes."""
+
+    loss: KerasObjectSpec | None = None
+    optimizer: KerasObjectSpec | None = None
     learning_rate: float | None = None
-    metrics: list[str] = []
+    metrics: list[KerasObjectSpec] = []
 
 
 class Assignment(Spec):
     """The homework: what the notebook works on and must leave behind."""
 
     dataset: DatasetSpec = DatasetSpec()
-    # role -> the name the notebook must use for it (the grader also finds the object by what it is)
-    variables: dict[Role, Identifier] = {}
+    # role -> the name the notebook must use for it (the grader also finds the object by what it is); a key
+    # that is not one of ROLES names another object the checks refer to, e.g. a second model
+    variables: dict[Identifier, Identifier] = {}
     model: ModelSpec = ModelSpec()
     compile: CompileSpec = CompileSpec()
     fit: dict[str, Scalar] = {}
     accuracy_margin: float = Field(0.03, ge=0, lt=1)
 
+    @field_validator("variables")
+    @classmethod
+    def _no_misspelt_role(cls, variables: dict[str, str]) -> dict[str, str]:
+        for role in variables:
+            close = difflib.get_close_matches(role, ROLES, n=1, cutoff=0.8)
+            if role not in ROLES and close:
+                raise ValueError(f"{role!r} is not a role; did you mean {close[0]!r}?")
+        return variables
+
     def name(self, role: str) -> str:
         """The name the notebook must use for `role`; the role itself when the rubric names none."""
-        return self.variables.get(role, role)  # type: ignore[call-overload]
+        return self.variables.get(role, role)
 
     def probe_request(self, extra_names: set[str]) -> ProbeRequest:
         """What the probe records: the roles' names and every name a check reads."""
-        names = sorted({*(self.name(role) for role in ROLES), *extra_names})
+        names = sorted({*(self.name(role) for role in ROLES), *self.variables.values(), *extra_names})
         return ProbeRequest(loader=self.dataset.loader, variables=names)

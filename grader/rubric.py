@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
-from grader.assignment import FIT_ARGUMENTS, Assignment, Identifier, Spec
+from grader.assignment import FIT_ARGUMENTS, Assignment, Identifier, KerasObjectSpec, Spec
 from grader.checks import INTEGRITY, KINDS, CheckKind, Params
 from grader.checks.base import name_key
 from grader.errors import GraderError
@@ -473,12 +473,13 @@ def _check_keras_names(source: _Source, assignment: Assignment) -> None:
             problem = f"{layer.class_name!r} is not a Keras layer{_suggestion(layer.class_name, sorted(layers))}"
             raise source.error(("model", "layers", n), problem)
     settings = assignment.compile
-    named: list[tuple[tuple[str | int, ...], str | None, str]] = [
+    named: list[tuple[tuple[str | int, ...], KerasObjectSpec | None, str]] = [
         (("compile", "loss"), settings.loss, "losses"),
         (("compile", "optimizer"), settings.optimizer, "optimizers"),
         *((("compile", "metrics", n), metric, "metrics") for n, metric in enumerate(settings.metrics)),
     ]
-    for where, given, module in named:
+    for where, spec, module in named:
+        given = spec.class_name if spec is not None else None
         # One spelling per name, a function's (categorical_crossentropy) before its class's (CategoricalCrossentropy).
         known = {name_key(n): n for n in sorted(keras_names(module), key=str.islower)}
         if module == "metrics":

@@ -124,6 +124,26 @@ def labels_onehot(facts: Facts, params: Params, ctx: Context) -> Verdict:
     return ok(f"Labels are one-hot (N, {classes}) and match the true digits.")
 
 
+@check_kind("data.labels_integer")
+def labels_integer(facts: Facts, params: Params, ctx: Context) -> Verdict:
+    """The training and test labels are integer class ids (any integer dtype), one per image, matching the
+    provisioned labels."""
+    for array in _arrays(facts, ctx, "labels"):
+        arr, n = array.facts, array.n_samples(facts.dataset)
+        if problem := array.not_an_array():
+            return failure(facts, [problem], *_cells(array))
+        if arr.shape != [n]:
+            hint = " These are one-hot rows: keep the integer labels as load_data returns them." if arr.onehot else ""
+            return fail(f"{array} has shape {shape_text(arr.shape)}, expected {shape_text([n])}.{hint}")
+        if not arr.dtype.startswith(("int", "uint")):
+            return fail(f"{array} holds {arr.dtype or arr.type_name} values, expected integer class ids.")
+        if arr.split and arr.split != array.split:
+            return fail(f"{array} holds {role_words(arr.split + '_labels')}, not {role_words(array.role)}.")
+        if not arr.labels_match:
+            return fail(f"{array} does not equal the true labels (were they shuffled or changed?).")
+    return ok(f"Labels are integer class ids ({facts.dataset.classes} classes) matching the true digits.")
+
+
 def _squeezed(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
