@@ -11,7 +11,7 @@ import difflib
 import keyword
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from grader.facts import ProbeRequest, Scalar
 
@@ -40,6 +40,18 @@ def identifier(name: str) -> str:
 
 
 Identifier = Annotated[str, AfterValidator(identifier)]
+
+
+def role_key(name: str) -> str:
+    """A key of `variables:`: a role, or a name of the rubric's own for another object (a second model), which
+    must not be a misspelt role."""
+    close = difflib.get_close_matches(name, ROLES, n=1, cutoff=0.8)
+    if name not in ROLES and close:
+        raise ValueError(f"{name!r} is not allowed; did you mean {close[0]!r}?")
+    return identifier(name)
+
+
+RoleKey = Annotated[str, AfterValidator(role_key)]
 
 
 class Spec(BaseModel):
@@ -115,20 +127,11 @@ class Assignment(Spec):
     dataset: DatasetSpec = DatasetSpec()
     # role -> the name the notebook must use for it (the grader also finds the object by what it is); a key
     # that is not one of ROLES names another object the checks refer to, e.g. a second model
-    variables: dict[Identifier, Identifier] = {}
+    variables: dict[RoleKey, Identifier] = {}
     model: ModelSpec = ModelSpec()
     compile: CompileSpec = CompileSpec()
     fit: dict[str, Scalar] = {}
     accuracy_margin: float = Field(0.03, ge=0, lt=1)
-
-    @field_validator("variables")
-    @classmethod
-    def _no_misspelt_role(cls, variables: dict[str, str]) -> dict[str, str]:
-        for role in variables:
-            close = difflib.get_close_matches(role, ROLES, n=1, cutoff=0.8)
-            if role not in ROLES and close:
-                raise ValueError(f"{role!r} is not a role; did you mean {close[0]!r}?")
-        return variables
 
     def name(self, role: str) -> str:
         """The name the notebook must use for `role`; the role itself when the rubric names none."""
