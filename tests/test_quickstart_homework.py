@@ -7,16 +7,14 @@ Graded on a small subsample, so that CI stays fast.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from grader.dataset import subsample
 from grader.rubric import load_rubric
-from tests.conftest import ROOT, run_grade
+from tests.conftest import ROOT, grade_example, section_points
 
 pytestmark = pytest.mark.integration
 
@@ -47,27 +45,12 @@ def test_the_rubric_needs_no_custom_checks() -> None:
 def graded(tmp_path_factory: pytest.TempPathFactory, small_dataset: Path, cache_dir: Path) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("quickstart")
     data = subsample(small_dataset, tmp / "quickstart-small.npz", 3_000, 1_000)
-    rubric = yaml.safe_load((HOMEWORK / "rubric.yaml").read_text())
-    for key in ("reference", "template"):
-        rubric[key] = str(HOMEWORK / rubric[key])
-    path = tmp / "rubric.yaml"
-    path.write_text(yaml.safe_dump(rubric, sort_keys=False))
-    result = run_grade(HOMEWORK / "submissions", "--out", tmp / "out", "--dataset", data, "--rubric", path,
-                       "--jobs", "2", cache=cache_dir)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "mean " in result.stdout and f"/{sum(FULL.values())}," in result.stdout
-    grades = json.loads((tmp / "out" / "grades.json").read_text())
-    return {s["student"]: s for s in grades["students"]}
+    return grade_example(HOMEWORK, tmp, data, cache_dir)
 
 
 @pytest.mark.parametrize("student", sorted(p.stem for p in (HOMEWORK / "submissions").glob("*.ipynb")))
 def test_each_mistake_costs_its_sections(graded: dict[str, Any], student: str) -> None:
-    record = graded[student]
-    points = {section: record["sections"][section]["points"] for section in FULL}
-    assert record["status"] == "graded"
-    assert not record["integrity"], record["integrity"]
-    expected = {section: pytest.approx(p, abs=0.01) for section, p in {**FULL, **EXPECTED[student]}.items()}
-    assert points == expected, json.dumps(record["sections"], indent=1)[:4000]
+    section_points(graded[student], FULL, EXPECTED[student])
 
 
 def _message(record: dict[str, Any], section: str, check: str) -> str:
