@@ -305,3 +305,10 @@ def test_a_second_model_records_that_it_wraps_the_trained_one_and_its_calls_on_t
     assert other.calls == [ModelCall("call", 5, 5), ModelCall("predict", 3, 3), ModelCall("predict", 4, 0)]
     trained = facts.variable("model").model
     assert trained is not None and trained.is_trained and trained.calls == [ModelCall("call", 2, 0)]
+    # A functional wrapper: the same layers (its input is none), built on the same trained model.
+    probe.run(
+        "inputs = keras.Input((784,))\nprobability_model = keras.Model(inputs, keras.layers.Softmax()(model(inputs)))"
+    )
+    functional = probe.facts().variable("probability_model").model
+    assert functional is not None and functional.wraps_trained and functional.calls == []
+    assert [layer.class_name for layer in functional.layers] == ["Sequential", "Softmax"]

@@ -833,7 +833,7 @@ def _other_model_facts(value: Any, trained: Any) -> dict[str, Any]:
     st = _st()
     return {
         "class_name": type(value).__name__[:100],
-        "layers": layer_facts(value),
+        "layers": [layer for layer in layer_facts(value) if layer["class_name"] != "InputLayer"],  # a functional one's
         "is_trained": value is trained,
         "wraps_trained": trained is not None and value is not trained and _holds_layer(value, trained, 3),
         "calls": [record for model, record in st.model_calls if model is value][-20:],
