@@ -85,7 +85,7 @@ class OtherModelFacts(Struct, frozen=True, forbid_unknown_fields=True):
     """A Keras model under a name the rubric asked about (a second model built from the trained one)."""
 
     class_name: str
-    layers: list[LayerFacts]  # as ModelFacts.layers; a model used as a layer is one layer of its class
+    layers: list[LayerFacts]  # as ModelFacts.layers; a model used as a layer is one layer, a functional input none
     is_trained: bool  # it is the very model that ModelFacts describes
     wraps_trained: bool  # the model that ModelFacts describes is one of its layers (or theirs), this very object
     calls: list[ModelCall] = field(default_factory=list)  # the last calls, in order
