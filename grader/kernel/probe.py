@@ -811,21 +811,22 @@ def _model_call(kind: str, x: Any) -> dict[str, Any] | None:
 
 
 def _test_images_in(arr: Any) -> int:
-    """How many samples of `arr` are provisioned test images, raw or divided by 255, whatever their shape."""
+    """How many samples of `arr` are provisioned test images, raw or divided by 255, whatever their shape;
+    compared in blocks, so that a call on the whole test set takes no more temporary memory than one block."""
     st = _st()
     size = st.x_test[0].size
     if arr.size != len(arr) * size:
         return 0
-    rows = np.asarray(arr, dtype=np.float32).reshape(len(arr), size)
-    count = 0
-    for scale in (np.float32(1), np.float32(255)):
-        pixels = rows * scale
-        rounded = np.rint(pixels)
-        whole = (np.abs(pixels - rounded) <= 1e-3).all(axis=1) & (rounded >= 0).all(axis=1)
-        whole &= (rounded <= 255).all(axis=1)
-        exact = rounded.astype(st.x_test.dtype)
-        count = max(count, sum(1 for row in exact[whole] if row.tobytes() in st.test_image_pixels))
-    return count
+    found = {np.float32(1): 0, np.float32(255): 0}
+    for start in range(0, len(arr), 4096):
+        rows = np.asarray(arr[start : start + 4096], dtype=np.float32).reshape(-1, size)
+        for scale in found:
+            pixels = rows * scale
+            rounded = np.rint(pixels)
+            whole = (np.abs(pixels - rounded) <= 1e-3).all(axis=1) & ((rounded >= 0) & (rounded <= 255)).all(axis=1)
+            exact = rounded[whole].astype(st.x_test.dtype)
+            found[scale] += sum(1 for row in exact if row.tobytes() in st.test_image_pixels)
+    return max(found.values())
 
 
 def _other_model_facts(value: Any, trained: Any) -> dict[str, Any]:
