@@ -741,6 +741,9 @@ def test_a_loss_with_settings_is_compared_by_class_and_the_settings_named(
     assert "expected 'sparse_categorical_crossentropy'" not in verdict.message
     if not passes and found.name.startswith("sparse"):
         assert verdict.message == "The loss sparse_categorical_crossentropy has from_logits False, expected True."
+    if found.name.startswith("categorical"):  # one-hot labels' loss where the labels should stay integers
+        assert "expected SparseCategoricalCrossentropy(from_logits=True)" in verdict.message
+        assert "the labels should stay integer class ids" in verdict.message
 
 
 def test_a_bare_loss_name_accepts_any_settings() -> None:

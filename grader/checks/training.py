@@ -123,14 +123,18 @@ def loss(facts: Facts, params: LossParams, ctx: Context) -> Verdict:
         return _no_compile(facts)
     expected, used = ctx.assignment.compile.loss, _loss(facts, call)
     if expected is None or _is(used, expected):
-        return ok(f"Loss: {used.name if used else 'none'}.")
-    sparse = used is not None and "sparse" in used.name
-    hint = (
-        " (sparse cross-entropy is for integer labels; the labels should be one-hot)"
-        if sparse and "sparse" not in name_key(expected.class_name)
-        else ""
-    )
-    return fail(f"{_mismatch('loss', used, expected)}{hint}.")
+        return ok(f"Loss: {expected.describe() if expected else used.name if used else 'none'}.")
+    return fail(f"{_mismatch('loss', used, expected)}{_labels_hint(used, expected)}.")
+
+
+def _labels_hint(used: KerasObject | None, expected: KerasObjectSpec) -> str:
+    """Why a cross-entropy of the other kind is wrong: the labels it takes are of the other form."""
+    found, wanted = name_key(used.name if used else ""), name_key(expected.class_name)
+    if "sparsecategorical" in found and "sparse" not in wanted:
+        return " (sparse cross-entropy is for integer labels; the labels should be one-hot)"
+    if "sparse" in wanted and found.startswith("categorical"):
+        return " (categorical cross-entropy is for one-hot labels; the labels should stay integer class ids)"
+    return ""
 
 
 class OptimizerParams(_CompileSetting):
