@@ -7,6 +7,7 @@ dataset loader to serve and which names to record (`probe_request`), and the rep
 
 from __future__ import annotations
 
+import difflib
 import keyword
 from typing import Annotated, Any, Literal, get_args
 
@@ -41,6 +42,18 @@ def identifier(name: str) -> str:
 Identifier = Annotated[str, AfterValidator(identifier)]
 
 
+def role_key(name: str) -> str:
+    """A key of `variables:`: a role, or a name of the rubric's own for another object (a second model), which
+    must not be a misspelt role."""
+    close = difflib.get_close_matches(name, ROLES, n=1, cutoff=0.8)
+    if name not in ROLES and close:
+        raise ValueError(f"{name!r} is not allowed; did you mean {close[0]!r}?")
+    return identifier(name)
+
+
+RoleKey = Annotated[str, AfterValidator(role_key)]
+
+
 class Spec(BaseModel):
     """Every part of a rubric: unknown keys are refused, values never change once loaded."""
 
@@ -52,8 +65,9 @@ class DatasetSpec(Spec):
     npz: str | None = Field(None, description="the file served to the notebooks, relative to the rubric")
 
 
-class LayerSpec(Spec):
-    """One expected layer: a Keras layer class and the arguments that matter (any not named are free)."""
+class KerasObjectSpec(Spec):
+    """An expected Keras object (a layer, loss, optimizer or metric): its class or function name and the arguments
+    that matter (any not named are free)."""
 
     class_name: str
     arguments: dict[str, Scalar | list[Scalar]] = {}
@@ -76,6 +90,11 @@ class LayerSpec(Spec):
         return f"{self.class_name}({shown})"
 
 
+class LayerSpec(KerasObjectSpec):
+    """One expected layer: a Keras layer class and the arguments that matter (`activation: null` is Keras's
+    default, no activation)."""
+
+
 def _text(value: Any) -> str:
     if isinstance(value, list):
         return "(" + ", ".join(_text(v) for v in value) + ")"
@@ -93,18 +112,22 @@ class ModelSpec(Spec):
 
 
 class CompileSpec(Spec):
-    loss: str | None = None
-    optimizer: str | None = None
+    """Each of loss, optimizer and metrics is a name (`adam`) or a class with the settings that matter
+    (`{SparseCategoricalCrossentropy: {from_logits: true}}`); any spelling of the same object passes."""
+
+    loss: KerasObjectSpec | None = None
+    optimizer: KerasObjectSpec | None = None
     learning_rate: float | None = None
-    metrics: list[str] = []
+    metrics: list[KerasObjectSpec] = []
 
 
 class Assignment(Spec):
     """The homework: what the notebook works on and must leave behind."""
 
     dataset: DatasetSpec = DatasetSpec()
-    # role -> the name the notebook must use for it (the grader also finds the object by what it is)
-    variables: dict[Role, Identifier] = {}
+    # role -> the name the notebook must use for it (the grader also finds the object by what it is); a key
+    # that is not one of ROLES names another object the checks refer to, e.g. a second model
+    variables: dict[RoleKey, Identifier] = {}
     model: ModelSpec = ModelSpec()
     compile: CompileSpec = CompileSpec()
     fit: dict[str, Scalar] = {}
@@ -112,9 +135,9 @@ class Assignment(Spec):
 
     def name(self, role: str) -> str:
         """The name the notebook must use for `role`; the role itself when the rubric names none."""
-        return self.variables.get(role, role)  # type: ignore[call-overload]
+        return self.variables.get(role, role)
 
     def probe_request(self, extra_names: set[str]) -> ProbeRequest:
         """What the probe records: the roles' names and every name a check reads."""
-        names = sorted({*(self.name(role) for role in ROLES), *extra_names})
+        names = sorted({*(self.name(role) for role in ROLES), *self.variables.values(), *extra_names})
         return ProbeRequest(loader=self.dataset.loader, variables=names)

@@ -120,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     flagged = sum(bool(g.integrity_flags) for g in grades)
     adjusted = sum(g.adjusted for g in grades)
     mean = sum(g.total for g in grades) / max(1, len(grades))
+    most = max((g.max_total for g in grades), default=0.0)  # every grade has the rubric's total
     print(
-        f"Graded {len(grades)} notebook(s): mean {mean:.1f}/100, {errors} with status error, "
+        f"Graded {len(grades)} notebook(s): mean {mean:.1f}/{most:g}, {errors} with status error, "
         f"{flagged} flagged for integrity, {adjusted} adjusted by hand, "
         f"{len(outcome.near_copies)} near-copy pair(s) to review. Reports: {outcome.out / 'index.html'}"
     )

@@ -72,6 +72,25 @@ class ArrayFacts(Struct, frozen=True, forbid_unknown_fields=True):
         return f"{self.split}_{form}"
 
 
+class ModelCall(Struct, frozen=True, forbid_unknown_fields=True):
+    """A call of a Keras model on data by the notebook (`model(x)` or `model.predict(x)`), not by Keras itself."""
+
+    method: str  # "call" | "predict"
+    n_samples: int
+    # how many of its samples are provisioned test images (raw or divided by 255, any shape), matched by value
+    test_images: int
+
+
+class OtherModelFacts(Struct, frozen=True, forbid_unknown_fields=True):
+    """A Keras model under a name the rubric asked about (a second model built from the trained one)."""
+
+    class_name: str
+    layers: list[LayerFacts]  # as ModelFacts.layers; a model used as a layer is one layer, a functional input none
+    is_trained: bool  # it is the very model that ModelFacts describes
+    wraps_trained: bool  # the model that ModelFacts describes is one of its layers (or theirs), this very object
+    calls: list[ModelCall] = field(default_factory=list)  # the last calls, in order
+
+
 class VariableFacts(Struct, frozen=True, forbid_unknown_fields=True):
     """One namespace name the rubric asked about, as the notebook left it."""
 
@@ -82,6 +101,7 @@ class VariableFacts(Struct, frozen=True, forbid_unknown_fields=True):
     value: Value = None
     array: ArrayFacts | None = None  # when it is an array of numbers (or converts to one)
     from_evaluate: bool = False  # its numbers are what a recorded `evaluate` returned
+    model: OtherModelFacts | None = None  # when it is a Keras model
 
 
 class FoundArray(Struct, frozen=True, forbid_unknown_fields=True):
@@ -131,14 +151,26 @@ class LayerFacts(Struct, frozen=True, forbid_unknown_fields=True):
         return activation if isinstance(activation, str) else None
 
 
+class KerasObject(Struct, frozen=True, forbid_unknown_fields=True):
+    """A loss, optimizer or metric by what it is: Keras's snake_case name of its class or function (a string
+    resolved as `compile` resolves it; "accuracy", whose kind `compile` picks from the labels, stays "accuracy"),
+    and every setting that is plain data: a class's configuration, a function's keyword defaults."""
+
+    name: str
+    settings: dict[str, Value] = field(default_factory=dict)
+
+
 class CompileCall(Struct, frozen=True, forbid_unknown_fields=True):
-    """A recorded `compile`, each argument reduced to a canonical name."""
+    """A recorded `compile`, each argument reduced to a canonical name, and to its class and settings."""
 
     loss: str | None
     optimizer: str | None
     learning_rate: float | None
     metrics: list[str]
     error: str | None = None
+    loss_object: KerasObject | None = None
+    optimizer_object: KerasObject | None = None
+    metric_objects: list[KerasObject] = field(default_factory=list)
 
 
 # What Keras's fit uses for an argument that was not passed (Keras's own defaults, not the assignment's): a batch
@@ -339,6 +371,10 @@ class CompiledFacts(Struct, frozen=True, forbid_unknown_fields=True):
     metrics: list[MetricFacts]
     optimizer: str | None
     learning_rate: float | None
+    # as CompileCall's: the same reading of the saved model's loss, optimizer and metrics
+    loss_object: KerasObject | None = None
+    optimizer_object: KerasObject | None = None
+    metric_objects: list[KerasObject] = field(default_factory=list)
 
 
 class Reevaluation(Struct, frozen=True, forbid_unknown_fields=True):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -100,3 +102,29 @@ def fast_rubric(folder: Path) -> Path:
     path = folder / "rubric.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def grade_example(homework: Path, folder: Path, dataset: Path, cache: Path, **changes: Any) -> dict[str, Any]:
+    """Grades `homework`'s sample submissions (an example under examples/) with its own rubric, `changes` applied
+    to it, on `dataset`; the grades by student. The grader's summary line must give the rubric's total."""
+    rubric = {**yaml.safe_load((homework / "rubric.yaml").read_text()), **changes}
+    for key in ("reference", "template"):
+        rubric[key] = str(homework / rubric[key])  # the copy of the rubric lives elsewhere
+    path = folder / "rubric.yaml"
+    path.write_text(yaml.safe_dump(rubric, sort_keys=False))
+    result = run_grade(homework / "submissions", "--out", folder / "out", "--dataset", dataset, "--rubric", path,
+                       "--jobs", "2", cache=cache)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    total = sum(section["points"] for section in rubric["sections"].values())
+    assert f"/{total:g}, " in result.stdout, result.stdout[-500:]
+    grades = json.loads((folder / "out" / "grades.json").read_text())
+    return {s["student"]: s for s in grades["students"]}
+
+
+def section_points(record: dict[str, Any], full: dict[str, float], lost: dict[str, float]) -> None:
+    """Asserts a student's points per section: `full` marks, but `lost`'s where given, and no integrity flag."""
+    points = {section: record["sections"][section]["points"] for section in full}
+    assert record["status"] == "graded"
+    assert not record["integrity"], record["integrity"]
+    expected = {section: pytest.approx(p, abs=0.01) for section, p in {**full, **lost}.items()}
+    assert points == expected, json.dumps(record["sections"], indent=1)[:4000]

@@ -24,6 +24,7 @@ from grader.facts import (
     FoundArray,
     HistoryFacts,
     IntegrityFacts,
+    KerasObject,
     LayerFacts,
     MetricFacts,
     ValidationFacts,
@@ -31,7 +32,9 @@ from grader.facts import (
     VariableFacts,
 )
 from grader.rubric.load import load_rubric
+from grader.rubric.model import RubricError
 from grader.score import score_facts
+from tests.conftest import ROOT
 from tests.factories import (
     CONTEXT,
     INDICES,
@@ -694,3 +697,135 @@ def test_training_images_renamed_x_test_are_not_the_test_score() -> None:
     on_train = replace(make_facts().kernel.evaluate_calls[0], x=renamed, y=replace(Y_TRAIN, names=["y_test"]))
     grade = make_grade(facts=make_facts(kernel={"evaluate_calls": [on_train]}))
     assert not check(grade, "score").passed
+
+
+# ------------------------------------------------------------------------------ issue 19: a rubric's own forms
+
+
+def _verdict(kind: str, facts: Facts, assignment: dict[str, Any], **params: Any):  # noqa: ANN202
+    """One check kind's verdict under an assignment written as a rubric writes it."""
+    from grader.assignment import Assignment
+
+    declared = Assignment.model_validate(assignment)
+    validated = KINDS[kind].params.model_validate(params)
+    assert validated.check_assignment(declared) is None
+    return KINDS[kind].run(facts, validated, dataclasses.replace(CONTEXT, assignment=declared))
+
+
+LOGITS_LOSS = {"compile": {"loss": {"SparseCategoricalCrossentropy": {"from_logits": True}}}}
+
+
+def _with_loss(found: KerasObject, source: str) -> Facts:
+    """Facts whose loss is `found`: in the saved model's compile config, or only in the kernel's record."""
+    if source == "saved model":
+        compiled = replace(make_facts().reevaluation.compiled, loss="x", loss_object=found)
+        return make_facts(reevaluation={"compiled": compiled})
+    call = replace(make_facts().kernel.compile_calls[0], loss="x", loss_object=found)
+    return make_facts(kernel={"compile_calls": [call]}, reevaluation={"compiled": None})
+
+
+@pytest.mark.parametrize("source", ["saved model", "kernel record"])
+@pytest.mark.parametrize(
+    ("found", "passes"),
+    [
+        # the class object, and the function a string resolves to (its keyword defaults are its settings)
+        (KerasObject("sparse_categorical_crossentropy", {"from_logits": True, "reduction": "sum"}), True),
+        (KerasObject("sparse_categorical_crossentropy", {"from_logits": False, "axis": -1}), False),
+        (KerasObject("categorical_crossentropy", {"from_logits": True}), False),
+    ],
+)
+def test_a_loss_with_settings_is_compared_by_class_and_the_settings_named(
+    found: KerasObject, passes: bool, source: str
+) -> None:
+    verdict = _verdict("training.loss", _with_loss(found, source), LOGITS_LOSS)
+    assert verdict.passed is passes
+    assert "expected 'sparse_categorical_crossentropy'" not in verdict.message
+    if not passes and found.name.startswith("sparse"):
+        assert verdict.message == "The loss sparse_categorical_crossentropy has from_logits False, expected True."
+    if found.name.startswith("categorical"):  # one-hot labels' loss where the labels should stay integers
+        assert "expected SparseCategoricalCrossentropy(from_logits=True)" in verdict.message
+        assert "the labels should stay integer class ids" in verdict.message
+
+
+def test_a_bare_loss_name_accepts_any_settings() -> None:
+    found = KerasObject("sparse_categorical_crossentropy", {"from_logits": True})
+    verdict = _verdict(
+        "training.loss", _with_loss(found, "saved model"), {"compile": {"loss": "sparse_categorical_crossentropy"}}
+    )
+    assert verdict.passed, verdict.message
+
+
+def test_optimizer_and_metrics_with_settings() -> None:
+    compiled = replace(
+        make_facts().reevaluation.compiled,
+        optimizer_object=KerasObject("sgd", {"learning_rate": 0.019999999552965164, "momentum": 0.0}),
+        metric_objects=[KerasObject("accuracy"), KerasObject("sparse_top_k_categorical_accuracy", {"k": 3})],
+    )
+    facts = make_facts(reevaluation={"compiled": compiled})
+    declared = {
+        "compile": {
+            "optimizer": {"SGD": {"learning_rate": 0.02}},
+            "metrics": ["accuracy", {"SparseTopKCategoricalAccuracy": {"k": 3}}],
+        }
+    }
+    assert _verdict("training.optimizer", facts, declared).passed
+    assert _verdict("training.metrics", facts, declared).passed
+    declared["compile"]["metrics"] = [{"SparseTopKCategoricalAccuracy": {"k": 5}}]
+    verdict = _verdict("training.metrics", facts, declared)
+    assert not verdict.passed and "SparseTopKCategoricalAccuracy(k=5)" in verdict.message
+
+
+def test_a_rubric_loss_with_settings_loads_and_a_misspelt_class_is_named(tmp_path: Path) -> None:
+    text = (ROOT / "examples" / "quickstart" / "rubric.yaml").read_text()
+    assert load_rubric(ROOT / "examples" / "quickstart" / "rubric.yaml").assignment.compile.loss is not None
+    (tmp_path / "rubric.yaml").write_text(
+        text.replace("{SparseCategoricalCrossentropy:", "{SparseCategoricalCrosentropy:")
+    )
+    with pytest.raises(RubricError, match=r"compile\.loss .*did you mean 'sparse_categorical_crossentropy'"):
+        load_rubric(tmp_path / "rubric.yaml")
+
+
+def _integer_labels(dtype: str = "uint8", **changes: Any) -> dict[str, VariableFacts | None]:
+    found = {}
+    for split, name in (("train", "y_train"), ("test", "y_test")):
+        variable = labels(split, shape=[N_TRAIN if split == "train" else make_facts().dataset.n_test], onehot=False)
+        array = variable.array
+        assert array is not None
+        found[name] = replace(variable, array=replace(array, dtype=dtype, **changes))
+    return found
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int64", "int32"])
+def test_integer_labels_of_any_integer_dtype_pass(dtype: str) -> None:
+    verdict = _verdict("data.labels_integer", make_facts(_integer_labels(dtype)), {})
+    assert verdict.passed, verdict.message
+
+
+def test_one_hot_float_or_shuffled_labels_are_not_integer_labels() -> None:
+    onehot = _verdict("data.labels_integer", make_facts(), {})
+    assert not onehot.passed and "These are one-hot rows" in onehot.message
+    floats = _verdict("data.labels_integer", make_facts(_integer_labels("float32")), {})
+    assert not floats.passed and "float32 values, expected integer class ids" in floats.message
+    shuffled = _verdict("data.labels_integer", make_facts(_integer_labels(labels_match=False)), {})
+    assert not shuffled.passed
+
+
+OUTPUT_LAYER = {"model": {"layers": [{"Dense": {"units": 10, "activation": None}}]}}
+
+
+@pytest.mark.parametrize(("activation", "passes"), [("linear", True), ("softmax", False)])
+def test_activation_null_is_keras_s_default(activation: str, passes: bool) -> None:
+    model = replace(make_facts().kernel.model, layers=[dense(10, activation, 7850)])
+    verdict = _verdict("model.layers", make_facts(kernel={"model": model}), OUTPUT_LAYER)
+    assert verdict.passed is passes
+    assert "'linear'" not in verdict.message
+    if not passes:
+        assert "has activation 'softmax', expected no activation" in verdict.message
+
+
+def test_without_a_score_role_no_message_asks_to_store_one() -> None:
+    facts = make_facts({"score": None}, kernel={"evaluate_calls": []})
+    unnamed = _verdict("evaluation.score", facts, {})
+    assert not unnamed.passed and "store" not in unnamed.message and "was never called" in unnamed.message
+    named = _verdict("evaluation.score", facts, {"variables": {"score": "score"}})
+    assert "store score = model.evaluate" in named.message

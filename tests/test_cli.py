@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
+from grader import cli
 from grader.cli import main
-from grader.pipeline import Options, run_limits
+from grader.pipeline import Options, Outcome, run_limits
 from grader.rubric.load import load_rubric
 from grader.rubric_choice import BUNDLED_RUBRIC
 from grader.sandbox.limits import Limits
 from tests.conftest import ROOT, run_grade
+from tests.factories import make_grade
 
 
 def _assert_one_line_error(result, *words: str) -> None:  # noqa: ANN001
@@ -174,3 +177,15 @@ def test_rubric_given_on_the_command_line_wins_and_quiet_says_nothing(
     assert capsys.readouterr().out.splitlines() == [f"rubric: {BUNDLED_RUBRIC} (--rubric)"]
     assert grade_in(tmp_path, monkeypatch, "--rubric", BUNDLED_RUBRIC, "--quiet") == 2
     assert capsys.readouterr().out == ""
+
+
+def test_the_summary_line_gives_the_rubric_s_total(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rubric worth 102 points: the mean is out of 102, not 100."""
+    grades = [dataclasses.replace(make_grade(student), total=total, max_total=102.0) for student, total in
+              (("ada", 102.0), ("bo", 92.0))]  # fmt: skip
+    outcome = Outcome(grades, calibration=None, out=tmp_path, near_copies=[])  # type: ignore[arg-type]
+    monkeypatch.setattr(cli, "run", lambda options, cache: outcome)
+    assert main([str(tmp_path), "--quiet", "--rubric", str(BUNDLED_RUBRIC)]) == 0
+    assert "Graded 2 notebook(s): mean 97.0/102, " in capsys.readouterr().out

@@ -6,16 +6,14 @@ the notebook written with other spellings score 100. Graded on a small subsample
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from grader.dataset import subsample
 from grader.rubric.load import load_rubric
-from tests.conftest import ROOT, run_grade
+from tests.conftest import ROOT, grade_example, section_points
 
 pytestmark = pytest.mark.integration
 
@@ -47,24 +45,10 @@ def test_the_rubric_describes_the_convnet() -> None:
 def graded(tmp_path_factory: pytest.TempPathFactory, small_dataset: Path, cache_dir: Path) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("cnn")
     data = subsample(small_dataset, tmp / "cnn-small.npz", 3_000, 1_000)
-    rubric = yaml.safe_load((HOMEWORK / "rubric.yaml").read_text())
-    rubric["accuracy_margin"] = 0.05  # 15 epochs on 3,000 images: identical notebooks differ by up to 0.012
-    for key in ("reference", "template"):
-        rubric[key] = str(HOMEWORK / rubric[key])
-    path = tmp / "rubric.yaml"
-    path.write_text(yaml.safe_dump(rubric, sort_keys=False))
-    result = run_grade(HOMEWORK / "submissions", "--out", tmp / "out", "--dataset", data, "--rubric", path,
-                       "--jobs", "2", cache=cache_dir)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    grades = json.loads((tmp / "out" / "grades.json").read_text())
-    return {s["student"]: s for s in grades["students"]}
+    # 15 epochs on 3,000 images: identical notebooks differ by up to 0.012
+    return grade_example(HOMEWORK, tmp, data, cache_dir, accuracy_margin=0.05)
 
 
 @pytest.mark.parametrize("student", sorted(p.stem for p in (HOMEWORK / "submissions").glob("*.ipynb")))
 def test_each_mistake_costs_its_own_section(graded: dict[str, Any], student: str) -> None:
-    record = graded[student]
-    points = {section: record["sections"][section]["points"] for section in FULL}
-    assert record["status"] == "graded"
-    expected = {section: pytest.approx(p, abs=0.01) for section, p in {**FULL, **EXPECTED[student]}.items()}
-    assert points == expected, json.dumps(record["sections"], indent=1)[:4000]
-    assert not record["integrity"]
+    section_points(graded[student], FULL, EXPECTED[student])

@@ -157,7 +157,7 @@ def test_an_unknown_key_anywhere_is_refused(path: tuple[Any, ...], key: str, val
     for step in path:
         node = node[step]
     # objects whose keys are data, not fields
-    maps = ("values", "hooks_intact", "images", "variables", "config", "arguments")
+    maps = ("values", "hooks_intact", "images", "variables", "config", "arguments", "settings")
     if not isinstance(node, dict) or key in node or (path and path[-1] in maps):
         return
     node[key] = value

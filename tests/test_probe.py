@@ -17,12 +17,13 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from matplotlib.backend_bases import FigureCanvasBase
 
-from grader.facts import ArrayFacts, KernelFacts, ProbeRequest
+from grader.facts import ArrayFacts, KerasObject, KernelFacts, ModelCall, ProbeRequest
 from grader.kernel import probe as probe_module
 from grader.strictjson import decode
 
 N_TRAIN, N_TEST = 300, 100
-VARIABLES = ["acc", "batch_size", "input_shape", "indices", "learning", "long_text", "model", "score", "shape"]
+VARIABLES = ["acc", "batch_size", "input_shape", "indices", "learning", "long_text", "model", "probability_model"]
+VARIABLES += ["score", "shape"]
 
 
 class Probe:
@@ -66,6 +67,8 @@ def probe(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Probe]:
         state = probe_module._st()
         for name in probe_module._TRACKED_METHODS:
             setattr(state.owners[name], name, state.originals[name])
+        for name in ("__call__", "predict"):
+            setattr(keras.Model, name, state.originals[f"model.{name}"])
         FigureCanvasBase.print_figure = printing  # type: ignore[method-assign]
         for name, load_data in loaders.items():
             sys.modules[name].load_data = load_data  # type: ignore[attr-defined]
@@ -264,3 +267,48 @@ def test_a_title_on_the_left_is_read(probe: Probe) -> None:
     )
     (figure,) = probe.facts().figures
     assert figure.panels[0].title == str(probe.shell.user_ns["y_tr"][0])
+
+
+def test_compile_records_each_argument_by_class_and_settings(probe: Probe) -> None:
+    probe.run(PREPARE.format(loader="mnist"))
+    probe.run(
+        "net = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10)])\n"
+        "net.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), optimizer='adam',\n"
+        "            metrics=['accuracy', keras.metrics.SparseTopKCategoricalAccuracy(k=3)])\n"
+        "net.compile(loss='sparse_categorical_crossentropy', optimizer=keras.optimizers.SGD(0.02), metrics=['acc'])"
+    )
+    logits, named = probe.facts().compile_calls
+    assert logits.loss_object is not None and logits.loss_object.name == "sparse_categorical_crossentropy"
+    assert logits.loss_object.settings["from_logits"] is True and "name" not in logits.loss_object.settings
+    assert logits.optimizer_object is not None and logits.optimizer_object.name == "adam"
+    assert logits.optimizer_object.settings["learning_rate"] == pytest.approx(0.001)
+    assert [m.name for m in logits.metric_objects] == ["accuracy", "sparse_top_k_categorical_accuracy"]
+    assert logits.metric_objects[1].settings["k"] == 3
+    # A string is what compile resolves it to: the function, with its keyword defaults.
+    assert named.loss_object is not None and named.loss_object.settings["from_logits"] is False
+    assert named.optimizer_object is not None and named.optimizer_object.name == "sgd"
+    assert named.optimizer_object.settings["learning_rate"] == pytest.approx(0.02)
+    assert named.metric_objects == [KerasObject("accuracy")]
+
+
+def test_a_second_model_records_that_it_wraps_the_trained_one_and_its_calls_on_test_images(probe: Probe) -> None:
+    probe.run(PREPARE.format(loader="mnist") + BUILD)
+    probe.run("model = build()\nmodel.fit(X_train, Y_train, epochs=1, verbose=0)\nmodel(X_train[:2])")
+    probe.run("probability_model = keras.Sequential([model, keras.layers.Softmax()])")
+    probe.run("probability_model(X_test[:5])\nprobability_model.predict(x_te[3:6].reshape(3, 784), verbose=0)")
+    probe.run("probability_model.predict(X_train[:4], verbose=0)")
+    facts = probe.facts()
+    other = facts.variable("probability_model").model
+    assert other is not None and other.wraps_trained and not other.is_trained
+    assert [layer.class_name for layer in other.layers] == ["Sequential", "Softmax"]
+    # Keras's own calls of the inner model, inside fit or inside the outer model, are not the notebook's.
+    assert other.calls == [ModelCall("call", 5, 5), ModelCall("predict", 3, 3), ModelCall("predict", 4, 0)]
+    trained = facts.variable("model").model
+    assert trained is not None and trained.is_trained and trained.calls == [ModelCall("call", 2, 0)]
+    # A functional wrapper: the same layers (its input is none), built on the same trained model.
+    probe.run(
+        "inputs = keras.Input((784,))\nprobability_model = keras.Model(inputs, keras.layers.Softmax()(model(inputs)))"
+    )
+    functional = probe.facts().variable("probability_model").model
+    assert functional is not None and functional.wraps_trained and functional.calls == []
+    assert [layer.class_name for layer in functional.layers] == ["Sequential", "Softmax"]

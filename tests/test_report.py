@@ -297,6 +297,8 @@ def test_header_shows_integrity_flags_limits_and_the_standin_notice(tmp_path: Pa
     assert html.index("Integrity flags") < html.index('id="section-prepare"')
     assert "was not returned by any call to model.evaluate" in html
     assert "notebook_timeout_s" in html and "Stand-in data." in html
+    # what the stand-in is (shared/data/README.md): real digits, shifted; nothing made up
+    assert "real handwritten digits shifted" in html and "synthetic" not in html
 
 
 def test_an_unreadable_notebook_still_gets_a_report(tmp_path: Path) -> None:

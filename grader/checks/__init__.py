@@ -1,9 +1,10 @@
-"""The library of check kinds, grouped by what they look at: data, figures, model, training, evaluation.
+"""The library of check kinds, grouped by what they look at: data, figures, model (and other models built
+from it), training, evaluation.
 
 Importing this package registers every built-in kind; `docs/rubric.md` documents each with its parameters.
 """
 
-from grader.checks import data, evaluation, figures, model, training
+from grader.checks import data, evaluation, figures, model, other_models, training
 from grader.checks.base import (
     INTEGRITY,
     KINDS,
@@ -36,5 +37,6 @@ __all__ = [
     "integrity_kind",
     "model",
     "ok",
+    "other_models",
     "training",
 ]

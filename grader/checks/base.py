@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -196,6 +196,46 @@ def same_value(found: object, expected: object) -> bool:
     if isinstance(found, int | float) and isinstance(expected, int | float):
         return math.isclose(found, expected, rel_tol=1e-6, abs_tol=1e-12)
     return type(found) is type(expected) and found == expected
+
+
+def shown(value: object) -> str:
+    """A setting as a message shows it: a name as it is (relu), anything else as Python would (0.5, (3, 3))."""
+    return value if isinstance(value, str) else value_text(value)
+
+
+def _activation_text(value: object) -> str:
+    return "no activation" if value in (None, "linear") else f"activation {value!r}"
+
+
+def same_setting(key: str, found: object, expected: object) -> bool:
+    """Settings compared as Keras reads them: a size `3` is (3, 3) for a 2D layer, names in any case, no
+    activation (None) is Keras's default, the linear one."""
+    if key == "activation" and (found is None or expected is None):
+        return found in (None, "linear") and expected in (None, "linear")
+    if isinstance(found, str) and isinstance(expected, str):
+        return same_name(found, expected)
+    if isinstance(found, list) != isinstance(expected, list):
+        sizes, size = (found, expected) if isinstance(found, list) else (expected, found)
+        return isinstance(sizes, list) and bool(sizes) and all(same_value(n, size) for n in sizes)
+    return same_value(found, expected)
+
+
+def setting_problem(key: str, settings: Mapping[str, object], expected: object) -> str | None:
+    """What differs between a found object's setting and the expected one ("has 64 units, expected 128"), or
+    None; `settings` are the found object's."""
+    if key == "activation":
+        found = settings.get(key)
+        if same_setting(key, found, expected):
+            return None
+        return f"has {_activation_text(found)}, expected {_activation_text(expected)}"
+    if key not in settings:
+        return f"has no {key} setting, expected {shown(expected)}"
+    found = settings[key]
+    if same_setting(key, found, expected):
+        return None
+    if key in ("units", "filters"):  # settings that count something
+        return f"has {shown(found)} {key}, expected {shown(expected)}"
+    return f"has {key} {shown(found)}, expected {shown(expected)}"
 
 
 def same_name(found: str | None, expected: str) -> bool:

@@ -117,11 +117,38 @@ def labels_onehot(facts: Facts, params: Params, ctx: Context) -> Verdict:
             return fail(f"{array} has shape {shape_text(arr.shape)}, expected {shape_text([n, classes])}.{hint}")
         if not arr.onehot:
             return fail(f"{array} has shape {shape_text(arr.shape)} but its rows are not one-hot vectors.")
-        if arr.split and arr.split != array.split:
-            return fail(f"{array} holds {role_words(arr.split + '_labels')}, not {role_words(array.role)}.")
-        if not arr.labels_match:
-            return fail(f"{array} is one-hot, but its argmax does not equal the true labels (were they shuffled?).")
+        if wrong := _not_the_labels(array, "is one-hot, but its argmax does not equal the true labels"):
+            return wrong
     return ok(f"Labels are one-hot (N, {classes}) and match the true digits.")
+
+
+def _not_the_labels(array: Located, mismatch: str) -> Verdict | None:
+    """The failure of labels in the right form that are another split's, or not the true labels (`mismatch`
+    says how they differ); None when they are that split's."""
+    arr = array.facts
+    if arr.split and arr.split != array.split:
+        return fail(f"{array} holds {role_words(arr.split + '_labels')}, not {role_words(array.role)}.")
+    if not arr.labels_match:
+        return fail(f"{array} {mismatch} (were they shuffled?).")
+    return None
+
+
+@check_kind("data.labels_integer")
+def labels_integer(facts: Facts, params: Params, ctx: Context) -> Verdict:
+    """The training and test labels are integer class ids (any integer dtype), one per image, matching the
+    provisioned labels."""
+    for array in _arrays(facts, ctx, "labels"):
+        arr, n = array.facts, array.n_samples(facts.dataset)
+        if problem := array.not_an_array():
+            return failure(facts, [problem], *_cells(array))
+        if arr.shape != [n]:
+            hint = " These are one-hot rows: keep the integer labels as load_data returns them." if arr.onehot else ""
+            return fail(f"{array} has shape {shape_text(arr.shape)}, expected {shape_text([n])}.{hint}")
+        if not arr.dtype.startswith(("int", "uint")):
+            return fail(f"{array} holds {arr.dtype or arr.type_name} values, expected integer class ids.")
+        if wrong := _not_the_labels(array, "does not equal the true labels"):
+            return wrong
+    return ok(f"Labels are integer class ids ({facts.dataset.classes} classes) matching the true digits.")
 
 
 def _squeezed(text: str) -> str:

@@ -62,6 +62,8 @@ def score(facts: Facts, params: Params, ctx: Context) -> Verdict:
         return ok(f"{_test_call(ctx)} = [{call.result[0]:.4f}, {call.result[1]:.4f}].")
     if any(c.result is not None for c in facts.kernel.evaluate_calls):
         return fail(f"model.evaluate was not called on the test data: call {_test_call(ctx)}.")
+    if "score" not in ctx.assignment.variables:  # the assignment asks for no stored score: do not invent one
+        return missing(facts, f"{_test_call(ctx)} was never called", _EVALUATE)
     if facts.kernel.variable(name).present:
         return missing(facts, f"`{name}` was not returned by model.evaluate", _EVALUATE)
     return missing(facts, f"No `{name}` variable: store {name} = {_test_call(ctx)}", name, _EVALUATE)

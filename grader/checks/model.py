@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import Field
 
-from grader.assignment import Assignment, LayerSpec
+from grader.assignment import Assignment, Identifier, LayerSpec
 from grader.checks.base import (
     Context,
     Params,
@@ -19,28 +19,27 @@ from grader.checks.base import (
     missing,
     ok,
     ordinal,
-    same_name,
-    same_value,
+    setting_problem,
     shape_text,
+    shown,
     value_text,
 )
 from grader.checks.layer_shapes import CannotDerive, expected_params, trace
+from grader.checks.other_models import named_role, other_model
 from grader.facts import Facts, LayerFacts
 
 # The settings a layer is shown with, in Keras's argument order: Dense(128, sigmoid), Conv2D(32, (3, 3), relu).
 _HEADLINE = ("units", "filters", "kernel_size", "pool_size", "rate", "activation")
-# Settings that count something: "has 64 units".
-_COUNTED = ("units", "filters")
-
-
-def _shown(value: object) -> str:
-    return value if isinstance(value, str) else value_text(value)
 
 
 def _text(class_name: str, settings: Mapping[str, object], every_setting: bool) -> str:
-    parts = [_shown(settings[key]) for key in _HEADLINE if key in settings]
+    parts = [
+        "no activation" if key == "activation" and settings[key] is None else shown(settings[key])
+        for key in _HEADLINE
+        if key in settings
+    ]
     if every_setting:
-        parts += [f"{key}={_shown(value)}" for key, value in settings.items() if key not in _HEADLINE]
+        parts += [f"{key}={shown(value)}" for key, value in settings.items() if key not in _HEADLINE]
     return f"{class_name}({', '.join(parts)})" if parts else class_name
 
 
@@ -64,35 +63,12 @@ def _class_key(name: str) -> str:
     return re.sub(r"Pool(?=[123]D$)", "Pooling", name).replace("Convolution", "Conv")
 
 
-def _same_setting(found: object, expected: object) -> bool:
-    """Settings compared as Keras reads them: a size `3` is (3, 3) for a 2D layer, names in any case."""
-    if isinstance(found, str) and isinstance(expected, str):
-        return same_name(found, expected)
-    if isinstance(found, list) != isinstance(expected, list):
-        sizes, size = (found, expected) if isinstance(found, list) else (expected, found)
-        return isinstance(sizes, list) and bool(sizes) and all(same_value(n, size) for n in sizes)
-    return same_value(found, expected)
-
-
-def _setting_problem(key: str, config: Mapping[str, object], expected: object) -> str | None:
-    if key not in config:
-        return f"has no {key} setting, expected {_shown(expected)}"
-    found = config[key]
-    if _same_setting(found, expected):
-        return None
-    if key in _COUNTED:
-        return f"has {_shown(found)} {key}, expected {_shown(expected)}"
-    if key == "activation":
-        return f"uses activation {found!r}, expected {expected!r}"
-    return f"has {key} {_shown(found)}, expected {_shown(expected)}"
-
-
 def _same_class(layer: LayerFacts, spec: LayerSpec) -> bool:
     return _class_key(layer.class_name) == _class_key(spec.class_name)
 
 
 def _setting_problems(layer: LayerFacts, spec: LayerSpec) -> list[str]:
-    problems = (_setting_problem(key, layer.config, value) for key, value in spec.arguments.items())
+    problems = (setting_problem(key, layer.config, value) for key, value in spec.arguments.items())
     return [problem for problem in problems if problem]
 
 
@@ -192,9 +168,18 @@ def one_layer(facts: Facts, params: Layer, ctx: Context) -> Verdict:
 
 class Layers(Params):
     indices: list[int] | None = None  # the declared layers to compare, by position; None: all, and nothing more
+    model: Identifier = "model"  # the role of the model compared: the trained one, or a key of `variables:`
+    layers: list[LayerSpec] | None = None  # that model's layers; default: `model: layers:`
+
+    def declared(self, assignment: Assignment) -> list[LayerSpec]:
+        return self.layers if self.layers is not None else assignment.model.layers
 
     def check_assignment(self, assignment: Assignment) -> str | None:
-        declared = len(assignment.model.layers)
+        if self.model != "model" and (problem := named_role(self.model, assignment)):
+            return problem
+        if self.model != "model" and self.layers is None:
+            return f"give the layers of `{self.model}` as `layers:` (`model: layers:` are the trained model's)"
+        declared = len(self.declared(assignment))
         if not declared:
             return "there are no layers to compare: declare them under `model: layers:`"
         past = [i for i in self.indices or () if not 0 <= i < declared]
@@ -203,10 +188,18 @@ class Layers(Params):
 
 @check_kind("model.layers", Layers)
 def all_layers(facts: Facts, params: Layers, ctx: Context) -> Verdict:
-    """The layers are the declared ones, in order; partial credit for each that is."""
-    if problem := _model_missing(facts, ctx):
-        return problem
-    declared, found = ctx.assignment.model.layers, facts.kernel.model.layers
+    """The layers (of the trained model, or of another named one) are the declared ones, in order; partial credit
+    for each that is."""
+    if params.model == "model":
+        if problem := _model_missing(facts, ctx):
+            return problem
+        found = facts.kernel.model.layers
+    else:
+        other = other_model(facts, ctx.assignment, params.model)
+        if isinstance(other, Verdict):
+            return other
+        found = other.layers
+    declared = params.declared(ctx.assignment)
     selected = params.indices if params.indices is not None else range(len(declared))
     pairs = align(declared, found)
     problems, matched = [], 0

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from grader.assignment import Assignment
+from grader.assignment import Assignment, KerasObjectSpec
 from grader.checks.base import (
     ACCURACY_KINDS,
     Context,
@@ -23,9 +23,10 @@ from grader.checks.base import (
     same_name,
     same_value,
     saved_compile,
+    setting_problem,
     value_text,
 )
-from grader.facts import CompileCall, Facts, FitCall, ValidationRequest
+from grader.facts import CompileCall, Facts, FitCall, KerasObject, ValidationRequest
 from grader.keras_api import name_key
 
 # What Keras calls the accuracy metric it picks from the loss.
@@ -49,9 +50,49 @@ def _fit(facts: Facts) -> FitCall | None:
     return facts.kernel.training_fit() or (calls[-1] if calls else None)
 
 
-def _loss(facts: Facts, call: CompileCall) -> str | None:
+def _named(found: KerasObject | None, name: str | None) -> KerasObject | None:
+    """The object as recorded, else (facts without one) its canonical name alone."""
+    return found if found is not None else KerasObject(name) if name else None
+
+
+def _loss(facts: Facts, call: CompileCall) -> KerasObject | None:
     saved = saved_compile(facts)
-    return saved.loss if saved else facts.kernel.model.loss or call.loss
+    if saved:
+        return _named(saved.loss_object, saved.loss)
+    return _named(call.loss_object, facts.kernel.model.loss or call.loss)
+
+
+def _optimizer(facts: Facts, call: CompileCall) -> tuple[KerasObject | None, float | None]:
+    saved, model = saved_compile(facts), facts.kernel.model
+    if saved:
+        return _named(saved.optimizer_object, saved.optimizer), saved.learning_rate
+    rate = model.learning_rate if model.learning_rate is not None else call.learning_rate
+    return _named(call.optimizer_object, model.optimizer or call.optimizer), rate
+
+
+def _metrics(facts: Facts, call: CompileCall) -> list[KerasObject]:
+    saved = saved_compile(facts)
+    if saved:
+        return saved.metric_objects or [KerasObject(m.identity) for m in saved.metrics]
+    return call.metric_objects or [KerasObject(m) for m in call.metrics]
+
+
+def _differences(found: KerasObject, expected: KerasObjectSpec) -> list[str]:
+    """The settings the rubric names that the found object has otherwise ("has from_logits False, expected True")."""
+    problems = (setting_problem(key, found.settings, value) for key, value in expected.arguments.items())
+    return [problem for problem in problems if problem]
+
+
+def _is(found: KerasObject | None, expected: KerasObjectSpec) -> bool:
+    """Whether a found loss, optimizer or metric is the expected class or function with the named settings."""
+    return found is not None and same_name(found.name, expected.class_name) and not _differences(found, expected)
+
+
+def _mismatch(what: str, found: KerasObject | None, expected: KerasObjectSpec) -> str:
+    """'The loss is mean_squared_error, expected ...' or 'The loss sparse_categorical_crossentropy has ...'."""
+    if found is not None and same_name(found.name, expected.class_name):
+        return f"The {what} {found.name} " + "; it ".join(_differences(found, expected))
+    return f"The {what} is {found.name if found else 'none'}, expected {expected.describe()}"
 
 
 def _no_compile(facts: Facts) -> Verdict:
@@ -80,15 +121,20 @@ def loss(facts: Facts, params: LossParams, ctx: Context) -> Verdict:
     call = _compile(facts)
     if call is None:
         return _no_compile(facts)
-    expected, used = ctx.assignment.compile.loss or "", _loss(facts, call)
-    if same_name(used, expected):
-        return ok(f"Loss: {used}.")
-    hint = (
-        " (sparse cross-entropy is for integer labels; the labels should be one-hot)"
-        if used and "sparse" in used and "sparse" not in expected
-        else ""
-    )
-    return fail(f"The loss is {used!r}, expected {expected!r}{hint}.")
+    expected, used = ctx.assignment.compile.loss, _loss(facts, call)
+    if expected is None or _is(used, expected):
+        return ok(f"Loss: {expected.describe() if expected else used.name if used else 'none'}.")
+    return fail(f"{_mismatch('loss', used, expected)}{_labels_hint(used, expected)}.")
+
+
+def _labels_hint(used: KerasObject | None, expected: KerasObjectSpec) -> str:
+    """Why a cross-entropy of the other kind is wrong: the labels it takes are of the other form."""
+    found, wanted = name_key(used.name if used else ""), name_key(expected.class_name)
+    if "sparsecategorical" in found and "sparse" not in wanted:
+        return " (sparse cross-entropy is for integer labels; the labels should be one-hot)"
+    if "sparse" in wanted and found.startswith("categorical"):
+        return " (categorical cross-entropy is for one-hot labels; the labels should stay integer class ids)"
+    return ""
 
 
 class OptimizerParams(_CompileSetting):
@@ -101,18 +147,15 @@ def optimizer(facts: Facts, params: OptimizerParams, ctx: Context) -> Verdict:
     call = _compile(facts)
     if call is None:
         return _no_compile(facts)
-    saved, model = saved_compile(facts), facts.kernel.model
-    if saved:
-        name, rate = saved.optimizer, saved.learning_rate
-    else:
-        name = model.optimizer or call.optimizer
-        rate = model.learning_rate if model.learning_rate is not None else call.learning_rate
-    expected, expected_rate = ctx.assignment.compile.optimizer or "", ctx.assignment.compile.learning_rate
-    want = f"{expected}(learning_rate={expected_rate:g})" if expected_rate is not None else expected
-    if not same_name(name, expected):
-        return fail(f"The optimizer is {name!r}, expected {want}.")
+    (found, rate), expected = _optimizer(facts, call), ctx.assignment.compile.optimizer
+    expected_rate = ctx.assignment.compile.learning_rate
+    if expected is None:
+        return ok(f"Optimizer: {found.name if found else 'none'}.")
+    want = expected.describe() + (f" with learning_rate={expected_rate:g}" if expected_rate is not None else "")
+    if not _is(found, expected):
+        return fail(f"{_mismatch('optimizer', found, expected)}.")
     if expected_rate is not None and not same_value(rate, expected_rate):
-        return fail(f"{name}'s learning rate is {rate}, expected {expected_rate:g}.")
+        return fail(f"{expected.class_name}'s learning rate is {rate}, expected {expected_rate:g}.")
     return ok(f"Optimizer: {want}.")
 
 
@@ -125,14 +168,15 @@ def _accuracy_for(loss: str | None) -> str:
     return "accuracy"
 
 
-def _same_metric(found: str, expected: str, loss: str | None) -> bool:
+def _same_metric(found: KerasObject, expected: KerasObjectSpec, loss: KerasObject | None) -> bool:
     """Whether a compiled metric is the expected one: "accuracy" stands for the accuracy Keras picks for the
     loss, and an expected "accuracy" accepts any accuracy."""
-    if same_name(found, expected):
+    if _is(found, expected):
         return True
-    if expected in _ACCURACY_ALIASES:
-        return found in ACCURACY_KINDS or found in _ACCURACY_ALIASES
-    return found in _ACCURACY_ALIASES and same_name(_accuracy_for(loss), expected)
+    if expected.class_name in _ACCURACY_ALIASES:
+        return found.name in ACCURACY_KINDS or found.name in _ACCURACY_ALIASES
+    picked = _accuracy_for(loss.name if loss else None)
+    return found.name in _ACCURACY_ALIASES and same_name(picked, expected.class_name)
 
 
 class MetricsParams(_CompileSetting):
@@ -145,14 +189,13 @@ def metrics(facts: Facts, params: MetricsParams, ctx: Context) -> Verdict:
     call = _compile(facts)
     if call is None:
         return _no_compile(facts)
-    saved = saved_compile(facts)
-    found = [m.identity for m in saved.metrics] if saved else list(call.metrics)
-    expected, used_loss = ctx.assignment.compile.metrics, _loss(facts, call)
+    found, expected, used_loss = _metrics(facts, call), ctx.assignment.compile.metrics, _loss(facts, call)
     tracked = [m for m in expected if any(_same_metric(f, m, used_loss) for f in found)]
+    wanted = ", ".join(m.describe() for m in expected)
     if len(tracked) == len(expected):
-        return ok(f"Tracks {', '.join(expected)}.")
+        return ok(f"Tracks {wanted}.")
     return fail(
-        f"The metrics are {sorted(found) or 'none'}; expected {', '.join(expected)}.",
+        f"The metrics are {sorted(f.name for f in found) or 'none'}; expected {wanted}.",
         fraction=len(tracked) / len(expected) if tracked else None,
     )
 

@@ -83,6 +83,8 @@ class _State:
         # itself) counts as the model's, as before this was kept
         self.fit_models: dict[int, Any] = {}
         self.trained_histories: dict[int, Any] = {}  # id(model) -> the History its last training fit returned
+        self.model_calls: list[tuple[Any, dict[str, Any]]] = []  # (model, ModelCall) of the notebook's own calls
+        self.call_depth = 0  # inside a recorded model call: Keras's calls of the model's layers are not the student's
         self.figures: dict[int, dict[str, Any]] = {}
         self.array_cache: dict[tuple[Any, ...], dict[str, Any] | None] = {}
         self.image_matches: dict[bytes, int | None] = {}  # a panel's pixels -> the training image they are
@@ -123,6 +125,11 @@ class _State:
             return {key: np.array(data[key]) for key in ("x_train", "y_train", "x_test", "y_test")}
 
     @functools.cached_property
+    def test_image_pixels(self) -> frozenset[bytes]:
+        """The provisioned test images' raw pixels, to recognise one by value in any array."""
+        return frozenset(image.tobytes() for image in self.x_test)
+
+    @functools.cached_property
     def classes(self) -> int:
         """The number of distinct provisioned training labels: the width of a one-hot label."""
         return len(np.unique(self.y_train))
@@ -159,6 +166,7 @@ def install(request: str, dataset_path: str, out_dir: str) -> None:
     keras.utils.set_random_seed(_SEED)
     _patch_load_data()
     _wrap_model_methods()
+    _hook_model_calls()
     _hook_figures()
     _write(_collect())
 
@@ -272,6 +280,56 @@ def resolved_identity(text: str, kind: str) -> str | None:
     return None if resolved is None or isinstance(resolved, str) else identity(resolved, kind)
 
 
+def keras_object(obj: Any, kind: str) -> dict[str, Any] | None:
+    """`grader.facts.KerasObject` of a loss ("loss"), metric ("metric") or optimizer ("optimizer") as compile got
+    it: a string resolved as compile resolves it, a class by its configuration, a function by its keyword
+    defaults (a wrapper around a function as that function with the wrapper's settings)."""
+    if obj is None:
+        return None
+    if isinstance(obj, str):
+        text = obj.strip().lower()
+        if kind == "metric" and text in _ACCURACY_STRINGS:
+            return {"name": "accuracy", "settings": {}}
+        getter = {"loss": keras.losses.get, "metric": keras.metrics.get, "optimizer": keras.optimizers.get}[kind]
+        try:
+            resolved = getter(obj)
+        except Exception:
+            resolved = None
+        if resolved is None or isinstance(resolved, str):
+            return {"name": text, "settings": {}}
+        obj = resolved
+    if inspect.isfunction(obj) or inspect.isbuiltin(obj):
+        defaults = {
+            key: _plain(p.default) for key, p in inspect.signature(obj).parameters.items() if p.default is not p.empty
+        }
+        name = _qualified(obj, getattr(obj, "__name__", "function"))
+        return {"name": name, "settings": {k: v for k, v in defaults.items() if v is not _NOT_PLAIN}}
+    cls, config = type(obj), _guarded(lambda: dict(obj.get_config()), {})
+    wrapped = getattr(obj, "_fn" if kind == "metric" else "fn", None)
+    if cls.__name__ in ("MeanMetricWrapper", "LossFunctionWrapper") and callable(wrapped):
+        inner = keras_object(wrapped, kind) or {"settings": {}}
+        return {**inner, "settings": {**inner["settings"], **_plain_settings(config)}}
+    return {"name": _qualified(cls, cls.__name__), "settings": _plain_settings(config)}
+
+
+def _plain_settings(config: dict[Any, Any]) -> dict[str, Any]:
+    """A configuration's plain-data settings, without the ones that only label the object."""
+    plain = {str(key)[:100]: _plain(value) for key, value in list(config.items())[:_MAX_CONFIG]}
+    return {key: value for key, value in plain.items() if key not in _LABEL_KEYS and value is not _NOT_PLAIN}
+
+
+def compile_objects(loss: Any, optimizer: Any, metrics: list[Any]) -> dict[str, Any]:
+    """The `loss_object`, `optimizer_object` and `metric_objects` of a compile call or of a saved model's compile
+    config; also used by the re-evaluation."""
+    return {
+        "loss_object": _guarded(lambda: keras_object(loss, "loss"), None),
+        "optimizer_object": _guarded(lambda: keras_object(optimizer, "optimizer"), None),
+        "metric_objects": [
+            found for found in (_guarded(functools.partial(keras_object, m, "metric"), None) for m in metrics) if found
+        ],
+    }
+
+
 def optimizer_name(opt: Any) -> str | None:
     if opt is None:
         return None
@@ -357,6 +415,7 @@ def _wrap_model_methods() -> None:
             "learning_rate": learning_rate(optimizer) if not isinstance(optimizer, str) else None,
             "metrics": [m for m in (identity(m, "metric") for m in metrics) if m],
             "error": None,
+            **compile_objects(call.get("loss"), optimizer, list(metrics)),
         }
         try:
             return st.originals["compile"](self, *args, **kwargs)
@@ -709,6 +768,93 @@ def _test_arrays(arrays: list[tuple[Any, dict[str, Any]]]) -> tuple[Any, Any] | 
     return min(images, key=lambda c: unlike_x(c[1]))[0], min(labels, key=lambda c: unlike_y(c[1]))[0]
 
 
+# ---------------------------------------------------------------------------------------------- model calls
+
+_MAX_MODEL_CALLS = 200  # calls kept, over all models
+
+
+def _hook_model_calls() -> None:
+    """Records the notebook's own calls of a model on data (`model(x)`, `model.predict(x)`), on keras.Model so
+    that a layer's call costs nothing; Keras's calls inside fit, or inside another recorded call (the trained
+    model inside the model that wraps it), are not the notebook's."""
+    st = _st()
+    for method, kind in (("__call__", "call"), ("predict", "predict")):
+        original = getattr(st.model_cls, method)
+        st.originals[f"model.{method}"] = original
+
+        def hook(self: Any, *args: Any, _original: Any = original, _kind: str = kind, **kwargs: Any) -> Any:
+            if st.call_depth or st.fit_depth:
+                return _original(self, *args, **kwargs)
+            x = args[0] if args else kwargs.get("x", kwargs.get("inputs"))
+            record = _guarded(lambda: _model_call(_kind, x), None)
+            st.call_depth += 1
+            try:
+                return _original(self, *args, **kwargs)
+            finally:
+                st.call_depth -= 1
+                if record is not None:
+                    st.model_calls = [*st.model_calls, (self, record)][-_MAX_MODEL_CALLS:]
+
+        hook.__name__, hook.__doc__ = method, original.__doc__
+        st.hooks[f"model.{method}"] = hook
+        setattr(st.model_cls, method, hook)
+
+
+def _model_call(kind: str, x: Any) -> dict[str, Any] | None:
+    """`grader.facts.ModelCall` of a call on concrete data; None for a symbolic tensor (a model being built)."""
+    if _shape_of(x) is None:
+        return None
+    arr = _as_array(x)
+    if arr is None or arr.ndim == 0 or arr.dtype.kind not in "biuf":
+        return None
+    return {"method": kind, "n_samples": int(arr.shape[0]), "test_images": _test_images_in(arr)}
+
+
+def _test_images_in(arr: Any) -> int:
+    """How many samples of `arr` are provisioned test images, raw or divided by 255, whatever their shape;
+    compared in blocks, so that a call on the whole test set takes no more temporary memory than one block."""
+    st = _st()
+    size = st.x_test[0].size
+    if arr.size != len(arr) * size:
+        return 0
+    found = {np.float32(1): 0, np.float32(255): 0}
+    for start in range(0, len(arr), 4096):
+        rows = np.asarray(arr[start : start + 4096], dtype=np.float32).reshape(-1, size)
+        for scale in found:
+            pixels = rows * scale
+            rounded = np.rint(pixels)
+            whole = (np.abs(pixels - rounded) <= 1e-3).all(axis=1) & ((rounded >= 0) & (rounded <= 255)).all(axis=1)
+            exact = rounded[whole].astype(st.x_test.dtype)
+            found[scale] += sum(1 for row in exact if row.tobytes() in st.test_image_pixels)
+    return max(found.values())
+
+
+def _other_model_facts(value: Any, trained: Any) -> dict[str, Any]:
+    """`grader.facts.OtherModelFacts` of a Keras model under a requested name."""
+    st = _st()
+    return {
+        "class_name": type(value).__name__[:100],
+        "layers": [layer for layer in layer_facts(value) if layer["class_name"] != "InputLayer"],  # a functional one's
+        "is_trained": value is trained,
+        "wraps_trained": trained is not None and value is not trained and _holds_layer(value, trained, 3),
+        "calls": [record for model, record in st.model_calls if model is value][-20:],
+    }
+
+
+def _holds_layer(model: Any, target: Any, depth: int) -> bool:
+    """Whether `target` is one of the model's layers, or of theirs up to `depth` levels down."""
+    layers = getattr(model, "layers", None) or []
+    return any(layer is target or (depth > 1 and _holds_layer(layer, target, depth - 1)) for layer in layers[:50])
+
+
+def _with_models(variables: dict[str, dict[str, Any]], ns: dict[str, Any], trained: Any) -> None:
+    """Adds `model` facts to every requested variable that holds a Keras model."""
+    st = _st()
+    for name, facts in variables.items():
+        if isinstance(ns.get(name), st.model_cls):
+            facts["model"] = _guarded(functools.partial(_other_model_facts, ns[name], trained), None)
+
+
 # ---------------------------------------------------------------------------------------------- figures
 
 
@@ -970,6 +1116,7 @@ def _collect() -> dict[str, Any]:
         else {"present": False}
         for name in st.request["variables"]
     }
+    _guarded(lambda: _with_models(variables, ns, model), None)
     return {
         "request": st.request,
         "variables": variables,

@@ -237,17 +237,18 @@ def _compiled(model: Any) -> dict[str, Any] | None:
     """The loss, metrics and optimizer of the model's compile config, each by what it is, not what it is named."""
     import keras
 
-    from .probe import identity, learning_rate, optimizer_name
+    from .probe import compile_objects, identity, learning_rate, optimizer_name
 
     config = model.get_compile_config() if getattr(model, "compiled", False) else {}
     if not config:
         return None
-    metrics = keras.saving.deserialize_keras_object(config.get("metrics"))
+    metrics = _flat(keras.saving.deserialize_keras_object(config.get("metrics")))[:_MAX_METRICS]
     return {
         "loss": identity(getattr(model, "loss", None), "loss"),
-        "metrics": [_metric_facts(m) for m in _flat(metrics)[:_MAX_METRICS]],
+        "metrics": [_metric_facts(m) for m in metrics],
         "optimizer": optimizer_name(getattr(model, "optimizer", None)),
         "learning_rate": learning_rate(getattr(model, "optimizer", None)),
+        **compile_objects(getattr(model, "loss", None), getattr(model, "optimizer", None), metrics),
     }
 
 

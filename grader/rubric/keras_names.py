@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from grader.assignment import Assignment
+from grader.assignment import Assignment, KerasObjectSpec
 from grader.keras_api import keras_names, name_key
 from grader.rubric.source import Source, suggestion
 
@@ -23,12 +23,13 @@ def check_keras_names(source: Source, assignment: Assignment) -> None:
             problem = f"{layer.class_name!r} is not a Keras layer{suggestion(layer.class_name, sorted(layers))}"
             raise source.error(("model", "layers", n), problem)
     settings = assignment.compile
-    named: list[tuple[tuple[str | int, ...], str | None, str]] = [
+    named: list[tuple[tuple[str | int, ...], KerasObjectSpec | None, str]] = [
         (("compile", "loss"), settings.loss, "losses"),
         (("compile", "optimizer"), settings.optimizer, "optimizers"),
         *((("compile", "metrics", n), metric, "metrics") for n, metric in enumerate(settings.metrics)),
     ]
-    for where, given, module in named:
+    for where, spec, module in named:
+        given = spec.class_name if spec is not None else None
         # One spelling per name, a function's (categorical_crossentropy) before its class's (CategoricalCrossentropy).
         known = {name_key(n): n for n in sorted(keras_names(module), key=str.islower)}
         if module == "metrics":

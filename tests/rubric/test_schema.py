@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from grader.checks import INTEGRITY, KINDS
-from tests.factories import ROOT
 from tests.rubric.edits import assert_names_line_and_key, edit
 
 
@@ -76,11 +74,3 @@ def test_a_mistake_names_the_file_line_and_key(
     tmp_path: Path, change: Callable[[str], str], marker: str, key: str, words: list[str]
 ) -> None:
     assert_names_line_and_key(tmp_path, change, marker, key, words)
-
-
-def test_every_built_in_kind_is_documented_with_an_example() -> None:
-    docs = (ROOT / "docs" / "rubric.md").read_text(encoding="utf-8")
-    for name in KINDS:
-        assert f"| `{name}` |" in docs and f"{{kind: {name}," in docs, name
-    for name in INTEGRITY:
-        assert f"`{name}`" in docs, name
