@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grader.atomic_write import atomic_write
 from grader.csvfile import read_rows
 from grader.discover import name_key
 from grader.errors import GraderError
-from grader.export import csv_text, guarded_rows, write_text_whole
+from grader.export import csv_text, guarded_rows
 from grader.isolation import D2L_CSV, StageFailure, StageGuard
 from grader.rubric.model import Rubric
 from grader.score import StudentGrade, number
@@ -128,4 +129,4 @@ def write_d2l_csv(
 
     header = ["OrgDefinedId", "Username", f"{rubric.title} Points Grade", END_OF_LINE]
     rows = [r for r in guarded_rows(grades, D2L_CSV, row, failed, guard) if r is not None]
-    write_text_whole(path, csv_text([header, *rows]))
+    atomic_write(path, csv_text([header, *rows]))

@@ -27,6 +27,7 @@ from typing import Final
 
 import numpy as np
 
+from grader.atomic_write import replaced_whole
 from grader.errors import GraderError
 
 # The hash `keras.datasets.mnist.load_data` passes to `get_file` (keras/src/datasets/mnist.py).
@@ -374,19 +375,8 @@ def _shifted(images: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
 def _write_npz(dest: Path, arrays: Arrays) -> None:
     """Write `arrays` to `dest` as a read-only mnist.npz, atomically: readers never see half a file."""
     (x_train, y_train), (x_test, y_test) = arrays
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(temp_name, 0o444)
-        os.replace(temp_name, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
+    with replaced_whole(dest, mode=0o444, durable=True) as fh:
+        np.savez_compressed(fh, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
 
+from grader.atomic_write import atomic_write
 from grader.dataset import Dataset
 from grader.discover import Submission
 from grader.errors import GraderError
@@ -118,9 +119,7 @@ def run_on_worker(notebook: bytes, dataset_bytes: bytes, dataset: Dataset, setti
     cache.mkdir(parents=True, exist_ok=True)
     data_path = cache / f"dataset-{dataset.sha256[:16]}.npz"
     if not data_path.exists() or hashlib.sha256(data_path.read_bytes()).hexdigest() != dataset.sha256:
-        tmp = data_path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(dataset_bytes)
-        tmp.replace(data_path)
+        atomic_write(data_path, dataset_bytes)
     dataset = replace(dataset, path=data_path)
     # The homework environment is the worker's own, in its cache, built there the first time (see kernel_env).
     settings = replace(settings, environment=ensure_built(locate(settings.environment.requirements, cache)))

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import nbformat
 
 from grader.archive import Ignored
+from grader.atomic_write import atomic_write
 from grader.csvfile import read_rows
 from grader.errors import GraderError
 from grader.files import read_regular_file
@@ -172,13 +173,6 @@ def guarded_rows(
     return [guard.run(stage, g.student, partial(failed, g), build, g) for g in grades]
 
 
-def write_text_whole(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8", newline="")
-    tmp.replace(path)
-
-
 def write_grades_json(
     grades: list[StudentGrade],
     path: Path,
@@ -196,9 +190,7 @@ def write_grades_json(
 
     entries = guarded_rows(grades, GRADES_JSON, entry, partial(_failed_entry, rubric=rubric), guard)
     not_graded = [{"path": i.path, "reason": i.reason} for i in ignored]
-    write_text_whole(
-        path, json.dumps({"students": entries, "ignored": not_graded}, indent=1, ensure_ascii=False) + "\n"
-    )
+    atomic_write(path, json.dumps({"students": entries, "ignored": not_graded}, indent=1, ensure_ascii=False) + "\n")
 
 
 def _cell(text: str) -> str:
@@ -235,7 +227,7 @@ def write_grades_csv(grades: list[StudentGrade], path: Path, rubric: Rubric, gua
     header: list[Any] = [*before, *sections, *after]
     build, failed = partial(_grades_csv_row, rubric=rubric), partial(_failed_csv_row, rubric=rubric)
     rows = guarded_rows(grades, GRADES_CSV, build, failed, guard)
-    write_text_whole(path, csv_text([header, *rows]))
+    atomic_write(path, csv_text([header, *rows]))
 
 
 def read_roster(path: Path) -> dict[str, RosterEntry]:
@@ -278,7 +270,7 @@ def write_canvas_csv(
         [*CANVAS_COLUMNS, f"{rubric.title} (points)"],
         ["Points Possible", "", "", "", "", possible],
     ]
-    write_text_whole(path, csv_text([*header, *rows]))
+    atomic_write(path, csv_text([*header, *rows]))
 
 
 def _canvas_identity(grade: StudentGrade, roster: dict[str, RosterEntry] | None) -> list[str]:
@@ -386,7 +378,7 @@ def write_gradescope(
     results_of = partial(gradescope_results, rubric=rubric)
     for grade, results in zip(grades, guarded_rows(grades, GRADESCOPE, results_of, failed, guard), strict=True):
         text = json.dumps(results, indent=1, ensure_ascii=False) + "\n"
-        write_text_whole(out_dir / stems[grade.student] / "results.json", text)
+        atomic_write(out_dir / stems[grade.student] / "results.json", text)
 
 
 def markdown_text(text: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from msgspec import Struct, field, to_builtins
 
+from grader.atomic_write import atomic_write
 from grader.strictjson import decode
 
 SCHEMA_VERSION = 2
@@ -431,9 +432,7 @@ def facts_from_json(text: str | bytes) -> Facts:
 
 
 def save_facts(facts: Facts, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(facts_to_json(facts), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, facts_to_json(facts))
 
 
 def load_facts(path: Path) -> Facts:

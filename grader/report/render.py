@@ -23,6 +23,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
 from grader.archive import Ignored
+from grader.atomic_write import atomic_write
 from grader.checks.base import shape_text
 from grader.export import file_stems, mentions, number
 from grader.facts import CellFacts, Facts, LayerFacts, ModelFacts, PanelFacts
@@ -401,7 +402,7 @@ def write_reports(
         def failed(_: StageFailure, grade: StudentGrade = grade) -> str:
             return _failed_page(guard.mark(grade), ctx, env)
 
-        _write(
+        atomic_write(
             students_dir / f"{stems[grade.student]}.html",
             guard.run(REPORT, grade.student, failed, _student_page, grade, rubric, ctx, env),
         )
@@ -410,17 +411,11 @@ def write_reports(
     written = set()
     for pair in pairs:
         path = out / pair_page_name(pair, stems)
-        _write(path, _pair_page(pair, stems, ctx, env))
+        atomic_write(path, _pair_page(pair, stems, ctx, env))
         written.add(path.name)
     for stale in pairs_dir.glob("*.html"):  # a pair of an earlier run that is no longer flagged
         if stale.name not in written:
             stale.unlink()
     marked = [guard.mark(g) for g in grades]
-    _write(out / "index.html", _index_page(marked, rubric, stems, ctx, env, pairs))
+    atomic_write(out / "index.html", _index_page(marked, rubric, stems, ctx, env, pairs))
     return marked
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
