@@ -25,6 +25,7 @@ from grader.isolation import CANVAS_CSV, GRADES_CSV, GRADES_JSON, GRADESCOPE, St
 from grader.late import late_message
 from grader.lateness import Lateness
 from grader.near_copies import NearCopy, similar_to
+from grader.output_layout import OutputLayout
 from grader.rubric.model import GRADEBOOK_COLUMNS, Rubric
 from grader.score import CheckResult, SectionResult, StudentGrade, number, rubric_sections
 
@@ -363,9 +364,9 @@ def gradescope_results(grade: StudentGrade, rubric: Rubric) -> dict[str, Any]:
 
 
 def write_gradescope(
-    grades: list[StudentGrade], out_dir: Path, rubric: Rubric, guard: StageGuard | None = None
+    grades: list[StudentGrade], layout: OutputLayout, rubric: Rubric, guard: StageGuard | None = None
 ) -> None:
-    """Writes out_dir/<student>/results.json for each student (the student id made file-safe).
+    """Writes gradescope/<student>/results.json for each student (the student id made file-safe).
 
     A student whose results cannot be made gets a score of 0 with the grader's message as output, so that
     Gradescope shows why rather than nothing.
@@ -378,7 +379,7 @@ def write_gradescope(
     results_of = partial(gradescope_results, rubric=rubric)
     for grade, results in zip(grades, guarded_rows(grades, GRADESCOPE, results_of, failed, guard), strict=True):
         text = json.dumps(results, indent=1, ensure_ascii=False) + "\n"
-        atomic_write(out_dir / stems[grade.student] / "results.json", text)
+        atomic_write(layout.gradescope_results(stems[grade.student]), text)
 
 
 def markdown_text(text: str) -> str:

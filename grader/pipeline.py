@@ -46,6 +46,7 @@ from grader.kernel_env import KernelEnvironment, ensure_built, locate
 from grader.late import apply_late_policy
 from grader.lateness import measure_lateness
 from grader.near_copies import NearCopy, find_near_copies
+from grader.output_layout import OutputLayout
 from grader.progress import Progress
 from grader.rubric.load import load_rubric
 from grader.rubric.model import Rubric
@@ -349,15 +350,15 @@ def _write_outputs(
     rubric = session.rubric
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
+    layout = OutputLayout(out)
     stems = file_stems(g.student for g in grades)
     if options.feedback_notebooks:
-        folder = out / "feedback"
-        folder.mkdir(exist_ok=True)
+        layout.feedback_dir.mkdir(exist_ok=True)
         paths = {s.student: s.path for s in found.submissions}
         for grade in grades:
             if changed is not None and grade.student not in changed:
                 continue
-            dest = folder / f"{stems[grade.student]}.ipynb"
+            dest = layout.feedback_notebook(stems[grade.student])
             guard.run(
                 FEEDBACK,
                 grade.student,
@@ -386,13 +387,13 @@ def _write_outputs(
     for _ in range(2):
         failed_before = sum(len(f) for f in guard.failures.values())
         marked = [guard.mark(g) for g in grades]
-        write_gradescope(marked, out / "gradescope", rubric, guard)
+        write_gradescope(marked, layout, rubric, guard)
         marked = write_reports(marked, out, context, rubric, guard, pairs or [], changed)
-        write_grades_json(marked, out / "grades.json", rubric, guard, pairs or [], found.ignored)
-        write_grades_csv(marked, out / "grades.csv", rubric, guard)
-        write_canvas_csv(marked, out / "canvas.csv", rubric, session.roster, guard=guard)
+        write_grades_json(marked, layout.grades_json, rubric, guard, pairs or [], found.ignored)
+        write_grades_csv(marked, layout.grades_csv, rubric, guard)
+        write_canvas_csv(marked, layout.canvas_csv, rubric, session.roster, guard=guard)
         if session.d2l_roster is not None:
-            write_d2l_csv(marked, out / "d2l.csv", rubric, session.d2l_roster, guard)
+            write_d2l_csv(marked, layout.d2l_csv, rubric, session.d2l_roster, guard)
         if sum(len(f) for f in guard.failures.values()) == failed_before:
             break
     return [guard.mark(g) for g in grades]

@@ -26,6 +26,7 @@ from grader.export import file_stems
 from grader.files import read_regular_file
 from grader.isolation import StageGuard
 from grader.near_copies import NearCopy
+from grader.output_layout import OutputLayout
 from grader.pipeline import (
     Options,
     Outcome,
@@ -150,12 +151,12 @@ class Watcher:
 
 def remove_outputs(out: Path, stems: set[str]) -> None:
     """Removes the per-student files of students whose notebooks left the folder (renamed or deleted)."""
+    layout = OutputLayout(out)
     for stem in stems:
-        for path in (out / "students" / f"{stem}.html", out / "gradescope" / stem / "results.json"):
+        for path in layout.student_files(stem):
             path.unlink(missing_ok=True)
-        (out / "feedback" / f"{stem}.ipynb").unlink(missing_ok=True)
         with contextlib.suppress(OSError):
-            (out / "gradescope" / stem).rmdir()
+            layout.gradescope_results(stem).parent.rmdir()
 
 
 def watch(options: Options, cache_dir: Path) -> Outcome:

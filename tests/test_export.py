@@ -23,6 +23,7 @@ from grader.export import (
 )
 from grader.facts import CellFacts
 from grader.near_copies import NearCopy
+from grader.output_layout import OutputLayout
 from grader.score import StudentGrade
 from tests.factories import CELL_SOURCES, ROOT, four_section_rubric, make_facts, make_grade, rubric
 
@@ -178,11 +179,11 @@ def test_canvas_csv_has_the_gradebook_header_points_possible_and_roster_ids(tmp_
 
 
 def test_gradescope_results_have_a_test_per_check_adding_up_to_the_score(tmp_path: Path) -> None:
-    write_gradescope(grades(), tmp_path, rubric())
+    write_gradescope(grades(), OutputLayout(tmp_path), rubric())
     stems = file_stems(g.student for g in grades())
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(stems.values())
+    assert sorted(p.name for p in OutputLayout(tmp_path).gradescope_dir.iterdir()) == sorted(stems.values())
     for grade in grades():
-        results = json.loads((tmp_path / stems[grade.student] / "results.json").read_text("utf-8"))
+        results = json.loads(OutputLayout(tmp_path).gradescope_results(stems[grade.student]).read_text("utf-8"))
         assert set(results) == {"score", "execution_time", "output", "tests"}
         assert results["score"] == grade.total
         assert grade.student in results["output"] and "Visualize the data" in results["output"]
@@ -192,7 +193,7 @@ def test_gradescope_results_have_a_test_per_check_adding_up_to_the_score(tmp_pat
             assert test["visibility"] == "visible" and test["status"] in ("passed", "failed")
         assert sum(t["score"] for t in results["tests"]) == pytest.approx(results["score"])
         assert sum(t["max_score"] for t in results["tests"]) == 100
-    hal_tests = json.loads((tmp_path / "hal" / "results.json").read_text("utf-8"))["tests"]
+    hal_tests = json.loads(OutputLayout(tmp_path).gradescope_results("hal").read_text("utf-8"))["tests"]
     grid = next(t for t in hal_tests if t["name"] == "Visualize the data: A figure of 9 images in a 3x3 grid is shown")
     assert grid["score"] == 0 and grid["status"] == "failed" and "AttributeError" in grid["output"]
 
@@ -283,8 +284,8 @@ def test_grades_json_and_csv_have_the_sections_of_the_rubric(tmp_path: Path) -> 
 
 def test_gradescope_has_a_test_per_check_of_the_rubric(tmp_path: Path) -> None:
     rubric = four_section_rubric()
-    write_gradescope(four_section_grades(), tmp_path, rubric)
-    results = json.loads((tmp_path / "eve" / "results.json").read_text("utf-8"))
+    write_gradescope(four_section_grades(), OutputLayout(tmp_path), rubric)
+    results = json.loads(OutputLayout(tmp_path).gradescope_results("eve").read_text("utf-8"))
     expected = [(f"{s.title}: {c.title}", c.points) for s in rubric.sections for c in s.checks]
     assert [(t["name"], t["max_score"]) for t in results["tests"]] == expected and len(expected) == 27
     assert not any(t["name"].startswith("Visualize") for t in results["tests"])

@@ -30,6 +30,7 @@ from grader.facts import CellFacts, Facts, LayerFacts, ModelFacts, PanelFacts
 from grader.isolation import REPORT, StageFailure, StageGuard
 from grader.late import late_message
 from grader.near_copies import NearCopy
+from grader.output_layout import OutputLayout
 from grader.report import charts
 from grader.report.failed_import import failed_import
 from grader.rubric.model import CheckSpec, Rubric, SectionSpec
@@ -51,7 +52,6 @@ EVIDENCE = (("figures.", "figure"), ("model.", "model"), ("training.", "curves")
 # Pages without script (a student's, a near-copy pair's): nothing loads or runs but inline styles and the
 # grader's own data: images.
 STUDENT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-NEAR_COPIES_DIR = "near-copies"
 # Progressive enhancement for the class table: click a header to sort. The table reads fine without it.
 SORT_SCRIPT = """
 document.querySelectorAll("table.sortable").forEach(function (table) {
@@ -321,14 +321,22 @@ def _check_rates(grades: list[StudentGrade], rubric: Rubric) -> list[CheckRate]:
     return [rate for _, rate in sorted(ranked, key=lambda pair: pair[0])]
 
 
-def pair_page_name(pair: NearCopy, stems: dict[str, str]) -> str:
-    """The side-by-side page of a pair, relative to the output folder: `<first>+<second>.html`, unique per pair
-    because a stem never holds a `+` (`a--b` with `c` and `a` with `b--c` are two pages)."""
-    return f"{NEAR_COPIES_DIR}/{stems[pair.first]}+{stems[pair.second]}.html"
+def pair_page(layout: OutputLayout, pair: NearCopy, stems: dict[str, str]) -> Path:
+    return layout.pair_page(stems[pair.first], stems[pair.second])
 
 
-def _pair_page(pair: NearCopy, stems: dict[str, str], ctx: ReportContext, env: Environment) -> str:
-    return env.get_template("pair.html.j2").render(pair=pair, stems=stems, ctx=ctx, csp=STUDENT_CSP)
+def _pair_page(
+    pair: NearCopy, stems: dict[str, str], ctx: ReportContext, env: Environment, layout: OutputLayout
+) -> str:
+    page = pair_page(layout, pair, stems)
+    return env.get_template("pair.html.j2").render(
+        pair=pair,
+        stems=stems,
+        ctx=ctx,
+        csp=STUDENT_CSP,
+        index_link=layout.link(layout.index, page),
+        report_link=lambda student: layout.link(layout.student_report(stems[student]), page),
+    )
 
 
 def _index_page(
@@ -337,6 +345,7 @@ def _index_page(
     stems: dict[str, str],
     ctx: ReportContext,
     env: Environment,
+    layout: OutputLayout,
     pairs: Sequence[NearCopy] = (),
 ) -> str:
     graded = [g for g in grades if g.status == "graded"]
@@ -363,7 +372,8 @@ def _index_page(
         histogram=charts.png_data_uri(charts.totals_histogram(totals, max_total)) if totals else None,
         script=Markup(SORT_SCRIPT),
         n_adjusted=sum(g.adjusted for g in grades),
-        pairs=[(pair, pair_page_name(pair, stems)) for pair in pairs],
+        pairs=[(pair, layout.link(pair_page(layout, pair, stems), layout.index)) for pair in pairs],
+        report_link=lambda student: layout.link(layout.student_report(stems[student]), layout.index),
         csp=f"{STUDENT_CSP}; script-src 'sha256-{script_hash}'",
     )
 
@@ -393,8 +403,8 @@ def write_reports(
     guard = guard or StageGuard()
     env = _environment()
     stems = file_stems(g.student for g in grades)
-    students_dir = out / "students"
-    students_dir.mkdir(parents=True, exist_ok=True)
+    layout = OutputLayout(out)
+    layout.students_dir.mkdir(parents=True, exist_ok=True)
     for grade in grades:
         if only is not None and grade.student not in only:
             continue
@@ -403,19 +413,18 @@ def write_reports(
             return _failed_page(guard.mark(grade), ctx, env)
 
         atomic_write(
-            students_dir / f"{stems[grade.student]}.html",
+            layout.student_report(stems[grade.student]),
             guard.run(REPORT, grade.student, failed, _student_page, grade, rubric, ctx, env),
         )
-    pairs_dir = out / NEAR_COPIES_DIR
-    pairs_dir.mkdir(exist_ok=True)
+    layout.near_copies_dir.mkdir(parents=True, exist_ok=True)
     written = set()
     for pair in pairs:
-        path = out / pair_page_name(pair, stems)
-        atomic_write(path, _pair_page(pair, stems, ctx, env))
-        written.add(path.name)
-    for stale in pairs_dir.glob("*.html"):  # a pair of an earlier run that is no longer flagged
-        if stale.name not in written:
+        path = pair_page(layout, pair, stems)
+        atomic_write(path, _pair_page(pair, stems, ctx, env, layout))
+        written.add(path)
+    for stale in layout.near_copies_dir.glob("*.html"):  # a pair of an earlier run that is no longer flagged
+        if stale not in written:
             stale.unlink()
     marked = [guard.mark(g) for g in grades]
-    atomic_write(out / "index.html", _index_page(marked, rubric, stems, ctx, env, pairs))
+    atomic_write(layout.index, _index_page(marked, rubric, stems, ctx, env, layout, pairs))
     return marked
