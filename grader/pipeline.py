@@ -24,7 +24,7 @@ from grader.calibration import Calibration, calibrate
 from grader.dataset import Dataset, provision_dataset
 from grader.discover import Discovery, Submission, open_submissions
 from grader.errors import GraderError
-from grader.execute import RunSettings
+from grader.execution.settings import RunLimits, RunSettings, dataset_facts
 from grader.executors import Executor, dask_executor, execute_all, local_executor
 from grader.export import (
     RosterEntry,
@@ -45,7 +45,7 @@ from grader.near_copies import NearCopy, find_near_copies
 from grader.progress import Progress
 from grader.rubric import Rubric, load_rubric
 from grader.rubric_choice import BUNDLED_RUBRIC
-from grader.sandbox import Limits, require_bwrap
+from grader.sandbox import require_bwrap
 from grader.score import StudentGrade, grade_with_notes, unscored_grade
 
 
@@ -84,7 +84,7 @@ def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
-def run_limits(limits: Limits, options: Options) -> Limits:
+def run_limits(limits: RunLimits, options: Options) -> RunLimits:
     """The rubric's limits with the command line's time limits in place of its own."""
     for flag, value in (("--timeout", options.timeout), ("--cell-timeout", options.cell_timeout)):
         if value is not None and not value > 0:
@@ -175,6 +175,7 @@ def start_session(options: Options, rubric: Rubric, cache_dir: Path, students: i
         threads=max(1, default_jobs() // min(jobs, max(1, students))),
         request=rubric.probe_request(),
         environment=environment if options.rescore or options.scheduler else ensure_built(environment),
+        dataset=dataset_facts(dataset),
     )
     cache = FactsCache(cache_dir)
     _import_meanwhile("grader.report")
@@ -202,8 +203,8 @@ def run_reference(
     executor = executor_for(options, dataset, settings, 1, lambda: None, guard)
     only = [Submission("reference", reference)]
     say = Progress(total=1, quiet=options.quiet).say
-    facts = execute_all(only, dataset, settings, cache, executor, lambda *_: None, guard, say=say)
-    return facts["reference"]
+    (result,) = execute_all(only, dataset, settings, cache, executor, guard, say=say)
+    return result.facts
 
 
 def read_session_adjustments(options: Options, rubric: Rubric, submissions: list[Submission]) -> Adjustments:
@@ -222,7 +223,7 @@ def grade_round(
     grades: dict[str, StudentGrade] = {}
     rubric, calibration = session.rubric, session.calibration
 
-    def on_result(sub: Submission, facts: Facts, seconds: float, cached: bool) -> None:
+    def graded(sub: Submission, facts: Facts) -> StudentGrade:
         def unscored(failure: StageFailure) -> StudentGrade:
             return unscored_grade(sub.student, facts, rubric, failure.message)
 
@@ -233,23 +234,22 @@ def grade_round(
             # Last, so that a percentage is of what the student ends up with, adjustments included.
             return apply_late_policy(grade, rubric.late, sub.origin.late)
 
-        grade = guard.run(SCORE, sub.student, unscored, scored)
-        grades[sub.student] = grade
-        progress.finish_one(grade, seconds, cached)
+        return guard.run(SCORE, sub.student, unscored, scored)
 
     executor = executor_for(session.options, session.dataset, session.settings, session.jobs, progress.start_one, guard)
     try:
-        execute_all(
+        for result in execute_all(
             submissions,
             session.dataset,
             session.settings,
             session.cache,
             executor,
-            on_result,
             guard,
             cached_only=session.options.rescore,
             say=progress.say,
-        )
+        ):
+            grade = grades[result.submission.student] = graded(result.submission, result.facts)
+            progress.finish_one(grade, result.seconds, result.cached)
     finally:
         progress.close()
     bases = [session.reference, *([rubric.template] if rubric.template else [])]

@@ -24,9 +24,9 @@ from grader.assignment import FIT_ARGUMENTS, Assignment, Identifier, Spec
 from grader.checks import INTEGRITY, KINDS, CheckKind, Params
 from grader.checks.base import name_key
 from grader.errors import GraderError
+from grader.execution.settings import RunLimits
 from grader.facts import ProbeRequest
 from grader.kernel_env import DEFAULT_REQUIREMENTS, normalize_requirements
-from grader.sandbox import Limits
 
 # Two submissions are flagged as near-copies when this share of the smaller one's own code is shared.
 DEFAULT_SIMILARITY_THRESHOLD = 0.7
@@ -113,7 +113,7 @@ class Rubric:
     title: str  # the homework's name, in page titles and as the Canvas gradebook column
     path: Path
     reference: Path
-    limits: Limits
+    limits: RunLimits
     sections: tuple[SectionSpec, ...]
     assignment: Assignment = field(default_factory=Assignment)
     template: Path | None = None  # the notebook handed to students; its lines are nobody's own code
@@ -198,7 +198,7 @@ class _RubricFile(Spec):
     template: str | None = None
     custom_checks: str | None = Field(None, description="a Python file beside the rubric that adds check kinds")
     similarity_threshold: float = Field(DEFAULT_SIMILARITY_THRESHOLD, gt=0, le=1)
-    limits: Limits = Limits()
+    limits: RunLimits = RunLimits()
     late: _Late = _Late()
     environment: _Environment | None = None
     sections: dict[Identifier, _Section] = Field(min_length=1)
