@@ -10,7 +10,7 @@ from grader.cli import main
 from grader.pipeline import Options, run_limits
 from grader.rubric import load_rubric
 from grader.rubric_choice import BUNDLED_RUBRIC
-from grader.sandbox import Limits
+from grader.execution.settings import RunLimits
 from tests.conftest import ROOT, run_grade
 
 
@@ -90,7 +90,7 @@ def test_a_wrong_adjustments_line_stops_the_run_before_anything_is_written(tmp_p
 
 
 def test_time_limits_from_the_command_line_replace_the_rubrics() -> None:
-    rubric = Limits(cell_timeout_s=300, notebook_timeout_s=900)
+    rubric = RunLimits(cell_timeout_s=300, notebook_timeout_s=900)
     demo = run_limits(rubric, Options(Path("submissions"), cell_timeout=40))
     assert (demo.cell_timeout_s, demo.notebook_timeout_s) == (40, 900)
     short = run_limits(rubric, Options(Path("submissions"), timeout=30))
