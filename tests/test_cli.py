@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from grader.cli import main
+from grader.execution.settings import RunLimits
 from grader.pipeline import Options, run_limits
 from grader.rubric import load_rubric
 from grader.rubric_choice import BUNDLED_RUBRIC
-from grader.execution.settings import RunLimits
 from tests.conftest import ROOT, run_grade
 
 

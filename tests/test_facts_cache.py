@@ -106,7 +106,8 @@ def test_the_digest_covers_the_packages_that_decide_facts_and_what_they_import()
     # the bounded channels, the facts schema and its strict decoder.
     sandbox = package / "sandbox"
     imported = ["kernel_relay.py", "kernel_channels.py", "facts.py", "strictjson.py", "files.py"]
-    imported += [p.relative_to(package).as_posix() for p in sandbox.glob("*.py")] if sandbox.is_dir() else ["sandbox.py"]
+    parts = sandbox.glob("*.py") if sandbox.is_dir() else [package / "sandbox.py"]
+    imported += [p.relative_to(package).as_posix() for p in parts]
     assert set(imported) <= sources
     # Scoring and reporting decide no facts: editing them keeps the cache.
     assert not {"score.py", "rubric.py", "pipeline.py", "checks/base.py"} & sources

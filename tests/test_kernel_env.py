@@ -181,7 +181,8 @@ def test_student_code_imports_the_course_packages_and_none_of_the_graders(
     dataset = provision_dataset(small_dataset, tmp_path)
     request = rubric.probe_request()
     limits = RunLimits(cell_timeout_s=120)
-    settings = RunSettings(limits, isolated, threads=1, request=request, environment=env, dataset=dataset_facts(dataset))
+    data = dataset_facts(dataset)
+    settings = RunSettings(limits, isolated, threads=1, request=request, environment=env, dataset=data)
 
     facts = grade_run(notebook, dataset, settings)
 

@@ -215,6 +215,21 @@ def test_rescore_runs_the_lacking_notebooks_through_a_real_executor(
     assert "even with --rescore" in said
 
 
+def test_rescore_runs_again_a_notebook_whose_cached_facts_cannot_be_read_back(tmp_path: Path) -> None:
+    """Issue 18.3: an unreadable entry costs its student one run, never the class (no exit 2), and only once."""
+    batch = Class(tmp_path, {"ada": facts(WANTED.variables, run=1), "big": facts(WANTED.variables, run=1)})
+    (batch.cache.root / f"{batch.keys['big']}.json").write_bytes(b'{"schema": 2, "truncated')
+    ran: list[str] = []
+    results, from_cache, (said,) = batch.grade(recording(ran), cached_only=True)
+    assert (ran, from_cache, results["big"]) == (["big"], ["ada"], NEW)
+    assert said == "cached facts that could not be read back: running those notebooks again (big)"
+    # The run's facts were cached again: the next --rescore reads them.
+    again: list[str] = []
+    batch.cache.damaged.clear()
+    results, from_cache, said_again = batch.grade(recording(again), cached_only=True)
+    assert (again, sorted(from_cache), said_again) == ([], ["ada", "big"], [])
+
+
 def test_rescore_with_a_notebook_never_run_is_an_error_before_anything_runs(tmp_path: Path) -> None:
     batch = Class(tmp_path, {"bob": facts(ROLES), "new": None})
     with pytest.raises(GraderError, match=r"^no cached facts for new: run without --rescore"):

@@ -39,7 +39,8 @@ def run_cells(
     client.kc = kernel  # type: ignore[assignment]
     state = RunState([i for i, c in enumerate(nb.cells) if c.cell_type == "code"], LIMITS)
     finished: list[str] = []
-    loop = CellLoop(nb, client, state, kernel.kill, lambda: finished.append("finished"), time.monotonic() + seconds_left)
+    deadline = time.monotonic() + seconds_left
+    loop = CellLoop(nb, client, state, kernel.kill, lambda: finished.append("finished"), deadline)
     try:
         asyncio.run(loop.run())
     except KernelUnresponsive as exc:  # as `_run` does

@@ -44,7 +44,8 @@ def test_kernel_that_never_starts(security_env: SecurityEnv, tmp_path: Path, beh
     dataset = provision_dataset(security_env.dataset, security_env.cache)
     request = ProbeRequest(loader="mnist", variables=["model"])
     limits = RunLimits(startup_timeout_s=STARTUP_S)
-    settings = RunSettings(limits, True, threads=1, request=request, environment=fake_env, dataset=dataset_facts(dataset))
+    data = dataset_facts(dataset)
+    settings = RunSettings(limits, True, threads=1, request=request, environment=fake_env, dataset=data)
 
     started = time.monotonic()
     facts = grade_run(notebook, dataset, settings)
