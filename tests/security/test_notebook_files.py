@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from grader.execution.settings import RunLimits
 from grader.sandbox import bwrap_path
@@ -46,12 +47,15 @@ def files(security_env: SecurityEnv, tmp_path_factory: pytest.TempPathFactory) -
     (folder / "empty_lists.ipynb").write_bytes(make_notebooks.empty_lists())
     (folder / "long_comments.ipynb").write_text(make_notebooks.long_comments(), encoding="utf-8")
     (folder / "too_large.ipynb").write_bytes(make_notebooks.padded(LIMIT + 1))
+    # The suite's limits, with time enough for the reference to train on a machine busy with other work.
+    rubric = yaml.safe_load(security_env.rubric.read_text(encoding="utf-8"))
+    rubric["limits"] |= {"cell_timeout_s": 300, "notebook_timeout_s": 600}
+    env = SecurityEnv(security_env.dataset, folder.parent / "rubric.yaml", security_env.cache)
+    env.rubric.write_text(yaml.safe_dump(rubric), encoding="utf-8")
     out = folder.parent / "reports"
-    result, peak = run_grade_measured(
-        folder, "--out", out, "--jobs", "2", *security_env.args(), cache=security_env.cache, timeout=900
-    )
+    result, peak = run_grade_measured(folder, "--out", out, "--jobs", "2", *env.args(), cache=env.cache, timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]
-    return Files(security_env, folder, grades_by_student(out), peak)
+    return Files(env, folder, grades_by_student(out), peak)
 
 
 def points(files: Files, student: str) -> dict[str, float]:
@@ -68,8 +72,9 @@ def test_the_honest_reference_keeps_full_marks(files: Files) -> None:
 
 def test_outputs_saved_in_the_file_earn_nothing(files: Files) -> None:
     earned = points(files, "saved_outputs")
-    assert earned["evaluate.printed"] == 0
-    assert files.grades["saved_outputs"]["total"] == 99  # everything else in it is the honest solution
+    # Beside the printing, it is the honest solution less its figures (make_notebooks has no visualize cell).
+    missed = {check for check, p in earned.items() if p == 0 and not check.startswith("visualize.")}
+    assert missed == {"evaluate.printed"}
 
 
 def test_a_notebook_over_the_size_limit_is_an_error_for_its_student_only(files: Files) -> None:
@@ -87,7 +92,7 @@ def test_a_notebook_costly_to_parse_is_graded_and_the_grader_stays_small(files: 
 def test_every_cached_entry_reads_back_and_rescore_grades_everyone(files: Files, tmp_path: Path) -> None:
     """The 28 MB notebook's facts were 84 MB, over what the cache reads; `--rescore` then exited 2 for the class."""
     runs = cached_facts(files.env.cache)  # raises if any entry does not decode
-    long = next(f for f in runs if f.execution.cells and f.execution.cells[0].source.startswith("# éé"))
+    long = next(f for f in runs if len(f.execution.cells) > 1 and f.execution.cells[1].source.startswith("# éé"))
     assert len(long.execution.cells) == 700
     rescored = run_grade(files.folder, "--out", tmp_path, "--rescore", *files.env.args(), cache=files.env.cache)
     assert rescored.returncode == 0, rescored.stderr[-3000:]
