@@ -25,6 +25,10 @@ MAX_CELLS = 5000
 _Text = str | list[str]
 
 
+# A file with more JSON values than this is not parsed whole (`values_at_most`); an honest notebook has thousands.
+MAX_JSON_VALUES = 1_000_000
+
+
 class NotebookUnreadable(Exception):
     """The file cannot be run as a Python notebook at all; the message says why."""
 
@@ -66,6 +70,13 @@ class _Notebook(msgspec.Struct):
     cells: Annotated[list[_Cell], msgspec.Meta(max_length=MAX_CELLS)] | None = None
     worksheets: Annotated[list[_Worksheet], msgspec.Meta(max_length=MAX_CELLS)] | None = None
     metadata: _Metadata = msgspec.field(default_factory=_Metadata)
+
+
+def values_at_most(raw: bytes) -> int:
+    """A bound on the number of values in the JSON text `raw`, without parsing it: each value is the first in its
+    container or follows a comma. A parser that builds every value takes at most about 100 bytes for each beside
+    the text's own bytes, so this bounds what parsing the whole file can cost."""
+    return raw.count(b",") + raw.count(b"[") + raw.count(b"{") + 1
 
 
 def too_large(max_bytes: int) -> str:

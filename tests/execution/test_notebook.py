@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from grader.execution.notebook import MAX_CELLS, NotebookUnreadable, read_notebook
+from grader.execution.notebook import MAX_CELLS, NotebookUnreadable, read_notebook, values_at_most
 from tests.factories import ROOT
 
 LIMIT = 1 << 20
@@ -130,6 +130,16 @@ def test_too_many_cells_is_unreadable() -> None:
         path.write_text(json.dumps(data))
         with pytest.raises(NotebookUnreadable):
             read_notebook(path, 64 << 20)
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [(b"1", 1), (b"[]", 1), (b"[[], []]", 3), (b'{"a": [1, 2], "b": {}}', 5), (b'["a,b"]', 2)],
+)
+def test_values_at_most_bounds_the_values_of_a_json_text(text: bytes, values: int) -> None:
+    # At least every value; at most about twice (a container is counted by its bracket and by a comma or as
+    # a first value), and a comma inside a string counts.
+    assert values <= values_at_most(text) <= 2 * values + 1 + text.count(b",") - text.count(b", ")
 
 
 def test_what_the_grader_does_not_read_costs_no_memory(tmp_path: Path) -> None:
