@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/profile_grade.py [--dataset NPZ] [--small] [--notebook NB] [--no-sandbox-too]
 
-Runs `grader.execute.grade_run` in this process with timers wrapped around its steps (nothing in the
+Runs `grader.execution.run.grade_run` in this process with timers wrapped around its steps (nothing in the
 grader is changed) and the same notebook under plain nbclient with the same timers, and prints both, each
 after waiting for the machine to be quiet and with the share of it that other processes used meanwhile.
 """
@@ -28,9 +28,10 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 import bench  # noqa: E402 - the sibling module, for the dataset and the injected cell
 from nbclient import NotebookClient  # noqa: E402
 
-from grader import execute  # noqa: E402
 from grader.dataset import provision_dataset  # noqa: E402
-from grader.execute import RunSettings, grade_run  # noqa: E402
+from grader.execution import run  # noqa: E402
+from grader.execution.run import grade_run  # noqa: E402
+from grader.execution.settings import RunSettings, dataset_facts  # noqa: E402
 from grader.facts_cache import default_cache_dir  # noqa: E402
 from grader.kernel_env import KernelEnvironment, ensure_built, locate  # noqa: E402
 from grader.rubric.load import load_rubric  # noqa: E402
@@ -91,16 +92,15 @@ def instrument(timings: Timings) -> Callable[[], None]:
     wrap(NotebookClient, "async_start_new_kernel_client", "kernel ready (client connects)", True)
     wrap(NotebookClient, "async_execute_cell", cell_label, True)
     wrap(NotebookClient, "_async_cleanup_kernel", "kernel shutdown", True)
-    wrap(execute, "_hidden", hidden_label, True)
-    wrap(execute, "reevaluate", "re-evaluation process", False)
-    if hasattr(execute, "Reevaluator"):  # started beside the kernel; only the wait for its answer is serial
-        wrap(execute.Reevaluator, "__init__", "re-evaluation process start", False)
-        wrap(execute.Reevaluator, "result", "re-evaluation (wait for result)", False)
-        wrap(execute.Reevaluator, "close", "re-evaluation close", False)
-    wrap(execute, "read_notebook", "read + validate notebook", False)
-    wrap(execute, "dataset_facts", "dataset facts (reads npz)", False)
-    wrap(execute, "prepare_placement", "sandbox folders", False)
-    wrap(execute, "_read_kernel_facts", "read kernel facts", False)
+    # The names as `grader.execution.run` imported them: that module's calls go through these.
+    wrap(run, "hidden", hidden_label, True)
+    # Started beside the kernel; only the wait for its answer is serial.
+    wrap(run.Reevaluator, "__init__", "re-evaluation process start", False)
+    wrap(run.Reevaluator, "result", "re-evaluation (wait for result)", False)
+    wrap(run.Reevaluator, "close", "re-evaluation close", False)
+    wrap(run, "read_notebook", "read notebook (bounded)", False)
+    wrap(run, "prepare_placement", "sandbox folders", False)
+    wrap(run, "read_kernel_facts", "read kernel facts", False)
 
     def restore() -> None:
         for step in reversed(undo):
@@ -155,6 +155,7 @@ def grade_once(notebook: Path, data: Path, isolated: bool) -> None:
             threads=len(os.sched_getaffinity(0)),
             request=rubric.probe_request(),
             environment=homework_environment(),
+            dataset=dataset_facts(dataset),  # once per batch in `grade`
         )
         facts = grade_run(notebook, dataset, settings)
     if facts.execution.status != "completed":

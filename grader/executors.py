@@ -13,17 +13,19 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader.atomic_write import atomic_write
 from grader.dataset import Dataset
 from grader.discover import Submission
 from grader.errors import GraderError
-from grader.execute import RunSettings, dataset_facts, grade_run, not_run_facts
+from grader.execution.notebook import too_large
+from grader.execution.run import grade_run
+from grader.execution.settings import RunSettings, not_run_facts
 from grader.facts import Facts, facts_from_json, facts_to_json
 from grader.facts_cache import FactsCache, Shortfall, cache_key, fact_code_digest, rerun_notice, shortfall
-from grader.files import NotRegularFile, read_regular_file
+from grader.files import FileTooLarge, NotRegularFile, read_regular_file
 from grader.isolation import DECODE, EXECUTE, StageFailure, StageGuard
 from grader.kernel_env import ensure_built, locate
 from grader.sandbox.host import require_bwrap
@@ -31,9 +33,9 @@ from grader.sandbox.host import require_bwrap
 Executor = Callable[[list[tuple[Submission, str]]], Iterator[tuple[Submission, str, Facts, float]]]
 
 
-def failure_facts(failure: StageFailure, dataset: Dataset, settings: RunSettings) -> Facts:
+def failure_facts(failure: StageFailure, settings: RunSettings) -> Facts:
     """What stands in for a student's facts when the grader itself failed to produce or read them."""
-    return not_run_facts("grader_error", failure.message, dataset_facts(dataset), settings.request)
+    return not_run_facts("grader_error", failure.message, settings)
 
 
 def local_executor(
@@ -59,7 +61,7 @@ def local_executor(
                 facts, seconds = guard.run(
                     EXECUTE,
                     sub.student,
-                    lambda failure: (failure_facts(failure, dataset, settings), 0.0),
+                    lambda failure: (failure_facts(failure, settings), 0.0),
                     future.result,
                 )
                 yield sub, key, facts, seconds
@@ -88,7 +90,13 @@ def dask_executor(
             for sub, key in todo:
                 on_start()
                 future = client.submit(
-                    run_on_worker, read_regular_file(sub.path), data, dataset, settings, key=f"grade-{key}", pure=False
+                    run_on_worker,
+                    read_regular_file(sub.path, settings.limits.notebook_bytes),
+                    data,
+                    dataset,
+                    settings,
+                    key=f"grade-{key}",
+                    pure=False,
                 )
                 futures[future] = (sub, key)
             for future in dask_completed(futures):
@@ -97,12 +105,10 @@ def dask_executor(
                     EXECUTE, sub.student, lambda failure: failure, future.result
                 )
                 if isinstance(outcome, StageFailure):
-                    yield sub, key, failure_facts(outcome, dataset, settings), 0.0
+                    yield sub, key, failure_facts(outcome, settings), 0.0
                     continue
                 text, seconds = outcome
-                facts = guard.run(
-                    DECODE, sub.student, lambda f: failure_facts(f, dataset, settings), facts_from_json, text
-                )
+                facts = guard.run(DECODE, sub.student, lambda f: failure_facts(f, settings), facts_from_json, text)
                 yield sub, key, facts, seconds
 
     return run
@@ -131,70 +137,82 @@ def run_on_worker(notebook: bytes, dataset_bytes: bytes, dataset: Dataset, setti
     return facts_to_json(facts), time.monotonic() - started
 
 
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One submission's facts, how long its run took, and whether they came from the cache."""
+
+    submission: Submission
+    facts: Facts
+    seconds: float
+    cached: bool
+
+
 def execute_all(
     submissions: list[Submission],
     dataset: Dataset,
     settings: RunSettings,
     cache: FactsCache,
     executor: Executor,
-    on_result: Callable[[Submission, Facts, float, bool], None],
     guard: StageGuard,
     *,
     cached_only: bool = False,
     say: Callable[[str], None] = lambda _: None,
-) -> dict[str, Facts]:
-    """Facts for every submission: from the cache where they hold all that `settings.request` asks for, else
-    executed (and cached in place of what was there).
+) -> Iterator[Result]:
+    """Facts for every submission, as they come: from the cache where they hold all that `settings.request`
+    asks for, else executed (and cached in place of what was there).
 
     `cached_only` (--rescore) makes a notebook with no cached facts an error, before anything runs. One whose
-    cached facts lack what the rubric reads runs again all the same: scoring it on missing data would give a
-    wrong grade. `say` hears, once for the batch, which notebooks run again and why.
+    cached facts lack what the rubric reads, or cannot be read back, runs again all the same: scoring it on
+    missing data would give a wrong grade. `say` hears, once for the batch, which notebooks run again and why.
     """
     digest = fact_code_digest()
-    results: dict[str, Facts] = {}
     todo: list[tuple[Submission, str]] = []
     stale: list[tuple[str, Shortfall]] = []
+    damaged: list[str] = []
     for sub in submissions:
-        if sub.refused:  # a zip member over a per-member bound: never extracted, so never run
-            results[sub.student] = not_run_facts(
-                "unreadable", f"Not graded: {sub.refused}.", dataset_facts(dataset), settings.request
-            )
-            on_result(sub, results[sub.student], 0.0, False)
-            continue
-        try:
-            key = cache_key(read_regular_file(sub.path), dataset, settings, digest)
-        except NotRegularFile as exc:
-            # A link or a pipe is never opened for real, here or on a worker: its report says what it is.
-            results[sub.student] = not_run_facts(
-                "unreadable", str(exc.strerror), dataset_facts(dataset), settings.request
-            )
-            on_result(sub, results[sub.student], 0.0, False)
-            continue
-        except OSError:
-            key = ""
-        cached = (
-            guard.run(DECODE, sub.student, lambda f: failure_facts(f, dataset, settings), cache.get, key)
-            if key
-            else None
-        )
-        lack = shortfall(cached, settings.request) if cached is not None else None
-        if cached is not None and lack is None:
-            results[sub.student] = cached
-            on_result(sub, cached, 0.0, True)
-            continue
-        if lack is not None:
-            stale.append((sub.student, lack))
-        todo.append((sub, key))
-    if cached_only and len(todo) > len(stale):
-        rerun = {student for student, _ in stale}
+        key, found = _cached(sub, dataset, settings, cache, guard, digest)
+        if isinstance(found, Facts):
+            yield Result(sub, found, 0.0, cached=bool(key))  # no key: facts that say it was never read
+        elif isinstance(found, Shortfall):
+            stale.append((sub.student, found))
+        elif key in cache.damaged:
+            damaged.append(sub.student)
+        if not isinstance(found, Facts):
+            todo.append((sub, key))
+    if cached_only and len(todo) > len(stale) + len(damaged):
+        rerun = {student for student, _ in stale} | set(damaged)
         never = [sub.student for sub, _ in todo if sub.student not in rerun]
         raise GraderError(f"no cached facts for {', '.join(never[:5])}: run without --rescore to execute them")
     if stale:
         say(rerun_notice(stale, settings.request, cached_only))
+    if damaged:
+        say(f"cached facts that could not be read back: running those notebooks again ({', '.join(damaged[:5])})")
     if todo:
         for sub, key, facts, seconds in executor(todo):
             if key and facts.execution.status not in ("failed_to_start", "grader_error"):
                 cache.put(key, facts)
-            results[sub.student] = facts
-            on_result(sub, facts, seconds, False)
-    return results
+            yield Result(sub, facts, seconds, False)
+
+
+def _cached(
+    sub: Submission, dataset: Dataset, settings: RunSettings, cache: FactsCache, guard: StageGuard, digest: str
+) -> tuple[str, Facts | Shortfall | None]:
+    """The submission's cache key, and what stands for it there: facts to use, what they lack, or nothing.
+
+    A file that is not a regular one, or is over the rubric's size limit, gets facts that say so at once: it is
+    never read for real, here or on a worker, as does a zip member over a per-member bound (never extracted).
+    """
+    if sub.refused:
+        return "", not_run_facts("unreadable", f"Not graded: {sub.refused}.", settings)
+    try:
+        key = cache_key(read_regular_file(sub.path, settings.limits.notebook_bytes), dataset, settings, digest)
+    except NotRegularFile as exc:
+        return "", not_run_facts("unreadable", str(exc.strerror), settings)
+    except FileTooLarge:
+        return "", not_run_facts("unreadable", too_large(settings.limits.notebook_bytes), settings)
+    except OSError:
+        return "", None
+    cached = guard.run(DECODE, sub.student, lambda f: failure_facts(f, settings), cache.get, key)
+    if cached is None:
+        return key, None
+    return key, shortfall(cached, settings.request) or cached

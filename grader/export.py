@@ -20,6 +20,7 @@ from grader.archive import Ignored
 from grader.atomic_write import atomic_write
 from grader.csvfile import read_rows
 from grader.errors import GraderError
+from grader.execution.notebook import MAX_JSON_VALUES, values_at_most
 from grader.files import read_regular_file
 from grader.isolation import CANVAS_CSV, GRADES_CSV, GRADES_JSON, GRADESCOPE, StageFailure, StageGuard
 from grader.late import late_message
@@ -418,10 +419,15 @@ def write_feedback_notebook(grade: StudentGrade, source_nb: Path, dest: Path, ru
 
     A summary cell goes first; each rubric section's cell follows the last code cell that mentions one of
     that section's `keywords`, or goes at the end of the notebook (no keywords, or no cell mentions them).
-    A notebook that cannot be read gets no feedback copy: its report already explains why.
+    A notebook that cannot be read gets no feedback copy: its report already explains why. Neither does one too
+    costly to parse whole (more than MAX_JSON_VALUES values: millions of empty lists in its metadata).
     """
     try:
-        nb = nbformat.reads(read_regular_file(source_nb).decode("utf-8"), as_version=4)
+        raw = read_regular_file(source_nb, rubric.limits.notebook_bytes)
+        # nbformat builds the whole file, saved outputs included: only where that costs a bounded amount.
+        if values_at_most(raw) > MAX_JSON_VALUES:
+            return
+        nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
     except Exception:  # unreadable or invalid JSON: nbformat raises many types; nothing to annotate
         return
     minor = int(nb.get("nbformat_minor", 0))

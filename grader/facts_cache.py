@@ -9,6 +9,7 @@ before, another dataset loader), `shortfall` says what is missing and that noteb
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 from collections.abc import Sequence
@@ -17,29 +18,65 @@ from pathlib import Path
 
 from grader import __version__
 from grader.dataset import Dataset
-from grader.execute import RunSettings
+from grader.execution.settings import RunSettings
 from grader.facts import Facts, ProbeRequest, load_facts, save_facts
 
 _PACKAGE = Path(__file__).parent
-# Files whose code decides what facts a run produces; editing any of them invalidates the cache.
-_FACT_SOURCES = (
-    "execute.py",
-    "kernel_channels.py",
-    "kernel_relay.py",
-    "files.py",
-    # The whole sandbox package, so that no module of it can be left out.
-    *(f"sandbox/{path.name}" for path in sorted((_PACKAGE / "sandbox").glob("*.py"))),
-    "facts.py",
-    "strictjson.py",
-    "kernel/probe.py",
-    "kernel/reevaluate.py",
-)
+# The code that runs a notebook and the code that runs inside its kernel: every file of these packages, and
+# every module of the grader they import (a package imported is taken whole), decides what facts a run
+# produces, so editing any of them invalidates the cache. Found by reading the imports: nothing to forget.
+_FACT_ROOTS = ("execution", "kernel")
 
 
-def fact_code_digest() -> str:
+def fact_sources(package: Path = _PACKAGE) -> list[Path]:
+    """The grader's files whose code decides the facts, in a stable order."""
+    found: set[Path] = set()
+    todo = [path for root in _FACT_ROOTS for path in _modules(package / root)]
+    while todo:
+        path = todo.pop()
+        if path in found:
+            continue
+        found.add(path)
+        for name in _grader_imports(path):
+            todo += _modules(_module_path(package, name)) + _package_inits(package, name)
+    return sorted(found)
+
+
+def _package_inits(package: Path, name: str) -> list[Path]:
+    """The `__init__.py` of each package that importing `grader.a.b.c` runs first (`a`, `a/b`)."""
+    parts = name.split(".")[1:-1]
+    inits = (package.joinpath(*parts[:n], "__init__.py") for n in range(1, len(parts) + 1))
+    return [init for init in inits if init.is_file()]
+
+
+def _modules(path: Path) -> list[Path]:
+    """The Python files of a module: itself, or every one of a package's (an unknown name: none)."""
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*.py") if "__pycache__" not in p.parts)
+    module = path.with_suffix(".py")
+    return [module] if module.is_file() else []
+
+
+def _module_path(package: Path, name: str) -> Path:
+    """Where `grader.a.b` lives (without its suffix), under `package`."""
+    return package.joinpath(*name.split(".")[1:])
+
+
+def _grader_imports(path: Path) -> set[str]:
+    """The grader's modules that `path` imports (`from grader.x import y` names both `grader.x` and `grader.x.y`)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_bytes())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return {name for name in names if name.startswith("grader.")}
+
+
+def fact_code_digest(package: Path = _PACKAGE) -> str:
     digest = hashlib.sha256(__version__.encode())
-    for name in _FACT_SOURCES:
-        digest.update((_PACKAGE / name).read_bytes())
+    for path in fact_sources(package):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
@@ -122,6 +159,7 @@ class FactsCache:
     def __init__(self, root: Path) -> None:
         self.root = root / "facts"
         self.root.mkdir(parents=True, exist_ok=True)
+        self.damaged: set[str] = set()  # keys whose entry could not be read back (and was removed)
 
     def get(self, key: str) -> Facts | None:
         path = self.root / f"{key}.json"
@@ -130,7 +168,8 @@ class FactsCache:
         except FileNotFoundError:
             return None
         except (OSError, ValueError):
-            path.unlink(missing_ok=True)  # a damaged entry is recomputed
+            path.unlink(missing_ok=True)  # a damaged entry is recomputed, even under --rescore
+            self.damaged.add(key)
             return None
 
     def put(self, key: str, facts: Facts) -> None:

@@ -37,6 +37,9 @@ def not_regular_message(kind: str) -> str:
     return f"the submission is {kind}, not a regular file; only regular files inside the submissions folder are graded"
 
 
+_GROWTH_READ = 1 << 20  # what is read at a time of a file that grew after it was measured
+
+
 class FileTooLarge(OSError):
     """The file is larger than the reader accepts."""
 
@@ -62,10 +65,15 @@ def read_regular_file(path: Path, max_bytes: int | None = None) -> bytes:
         if max_bytes is not None and info.st_size > max_bytes:
             raise FileTooLarge(errno.EFBIG, f"larger than {max_bytes} bytes", str(path))
         # A regular file ignores O_NONBLOCK, so the reads below behave as usual. The read is bounded too:
-        # the file may grow after the fstat.
+        # the file may grow after the fstat. Each read is sized by what is there, as read(n) allocates n bytes.
         with os.fdopen(fd, "rb", closefd=True) as fh:
             fd = -1
-            return fh.read() if max_bytes is None else fh.read(max_bytes)
+            if max_bytes is None:
+                return fh.read()
+            data = fh.read(min(max_bytes, info.st_size))
+            while len(data) < max_bytes and (more := fh.read(min(_GROWTH_READ, max_bytes - len(data)))):
+                data += more
+            return data
     finally:
         if fd != -1:
             os.close(fd)

@@ -12,7 +12,7 @@ layers stand between those bytes and nbclient:
   kernel, whose memory they are.
 - `BoundedChannel.get_msg` drops a message that does not decode (bad JSON, bad signature, too few parts, nesting
   too deep) or that lacks the shape nbclient relies on.
-- `grader.execute.BoundedClient.process_message` checks each output's content, keeps only what the grader reads
+- `grader.execution.client.BoundedClient.process_message` checks each output's content, keeps only what the grader reads
   and counts it against the output cap.
 
 This relies on jupyter_client's channel and client internals (`AsyncZMQSocketChannel.socket` and `.session`,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,7 +30,7 @@ import numpy as np
 from copydetect import CodeFingerprint, compare_files
 from copydetect.utils import filter_code
 
-from grader.files import read_regular_file
+from grader.execution.notebook import NotebookUnreadable, read_notebook
 
 # Fingerprints are k-grams of the normalised code (k characters, where a name is one character), winnowed
 # so that any shared run of GUARANTEE characters is caught. 25 characters is about one line of code.
@@ -103,36 +102,22 @@ class _Normaliser:
 
 
 def code_cells(path: Path) -> list[str]:
-    """The sources of a notebook's code cells (the first MAX_CODE_CHARS); [] for a file that is not a notebook."""
+    """The sources of a notebook's code cells (the first MAX_CODE_CHARS); [] for a file that is not a notebook.
+
+    Read as the grader reads a notebook to run it (`grader.execution.notebook`): no link followed, no pipe
+    waited on, nothing over MAX_NOTEBOOK_BYTES read, and memory bounded while parsing.
+    """
     try:
-        # A link is not followed, a named pipe is not waited on, and a huge file is not read.
-        data = json.loads(read_regular_file(path, MAX_NOTEBOOK_BYTES))
-    except (OSError, ValueError, RecursionError):
+        nb = read_notebook(path, MAX_NOTEBOOK_BYTES)
+    except NotebookUnreadable:
         return []
-    if not isinstance(data, dict):
-        return []
-    if data.get("nbformat") == 3:  # nbformat 3 keeps cells in worksheets and code under "input"
-        worksheets = _list(data.get("worksheets"))
-        cells = [c for w in worksheets if isinstance(w, dict) for c in _list(w.get("cells"))]
-        key = "input"
-    else:
-        cells, key = _list(data.get("cells")), "source"
     sources = []
     budget = MAX_CODE_CHARS
-    for cell in cells:
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        source = cell.get(key, "")
-        if isinstance(source, list):
-            source = "".join(part for part in source if isinstance(part, str))
-        if isinstance(source, str) and budget > 0:
-            sources.append(source[:budget])
-            budget -= len(source)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and budget > 0:
+            sources.append(cell.source[:budget])
+            budget -= len(cell.source)
     return sources
-
-
-def _list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def baseline(notebooks: Iterable[list[str]]) -> Baseline:

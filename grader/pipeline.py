@@ -27,7 +27,7 @@ from grader.d2l_gradebook import D2LRoster, d2l_warnings, is_d2l_export, read_d2
 from grader.dataset import Dataset, provision_dataset
 from grader.discover import Discovery, Submission, open_submissions
 from grader.errors import GraderError
-from grader.execute import RunSettings
+from grader.execution.settings import RunLimits, RunSettings, dataset_facts
 from grader.executors import Executor, dask_executor, execute_all, local_executor
 from grader.export import (
     RosterEntry,
@@ -52,7 +52,6 @@ from grader.rubric.load import load_rubric
 from grader.rubric.model import Rubric
 from grader.rubric_choice import BUNDLED_RUBRIC
 from grader.sandbox.host import require_bwrap
-from grader.sandbox.limits import Limits
 from grader.score import StudentGrade, grade_with_notes, unscored_grade
 
 
@@ -107,7 +106,7 @@ def lms_zone(options: Options, rubric: Rubric) -> tzinfo:
     return UTC
 
 
-def run_limits(limits: Limits, options: Options) -> Limits:
+def run_limits(limits: RunLimits, options: Options) -> RunLimits:
     """The rubric's limits with the command line's time limits in place of its own."""
     for flag, value in (("--timeout", options.timeout), ("--cell-timeout", options.cell_timeout)):
         if value is not None and not value > 0:
@@ -202,6 +201,7 @@ def start_session(options: Options, rubric: Rubric, cache_dir: Path, students: i
         threads=max(1, default_jobs() // min(jobs, max(1, students))),
         request=rubric.probe_request(),
         environment=environment if options.rescore or options.scheduler else ensure_built(environment),
+        dataset=dataset_facts(dataset),
     )
     cache = FactsCache(cache_dir)
     _import_meanwhile("grader.report")
@@ -230,8 +230,8 @@ def run_reference(
     executor = executor_for(options, dataset, settings, 1, lambda: None, guard)
     only = [Submission("reference", reference)]
     say = Progress(total=1, quiet=options.quiet).say
-    facts = execute_all(only, dataset, settings, cache, executor, lambda *_: None, guard, say=say)
-    return facts["reference"]
+    (result,) = execute_all(only, dataset, settings, cache, executor, guard, say=say)
+    return result.facts
 
 
 def read_session_adjustments(options: Options, rubric: Rubric, submissions: list[Submission]) -> Adjustments:
@@ -250,7 +250,7 @@ def grade_round(
     grades: dict[str, StudentGrade] = {}
     rubric, calibration = session.rubric, session.calibration
 
-    def on_result(sub: Submission, facts: Facts, seconds: float, cached: bool) -> None:
+    def graded(sub: Submission, facts: Facts) -> StudentGrade:
         def unscored(failure: StageFailure) -> StudentGrade:
             return unscored_grade(sub.student, facts, rubric, failure.message)
 
@@ -263,23 +263,22 @@ def grade_round(
             lateness = measure_lateness(origin.submitted_at, origin.late, rubric.due, rubric.late.grace_minutes)
             return apply_late_policy(grade, rubric.late, lateness)
 
-        grade = guard.run(SCORE, sub.student, unscored, scored)
-        grades[sub.student] = grade
-        progress.finish_one(grade, seconds, cached)
+        return guard.run(SCORE, sub.student, unscored, scored)
 
     executor = executor_for(session.options, session.dataset, session.settings, session.jobs, progress.start_one, guard)
     try:
-        execute_all(
+        for result in execute_all(
             submissions,
             session.dataset,
             session.settings,
             session.cache,
             executor,
-            on_result,
             guard,
             cached_only=session.options.rescore,
             say=progress.say,
-        )
+        ):
+            grade = grades[result.submission.student] = graded(result.submission, result.facts)
+            progress.finish_one(grade, result.seconds, result.cached)
     finally:
         progress.close()
     bases = [session.reference, *([rubric.template] if rubric.template else [])]

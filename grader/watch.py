@@ -11,13 +11,13 @@ graded as it is (its report says it is not a notebook). Ctrl-C ends the watch be
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 import watchfiles
 
 from grader.discover import Discovery, Submission, discover
@@ -57,13 +57,14 @@ def stamp_of(path: Path) -> Stamp | None:
     return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode)
 
 
-def parses(path: Path) -> bool:
-    """Whether the file is whole enough to grade: JSON that parses (anything but a regular file: yes)."""
+def parses(path: Path, max_bytes: int | None = None) -> bool:
+    """Whether the file is whole enough to grade: JSON that parses (anything but a regular file, or a file over
+    `max_bytes`: yes). The JSON is checked without building it, so a hostile file costs its bytes only."""
     try:
-        json.loads(read_regular_file(path))
+        msgspec.json.decode(read_regular_file(path, max_bytes), type=msgspec.Raw)
     except OSError:
-        return True  # a link, a pipe or a vanished file: grading reports it as it is
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+        return True  # a link, a pipe, a vanished or too large file: grading reports it as it is
+    except (msgspec.DecodeError, RecursionError):
         return False
     return True
 
@@ -74,6 +75,7 @@ class Settling:
 
     quiet_s: float = QUIET_S
     grace_s: float = UNPARSEABLE_GRACE_S
+    max_bytes: int | None = None  # the rubric's notebook size limit: a larger file is not read to see if it parses
     seen: dict[Path, tuple[Stamp | None, float]] = field(default_factory=dict)  # stamp, when first seen so
     whole: set[tuple[Path, Stamp | None]] = field(default_factory=set)  # (path, stamp) known to parse
 
@@ -90,7 +92,7 @@ class Settling:
             return False
         if (path, stamp) in self.whole:
             return True
-        if parses(path) or still_for >= self.grace_s:
+        if parses(path, self.max_bytes) or still_for >= self.grace_s:
             self.whole.add((path, stamp))
             return True
         return False
@@ -167,7 +169,7 @@ def watch(options: Options, cache_dir: Path) -> Outcome:
     rubric = load_rubric(options.rubric)
     # How many arrive at once is unknown: share the cores as if every job slot were busy.
     session = start_session(options, rubric, cache_dir, options.jobs or default_jobs())
-    watcher = Watcher(session)
+    watcher = Watcher(session, Settling(max_bytes=session.settings.limits.notebook_bytes))
     try:
         while not watcher.rounds:
             watcher.step(time.monotonic())

@@ -9,10 +9,10 @@ import pytest
 
 from grader import cli
 from grader.cli import main
+from grader.execution.settings import RunLimits
 from grader.pipeline import Options, Outcome, run_limits
 from grader.rubric.load import load_rubric
 from grader.rubric_choice import BUNDLED_RUBRIC
-from grader.sandbox.limits import Limits
 from tests.conftest import ROOT, run_grade
 from tests.factories import make_grade
 
@@ -116,7 +116,7 @@ def test_a_d2l_error_stops_the_run_before_anything_is_written(
 
 
 def test_time_limits_from_the_command_line_replace_the_rubrics() -> None:
-    rubric = Limits(cell_timeout_s=300, notebook_timeout_s=900)
+    rubric = RunLimits(cell_timeout_s=300, notebook_timeout_s=900)
     demo = run_limits(rubric, Options(Path("submissions"), cell_timeout=40))
     assert (demo.cell_timeout_s, demo.notebook_timeout_s) == (40, 900)
     short = run_limits(rubric, Options(Path("submissions"), timeout=30))

@@ -15,7 +15,7 @@ import pytest
 from grader.archive import ArchiveError, Ignored, ZipBounds, extract_notebooks
 from grader.discover import CANVAS_NAME, Origin, Submission, d2l_time, discover, open_submissions
 from grader.errors import GraderError
-from grader.execute import NotebookUnreadable, read_notebook
+from grader.execution.notebook import NotebookUnreadable, read_notebook
 from grader.files import FileTooLarge, NotRegularFile, read_regular_file
 
 NOTEBOOK = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
@@ -303,7 +303,7 @@ def test_links_and_pipes_named_like_notebooks_become_submissions_that_cannot_be_
     with pytest.raises(NotRegularFile, match="symbolic link"):
         read_regular_file(folder / "link.ipynb")
     with pytest.raises(NotebookUnreadable, match="named pipe"):
-        read_notebook(folder / "pipe.ipynb")
+        read_notebook(folder / "pipe.ipynb", 1 << 20)
 
 
 def test_a_pipe_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:

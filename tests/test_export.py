@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import tracemalloc
 from pathlib import Path
 
 import nbformat
@@ -255,6 +256,23 @@ def test_an_unreadable_notebook_gets_no_feedback_copy(tmp_path: Path) -> None:
     write_feedback_notebook(make_grade("broken"), source, tmp_path / "out.ipynb", rubric())
     write_feedback_notebook(make_grade("gone"), tmp_path / "missing.ipynb", tmp_path / "out.ipynb", rubric())
     assert not (tmp_path / "out.ipynb").exists()
+
+
+def test_a_notebook_too_costly_to_parse_whole_gets_no_feedback_copy(tmp_path: Path) -> None:
+    """Issue 18.4: nbformat builds every value; a file of millions of empty lists is not handed to it."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hello')")])
+    text = nbformat.writes(nb).encode().rstrip()[:-1]
+    source = tmp_path / "lists.ipynb"
+    source.write_bytes(text + b', "padding": [' + b",".join([b"[]"] * 2_000_000) + b"]}")
+    grade, spec = make_grade("lists"), rubric()
+    tracemalloc.start()
+    try:
+        write_feedback_notebook(grade, source, tmp_path / "out.ipynb", spec)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert not (tmp_path / "out.ipynb").exists()
+    assert peak < 3 * source.stat().st_size
 
 
 def test_grades_json_lists_each_students_near_copies_highest_first(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,13 +13,12 @@ import pytest
 import yaml
 
 from grader.dataset import Dataset
-from grader.execute import RunSettings
+from grader.execution.settings import RunLimits, RunSettings
 from grader.facts import ProbeRequest, facts_to_json
-from grader.facts_cache import FactsCache, cache_key, fact_code_digest
+from grader.facts_cache import FactsCache, cache_key, fact_code_digest, fact_sources
 from grader.kernel_env import KernelEnvironment
 from grader.rubric.load import load_rubric
 from grader.rubric.model import Rubric
-from grader.sandbox.limits import Limits
 from tests.conftest import ROOT, run_grade
 from tests.factories import make_facts
 
@@ -38,9 +38,10 @@ def dataset(sha256: str = "a" * 64) -> Dataset:
     return Dataset(Path("mnist.npz"), sha256, "option", True, 60_000, 10_000)
 
 
+DATA = make_facts().dataset
 ENVIRONMENT = KernelEnvironment(("ipykernel", "keras", "matplotlib", "numpy"), "f" * 20, Path("envs") / ("f" * 20))
 REQUEST = ProbeRequest("mnist", ["model"])
-SETTINGS = RunSettings(limits=Limits(), isolated=True, threads=2, request=REQUEST, environment=ENVIRONMENT)
+SETTINGS = RunSettings(RunLimits(), isolated=True, threads=2, request=REQUEST, environment=ENVIRONMENT, dataset=DATA)
 DIGEST = "d" * 64
 
 
@@ -53,8 +54,8 @@ def test_cache_key_depends_on_what_changes_facts() -> None:
     changed = [
         cache_key(NOTEBOOK + b" ", dataset(), SETTINGS, DIGEST),
         cache_key(NOTEBOOK, dataset("b" * 64), SETTINGS, DIGEST),
-        cache_key(NOTEBOOK, dataset(), dataclasses.replace(SETTINGS, limits=Limits(cell_timeout_s=20)), DIGEST),
-        cache_key(NOTEBOOK, dataset(), dataclasses.replace(SETTINGS, limits=Limits(memory_mb=2048)), DIGEST),
+        cache_key(NOTEBOOK, dataset(), dataclasses.replace(SETTINGS, limits=RunLimits(cell_timeout_s=20)), DIGEST),
+        cache_key(NOTEBOOK, dataset(), dataclasses.replace(SETTINGS, limits=RunLimits(memory_mb=2048)), DIGEST),
         cache_key(NOTEBOOK, dataset(), dataclasses.replace(SETTINGS, isolated=False), DIGEST),
         cache_key(NOTEBOOK, dataset(), SETTINGS, "e" * 64),
         cache_key(NOTEBOOK, dataset(), dataclasses.replace(SETTINGS, environment=OTHER_ENVIRONMENT), DIGEST),
@@ -78,7 +79,7 @@ def test_cache_key_ignores_scoring_and_threads(tmp_path: Path) -> None:
     assert original.sections != changed.sections
 
     def key(rubric: Rubric, threads: int = 2) -> str:
-        settings = RunSettings(rubric.limits, True, threads, rubric.probe_request(), ENVIRONMENT)
+        settings = RunSettings(rubric.limits, True, threads, rubric.probe_request(), ENVIRONMENT, DATA)
         return cache_key(NOTEBOOK, dataset(), settings, DIGEST)
 
     assert key(original) == key(changed)
@@ -94,6 +95,43 @@ def test_cache_key_ignores_scoring_and_threads(tmp_path: Path) -> None:
 def test_code_digest_is_stable() -> None:
     assert fact_code_digest() == fact_code_digest()
     assert len(fact_code_digest()) == 64
+
+
+def test_the_digest_covers_the_packages_that_decide_facts_and_what_they_import() -> None:
+    package = ROOT / "grader"
+    sources = {path.relative_to(package).as_posix() for path in fact_sources()}
+    for folder in ("execution", "kernel"):
+        assert {p.relative_to(package).as_posix() for p in (package / folder).glob("*.py")} <= sources
+    # Imported by the run, so found without being named: the sandbox (a module or a package), the relay,
+    # the bounded channels, the facts schema and its strict decoder.
+    sandbox = package / "sandbox"
+    imported = ["kernel_relay.py", "kernel_channels.py", "facts.py", "strictjson.py", "files.py"]
+    parts = sandbox.glob("*.py") if sandbox.is_dir() else [package / "sandbox.py"]
+    imported += [p.relative_to(package).as_posix() for p in parts]
+    assert set(imported) <= sources
+    # Scoring and reporting decide no facts: editing them keeps the cache.
+    assert not {"score.py", "rubric.py", "pipeline.py", "checks/base.py"} & sources
+
+
+@pytest.mark.parametrize("where", ["execution", "kernel", "imported"])
+def test_a_new_module_in_a_fact_package_changes_the_digest(tmp_path: Path, where: str) -> None:
+    package = tmp_path / "grader"
+    shutil.copytree(ROOT / "grader", package, ignore=shutil.ignore_patterns("__pycache__"))
+    before = fact_code_digest(package)
+    if where == "imported":  # a module the run comes to import: its package's new file counts, and its edits
+        (package / "execution" / "retries.py").write_text("from grader.late_policy import x\n")
+        (package / "late_policy.py").write_text("x = 1\n")
+        with_import = fact_code_digest(package)
+        assert with_import != before
+        (package / "late_policy.py").write_text("x = 2\n")
+        assert fact_code_digest(package) != with_import
+    else:
+        (package / where / "newly_added.py").write_text("VALUE = 1\n")
+        assert fact_code_digest(package) != before
+    # A module nothing that runs a notebook imports is not part of it.
+    changed = fact_code_digest(package)
+    (package / "unrelated_report_helper.py").write_text("VALUE = 1\n")
+    assert fact_code_digest(package) == changed
 
 
 # --- facts cache ---------------------------------------------------------------------------------------

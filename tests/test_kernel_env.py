@@ -12,7 +12,8 @@ import pytest
 
 import grader.kernel_env
 from grader.dataset import provision_dataset
-from grader.execute import RunSettings, grade_run
+from grader.execution.run import grade_run
+from grader.execution.settings import RunLimits, RunSettings, dataset_facts
 from grader.facts_cache import default_cache_dir
 from grader.kernel_env import (
     DEFAULT_REQUIREMENTS,
@@ -23,7 +24,6 @@ from grader.kernel_env import (
 )
 from grader.rubric.load import load_rubric
 from grader.sandbox.host import bwrap_path
-from grader.sandbox.limits import Limits
 from tests.conftest import ROOT
 
 PROBE = ["numpy", "keras", "matplotlib"]
@@ -178,11 +178,13 @@ def test_student_code_imports_the_course_packages_and_none_of_the_graders(
     env = ensure_built(locate(rubric.environment.requirements, default_cache_dir()))
     notebook = tmp_path / "imports.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in IMPORTS.values()]), notebook)
-    settings = RunSettings(
-        Limits(cell_timeout_s=120), isolated=isolated, threads=1, request=rubric.probe_request(), environment=env
-    )
+    dataset = provision_dataset(small_dataset, tmp_path)
+    request = rubric.probe_request()
+    limits = RunLimits(cell_timeout_s=120)
+    data = dataset_facts(dataset)
+    settings = RunSettings(limits, isolated, threads=1, request=request, environment=env, dataset=data)
 
-    facts = grade_run(notebook, provision_dataset(small_dataset, tmp_path), settings)
+    facts = grade_run(notebook, dataset, settings)
 
     outcome = {name: (cell.status, cell.error_name) for name, cell in zip(IMPORTS, facts.execution.cells, strict=True)}
     assert outcome == {

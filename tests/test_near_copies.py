@@ -156,7 +156,8 @@ def test_a_broken_notebook_has_no_code_and_breaks_nothing(tmp_path: Path, conten
 
 def test_code_cells_reads_code_only(tmp_path: Path) -> None:
     path = tmp_path / "nb.ipynb"
-    notebook = {"cells": [{"cell_type": "markdown", "source": "# x = 1"}, {"cell_type": "code", "source": ["a", "b"]}]}
+    cells = [{"cell_type": "markdown", "source": "# x = 1"}, {"cell_type": "code", "source": ["a", "b"]}]
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
     path.write_text(json.dumps(notebook))
     assert code_cells(path) == ["ab"]
 

@@ -22,7 +22,7 @@ from grader.assignment import Assignment, DatasetSpec
 from grader.dataset import Dataset
 from grader.discover import Submission
 from grader.errors import GraderError
-from grader.execute import RunSettings
+from grader.execution.settings import RunLimits, RunSettings
 from grader.executors import Executor, execute_all, run_on_worker
 from grader.facts import (
     DatasetFacts,
@@ -38,14 +38,10 @@ from grader.isolation import StageGuard
 from grader.kernel_env import KernelEnvironment
 from grader.pipeline import Options, executor_for, run_reference, start_session
 from grader.rubric.model import Rubric
-from grader.sandbox.limits import Limits
 
 ROLES = ["model", "score", "x_test", "x_train", "y_test", "y_train"]
 WANTED = ProbeRequest(loader="mnist", variables=sorted([*ROLES, "foo"]))
 DATASET = Dataset(Path("mnist.npz"), "a" * 64, "option", True, 60_000, 10_000)
-SETTINGS = RunSettings(
-    limits=Limits(), isolated=False, threads=1, request=WANTED, environment=KernelEnvironment((), "f" * 20, Path("env"))
-)
 DATA = DatasetFacts(
     n_train=60_000,
     n_test=10_000,
@@ -55,6 +51,10 @@ DATA = DatasetFacts(
     description="test data",
     sha256="a" * 64,
     first_labels=[5, 0, 4],
+)
+ENVIRONMENT = KernelEnvironment((), "f" * 20, Path("env"))
+SETTINGS = RunSettings(
+    limits=RunLimits(), isolated=False, threads=1, request=WANTED, environment=ENVIRONMENT, dataset=DATA
 )
 
 
@@ -134,24 +134,21 @@ class Class:
 
     def grade(self, executor: Executor, *, cached_only: bool = False) -> tuple[dict[str, Facts], list[str], list[str]]:
         """The facts of each student, who came from the cache, and what the grader said."""
-        from_cache, said = [], []
-
-        def on_result(sub: Submission, _facts: Facts, _seconds: float, cached: bool) -> None:
-            if cached:
-                from_cache.append(sub.student)
-
-        results = execute_all(
-            self.submissions,
-            DATASET,
-            SETTINGS,
-            self.cache,
-            executor,
-            on_result,
-            StageGuard(),
-            cached_only=cached_only,
-            say=said.append,
+        said: list[str] = []
+        results = list(
+            execute_all(
+                self.submissions,
+                DATASET,
+                SETTINGS,
+                self.cache,
+                executor,
+                StageGuard(),
+                cached_only=cached_only,
+                say=said.append,
+            )
         )
-        return results, from_cache, said
+        from_cache = [result.submission.student for result in results if result.cached]
+        return {result.submission.student: result.facts for result in results}, from_cache, said
 
 
 def recording(ran: list[str]) -> Executor:
@@ -218,6 +215,21 @@ def test_rescore_runs_the_lacking_notebooks_through_a_real_executor(
     assert "even with --rescore" in said
 
 
+def test_rescore_runs_again_a_notebook_whose_cached_facts_cannot_be_read_back(tmp_path: Path) -> None:
+    """Issue 18.3: an unreadable entry costs its student one run, never the class (no exit 2), and only once."""
+    batch = Class(tmp_path, {"ada": facts(WANTED.variables, run=1), "big": facts(WANTED.variables, run=1)})
+    (batch.cache.root / f"{batch.keys['big']}.json").write_bytes(b'{"schema": 2, "truncated')
+    ran: list[str] = []
+    results, from_cache, (said,) = batch.grade(recording(ran), cached_only=True)
+    assert (ran, from_cache, results["big"]) == (["big"], ["ada"], NEW)
+    assert said == "cached facts that could not be read back: running those notebooks again (big)"
+    # The run's facts were cached again: the next --rescore reads them.
+    again: list[str] = []
+    batch.cache.damaged.clear()
+    results, from_cache, said_again = batch.grade(recording(again), cached_only=True)
+    assert (again, sorted(from_cache), said_again) == ([], ["ada", "big"], [])
+
+
 def test_rescore_with_a_notebook_never_run_is_an_error_before_anything_runs(tmp_path: Path) -> None:
     batch = Class(tmp_path, {"bob": facts(ROLES), "new": None})
     with pytest.raises(GraderError, match=r"^no cached facts for new: run without --rescore"):
@@ -265,7 +277,7 @@ def test_a_session_serves_the_rubrics_dataset_and_asks_for_what_the_rubric_reads
         title="Fashion",
         path=tmp_path / "rubric.yaml",
         reference=reference,
-        limits=Limits(),
+        limits=RunLimits(),
         sections=(),
         assignment=assignment,
         dataset=tmp_path / "clothes.npz",
@@ -283,6 +295,7 @@ def test_a_session_serves_the_rubrics_dataset_and_asks_for_what_the_rubric_reads
     monkeypatch.setattr(grader.pipeline, "provision_dataset", provision)
     monkeypatch.setattr(grader.pipeline, "run_reference", reference_run)
     monkeypatch.setattr(grader.pipeline, "calibrate", lambda facts, rubric: None)
+    monkeypatch.setattr(grader.pipeline, "dataset_facts", lambda dataset: DATA)
     session = start_session(Options(submissions=tmp_path, sandbox=False), rubric, tmp_path / "cache", 3)
     assert seen["dataset"] == (tmp_path / "clothes.npz", "fashion_mnist")
     assert seen["request"] == session.settings.request == rubric.probe_request()

@@ -9,9 +9,9 @@ from pathlib import Path
 from grader.assignment import Assignment
 from grader.checks import KINDS, Params
 from grader.errors import GraderError
+from grader.execution.settings import RunLimits
 from grader.facts import ProbeRequest
 from grader.kernel_env import DEFAULT_REQUIREMENTS
-from grader.sandbox.limits import Limits
 
 # Two submissions are flagged as near-copies when this share of the smaller one's own code is shared.
 DEFAULT_SIMILARITY_THRESHOLD = 0.7
@@ -79,7 +79,7 @@ class Rubric:
     title: str  # the homework's name, in page titles and as the Canvas gradebook column
     path: Path
     reference: Path
-    limits: Limits
+    limits: RunLimits
     sections: tuple[SectionSpec, ...]
     assignment: Assignment = field(default_factory=Assignment)
     template: Path | None = None  # the notebook handed to students; its lines are nobody's own code

@@ -9,9 +9,9 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from grader.assignment import Assignment, Identifier, Spec
+from grader.execution.settings import RunLimits
 from grader.kernel_env import normalize_requirements
 from grader.rubric.model import DEFAULT_SIMILARITY_THRESHOLD
-from grader.sandbox.limits import Limits
 
 
 class CheckEntry(Spec):
@@ -78,7 +78,7 @@ class RubricFile(Spec):
     template: str | None = None
     custom_checks: str | None = Field(None, description="a Python file beside the rubric that adds check kinds")
     similarity_threshold: float = Field(DEFAULT_SIMILARITY_THRESHOLD, gt=0, le=1)
-    limits: Limits = Limits()
+    limits: RunLimits = RunLimits()
     late: LateEntry = LateEntry()
     due: datetime | None = Field(None, description="the due date: an ISO date-time with its time zone")
     environment: EnvironmentEntry | None = None

@@ -724,6 +724,49 @@ def notebooks() -> dict[str, str]:
     return files
 
 
+# ------------------------------------------------------------------------------------------- files too big to keep
+# Written when the test runs (tests/security/test_notebook_files.py), not kept in the folder.
+
+# Every number from 0 to 3 in steps of 0.005: any test loss and accuracy is "printed" within the check's 5e-3.
+EVERY_SCORE = "Test loss and accuracy: " + " ".join(f"{i / 200:.3f}" for i in range(601)) + "\n"
+SAVED_OUTPUTS = [SETUP, PREPARE, BUILD, COMPILE + "\n" + FIT, "score = model.evaluate(x_test, y_test, verbose=0)"]
+
+
+def saved_outputs() -> str:
+    """The honest solution whose printing is only in outputs saved in the file, on cells the run never executes:
+    one tagged `skip-execution`, one of whitespace only. Only outputs the grader's run produces may count."""
+    nb = notebook(SAVED_OUTPUTS)
+    printed = [nbformat.v4.new_output("stream", name="stdout", text=EVERY_SCORE)]
+    skipped = nbformat.v4.new_code_cell(EVALUATE, metadata={"tags": ["skip-execution"]}, outputs=printed)
+    blank = nbformat.v4.new_code_cell("   \n", outputs=printed, execution_count=7)
+    nb.cells += [skipped, blank]
+    return nbformat.writes(nb)
+
+
+def empty_lists(count: int = 8_000_000) -> bytes:
+    """A notebook of one small cell whose metadata holds `count` empty lists: 24 MB that json.loads made 1.8 GB."""
+    nb = notebook(['print("small cell, large file")'])
+    text = nbformat.writes(nb).encode()
+    return text.rstrip()[:-1] + b', "padding": [' + b",".join([b"[]"] * count) + b"]}"
+
+
+def long_comments(cells: int = 700, chars: int = 20_000) -> str:
+    """700 cells of long comments in a character JSON escapes (28 MB): facts of 84 MB, over what the cache read.
+
+    The facts keep every code cell's source, run or not: the comment cells are tagged `skip-execution`, so the
+    kernel runs one cell and a loaded machine grades the file in seconds."""
+    nb = notebook(['print("comments follow")', *("# " + "é" * chars for _ in range(cells - 1))])
+    for cell in nb.cells[1:]:
+        cell.metadata["tags"] = ["skip-execution"]
+    return nbformat.writes(nb)
+
+
+def padded(size: int) -> bytes:
+    """A plain notebook padded with spaces to `size` bytes (over the size limit, before anything reads it)."""
+    text = nbformat.writes(notebook(PLAIN)).encode()
+    return text + b" " * (size - len(text))
+
+
 def placeholders(text: str) -> set[str]:
     return set(_PLACEHOLDER.findall(text))
 

@@ -147,7 +147,7 @@ def batch(security_env: SecurityEnv, tmp_path_factory: pytest.TempPathFactory) -
         "rubric": str(security_env.rubric),
         "repository_rubric": str(ROOT / "rubric.yaml"),
         "reference": str(REFERENCE.parent),
-        "grader_source": str(ROOT / "grader" / "execute.py"),
+        "grader_source": str(ROOT / "grader" / "execution" / "run.py"),
         "repository": str(ROOT),
         "home_cache": str(Path.home() / ".cache"),
     }

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from grader.dataset import provision_dataset
-from grader.execute import RunSettings, grade_run
+from grader.execution.run import grade_run
+from grader.execution.settings import RunLimits, RunSettings, dataset_facts
 from grader.facts import ProbeRequest
 from grader.kernel_env import KernelEnvironment
 from grader.sandbox.host import bwrap_path
-from grader.sandbox.limits import Limits
 from tests.security import make_notebooks
 from tests.security.conftest import SecurityEnv
 
@@ -42,9 +42,9 @@ def test_kernel_that_never_starts(security_env: SecurityEnv, tmp_path: Path, beh
     notebook.write_text(make_notebooks.nbformat.writes(make_notebooks.notebook(make_notebooks.PLAIN)))
     dataset = provision_dataset(security_env.dataset, security_env.cache)
     request = ProbeRequest(loader="mnist", variables=["model"])
-    settings = RunSettings(
-        limits=Limits(startup_timeout_s=STARTUP_S), isolated=True, threads=1, request=request, environment=fake_env
-    )
+    limits = RunLimits(startup_timeout_s=STARTUP_S)
+    data = dataset_facts(dataset)
+    settings = RunSettings(limits, True, threads=1, request=request, environment=fake_env, dataset=data)
 
     facts = grade_run(notebook, dataset, settings)
 

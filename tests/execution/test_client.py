@@ -1,99 +1,29 @@
-"""The execution logic against faked kernel messages, without a kernel (as nbclient's own tests do): output caps
-for every output type, display updates, timeouts, a dead kernel, unknown and malformed messages, bad comms;
-and the bounded channel against real ZeroMQ sockets fed malformed messages.
+"""The bounded client against faked kernel messages, without a kernel (as nbclient's own tests do): output caps
+for every output type, display updates, timeouts, a dead kernel, unknown and malformed messages, bad comms.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import tracemalloc
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-from queue import Empty
 from typing import Any
 
 import nbformat
 import pytest
-import zmq
-import zmq.asyncio
-from jupyter_client.session import Session
 from nbclient.exceptions import DeadKernelError
 
-from grader.execute import _CELLS_OF_OUTPUT, _OUTPUT_COST, BoundedClient
-from grader.kernel_channels import MESSAGE_OVERHEAD, BoundedChannel, bounded_context, well_formed
-
-CAP = 16 << 10
-PARENT = "execute-request-1"
-
-
-def message(msg_type: str, content: dict[str, Any] | Any, parent: str = PARENT) -> dict[str, Any]:
-    """A decoded kernel message as jupyter_client hands it to nbclient."""
-    return {
-        "header": {"msg_id": uuid.uuid4().hex, "msg_type": msg_type},
-        "msg_id": "",
-        "msg_type": msg_type,
-        "parent_header": {"msg_id": parent},
-        "metadata": {},
-        "content": content,
-        "buffers": [],
-    }
-
-
-def stream(text: str, name: str = "stdout") -> dict[str, Any]:
-    return message("stream", {"name": name, "text": text})
-
-
-def display(data: str, display_id: str | None = None, msg_type: str = "display_data") -> dict[str, Any]:
-    content: dict[str, Any] = {"data": {"text/plain": data}, "metadata": {}}
-    if display_id is not None:
-        content["transient"] = {"display_id": display_id}
-    return message(msg_type, content)
-
-
-IDLE = message("status", {"execution_state": "idle"})
-
-
-class FakeChannel:
-    """A channel that hands out queued messages, then raises Empty (or stays silent when `then_empty` is False)."""
-
-    def __init__(self, messages: list[dict[str, Any]], *, then_empty: bool = True) -> None:
-        self.messages = list(messages)
-        self.then_empty = then_empty
-
-    async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:
-        if self.messages:
-            return self.messages.pop(0)
-        if self.then_empty:
-            raise Empty
-        await asyncio.sleep(3600)
-        raise AssertionError("unreachable")
-
-
-class FakeKernelClient:
-    def __init__(self, iopub: list[dict[str, Any]], shell: list[dict[str, Any]], alive: bool = True) -> None:
-        self.iopub_channel = FakeChannel(iopub, then_empty=False)
-        self.shell_channel = FakeChannel(shell)
-        self.alive = alive
-
-    def execute(self, code: str, **kwargs: Any) -> str:
-        return PARENT
-
-    async def is_alive(self) -> bool:
-        return self.alive
-
-
-class FakeKernelManager:
-    def __init__(self) -> None:
-        self.interrupts = 0
-
-    async def interrupt_kernel(self) -> None:
-        self.interrupts += 1
-
-
-def reply(status: str = "ok") -> dict[str, Any]:
-    return message("execute_reply", {"status": status, "execution_count": 1})
+from grader.execution.client import CELLS_OF_OUTPUT, OUTPUT_COST, BoundedClient
+from tests.execution.fake_kernel import (
+    CAP,
+    IDLE,
+    PARENT,
+    FakeKernelClient,
+    FakeKernelManager,
+    display,
+    message,
+    reply,
+    stream,
+)
 
 
 def run_cell(
@@ -174,17 +104,17 @@ def test_display_updates_are_counted_and_cannot_grow_a_kept_output() -> None:
 
 def test_many_display_ids_each_cost_room_so_their_bookkeeping_stays_bounded() -> None:
     client, _ = run_cell([display("", display_id=f"id-{i}") for i in range(1000)])
-    assert len(client._display_id_map) <= CAP // _OUTPUT_COST
+    assert len(client._display_id_map) <= CAP // OUTPUT_COST
 
 
 def test_the_notebook_keeps_at_most_its_cells_worth_of_output() -> None:
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x") for _ in range(_CELLS_OF_OUTPUT + 4)])
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x") for _ in range(CELLS_OF_OUTPUT + 4)])
     client = BoundedClient(nb, output_limit=CAP, km=FakeKernelManager(), allow_errors=True)
     for index, cell in enumerate(nb.cells):
         client.kc = FakeKernelClient([stream("y" * (CAP - 1000)), IDLE], [reply()])  # type: ignore[assignment]
         asyncio.run(client.async_execute_cell(cell, index))
-    assert client.output_used <= CAP * _CELLS_OF_OUTPUT
-    assert client.truncated_cells == set(range(_CELLS_OF_OUTPUT, _CELLS_OF_OUTPUT + 4))
+    assert client.output_used <= CAP * CELLS_OF_OUTPUT
+    assert client.truncated_cells == set(range(CELLS_OF_OUTPUT, CELLS_OF_OUTPUT + 4))
 
 
 # ------------------------------------------------------------------------------------------- odd messages
@@ -268,102 +198,3 @@ def test_a_dead_kernel_raises_dead_kernel_error_and_keeps_the_output_before() ->
     with pytest.raises(DeadKernelError):
         asyncio.run(client.async_execute_cell(nb.cells[0], 0))
     assert texts(nb.cells[0]) == "before\n"
-
-
-# ------------------------------------------------------------------------------------------- the channel
-
-
-def test_well_formed_requires_what_nbclient_reads_without_checking() -> None:
-    assert well_formed(stream("x"))
-    assert well_formed(reply())
-    assert not well_formed(message("execute_reply", {"execution_count": 1}))
-    assert not well_formed({**stream("x"), "content": ["x"]})
-    assert not well_formed({**stream("x"), "parent_header": {"msg_id": ["x"]}})
-    assert not well_formed({**stream("x"), "msg_type": 3})
-
-
-class Pair:
-    """A publisher playing the kernel and a BoundedChannel subscribed to it, over an ipc socket."""
-
-    def __init__(self, folder: Path, max_bytes: int) -> None:
-        self.session = Session(key=b"secret")
-        self.kernel_context = zmq.Context()
-        self.kernel = self.kernel_context.socket(zmq.PUB)
-        url = f"ipc://{folder}/iopub"
-        self.kernel.bind(url)
-        self.context = bounded_context(max_bytes)
-        socket = self.context.socket(zmq.SUB)
-        socket.setsockopt(zmq.SUBSCRIBE, b"")
-        socket.connect(url)
-        self.channel = BoundedChannel(socket, Session(key=b"secret"))
-
-    def send(self, msg_type: str, content: Any, buffers: list[bytes] | None = None) -> None:
-        self.session.send(self.kernel, msg_type, content, buffers=buffers)
-
-    def send_parts(self, parts: list[bytes]) -> None:
-        self.kernel.send_multipart(parts)
-
-    async def next_text(self, timeout: float = 5) -> str:
-        """The text of the next message the channel accepts (a marker is re-sent until one arrives)."""
-        while True:
-            self.send("stream", {"name": "stdout", "text": "marker"})
-            try:
-                return str((await self.channel.get_msg(timeout=0.1))["content"]["text"])
-            except Empty:
-                timeout -= 0.1
-                assert timeout > 0, "the channel stopped receiving"
-
-    def close(self) -> None:
-        self.channel.close()
-        self.kernel.close(linger=0)
-        self.context.destroy(linger=0)
-        self.kernel_context.destroy(linger=0)
-
-
-@pytest.fixture
-def pair(tmp_path: Path) -> Iterator[Pair]:
-    pair = Pair(tmp_path, max_bytes=64 << 10)
-    yield pair
-    pair.close()
-
-
-def test_channel_drops_malformed_messages_and_goes_on(pair: Pair) -> None:
-    async def scenario() -> None:
-        assert await pair.next_text() == "marker"
-        signed = pair.session.serialize(pair.session.msg("stream", {"name": "stdout", "text": "x"}))
-        bad = [
-            [b"<IDS|MSG>", b"not a signature", *signed[2:]],
-            [b"too", b"few"],
-            [b"<IDS|MSG>"],
-        ]
-        for parts in bad:
-            pair.send_parts(parts)
-        pair.send("stream", b'["content", "is", "a", "list"]')
-        pair.send("execute_reply", {"no": "status"})
-        pair.send("stream", {"name": "stdout", "text": "good"})
-        assert (await pair.channel.get_msg(timeout=5))["content"]["text"] == "good"
-        assert pair.channel.malformed == 5
-
-    asyncio.run(scenario())
-
-
-@pytest.mark.parametrize("unit", [b"{}", b"[{}]", b"[" * 30 + b"]" * 30], ids=["objects", "nested", "deep"])
-def test_a_decoded_message_holds_at_most_the_factor_the_readme_states(unit: bytes) -> None:
-    """README "Grader memory" charges each decoded message up to 45 times its size: the densest JSON found."""
-    max_bytes = (256 << 10) + MESSAGE_OVERHEAD
-    session = Session(key=b"secret")
-    parts = session.serialize(session.msg("execute_reply", {"status": "ok"}))
-    room = max_bytes - sum(map(len, parts)) - 64
-    parts[5] = b'{"status":"ok","x":[' + b",".join([unit] * (room // (len(unit) + 1))) + b"]}"
-    parts[1] = session.sign(parts[2:6])
-    assert sum(map(len, parts)) <= max_bytes  # what the relay passes on
-    channel = BoundedChannel(zmq.asyncio.Context.instance().socket(zmq.SUB), session)
-    tracemalloc.start()
-    try:
-        msg = channel.checked(parts)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-        channel.close()
-    assert msg is not None and msg["content"]["status"] == "ok"
-    assert peak < 45 * max_bytes

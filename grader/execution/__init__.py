@@ -1,0 +1,1 @@
+"""Runs one notebook with nbclient inside the sandbox and returns its facts (`run.grade_run`)."""
