@@ -338,11 +338,13 @@ def test_fit_stopped_mid_epoch_is_not_compared_with_its_last_validation() -> Non
     assert not grade.integrity_flags and points(grade, "train") < 20
 
 
-def test_history_that_cannot_be_checked_on_its_validation_split_is_flagged() -> None:
+def test_history_that_cannot_be_checked_on_its_validation_split_is_not_verified_and_not_accused() -> None:
+    """The grader failing to evaluate the split is no evidence of faking; the history just is not verified."""
     facts = make_facts(reevaluation={"validation": None, "message": "evaluate on the validation split failed: boom"})
     grade = make_grade(facts=facts)
-    assert points(grade, "train") == 0
-    assert any("could not be evaluated on that split" in f and "boom" in f for f in _flags(grade, "Train"))
+    assert not grade.integrity_flags and points(grade, "train") == 17
+    history = check(grade, "history")
+    assert not history.passed and "Not verified" in history.message and "boom" in history.message
 
 
 def test_weights_set_after_a_fit_on_ten_images() -> None:
@@ -651,7 +653,7 @@ def test_messages_carry_no_terminal_control_codes() -> None:
     texts = [c.message for s in grade.sections for c in s.checks] + grade.integrity_flags
     assert not any("\x1b" in text for text in texts)
     assert "Likely cause: cell 2 raised NameError: boom" in check(grade, "x_shape").message
-    assert any("(evaluate failed)" in flag for flag in grade.integrity_flags)
+    assert "(evaluate failed)" in check(grade, "history").message
 
 
 def test_a_wrong_value_is_not_blamed_on_a_cell_that_ran_out_of_time() -> None:
