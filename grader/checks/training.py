@@ -275,9 +275,10 @@ def _training_data_evidence(fit: FitCall, facts: Facts, assignment: Assignment) 
     test_images, n_train = assignment.name("test_images"), facts.dataset.n_train
     if fit.x.images.startswith("test_") or test_images in fit.x.names:
         return [f"fit was given the test images ({test_images}) to train on"]
+    if fit.x.n_samples is None:
+        return []  # a tf.data.Dataset or a generator: what it holds is not known, which is no evidence
     if fit.x.n_samples != n_train:
-        count = f"{fit.x.n_samples:,} sample(s)" if fit.x.n_samples is not None else "an unknown number of samples"
-        return [f"fit was given {count} to train on, not all {n_train:,} of {train_images}"]
+        return [f"fit was given {fit.x.n_samples:,} sample(s) to train on, not all {n_train:,} of {train_images}"]
     found = []
     if train_images not in fit.x.names and not fit.x.images.startswith("train_"):
         found.append(f"fit was given images that are neither {train_images} nor the training images")
@@ -327,23 +328,12 @@ def _validation_unverified(facts: Facts) -> Verdict | None:
     return fail(f"Not verified: the saved model could not be evaluated on the validation split ({why}).")
 
 
-def _restorable_epochs(facts: Facts) -> set[int]:
-    """The epochs whose weights EarlyStopping(restore_best_weights=True) may have put back: for each series of
-    the history, its best epoch as the callback's "auto" mode finds it (the first highest of an accuracy or
-    AUC, else the first lowest)."""
-    history = facts.kernel.history
-    best = set()
-    for key, values in (history.values if history is not None else {}).items():
-        if values:
-            pick = max if "acc" in key or "auc" in key else min
-            best.add(values.index(pick(values)))
-    return best
-
-
 def _validation_evidence(fit: FitCall, facts: Facts) -> list[str]:
-    """The history's validation results against the saved model's on the rebuilt split: the last epoch's, or the
-    best epoch's of one of its series (EarlyStopping(restore_best_weights=True) puts that epoch's weights back).
-    A split the grader could not evaluate is no evidence (the history check says it is not verified)."""
+    """The history's validation results against the saved model's on the rebuilt split: the last epoch's, or any
+    epoch's (EarlyStopping(restore_best_weights=True) puts the best epoch's weights back, "best" as its monitor,
+    mode, min_delta and baseline say). Weights that some epoch of this very training reached are no forgery;
+    a history made longer than the training was is the epochs checks' to find. A split the grader could not
+    evaluate is no evidence (the history check says it is not verified)."""
     measured, claims = facts.reevaluation.validation, _validation_claims(facts)
     epochs = fit.argument("epochs")
     if measured is None or not claims:
@@ -358,8 +348,7 @@ def _validation_evidence(fit: FitCall, facts: Facts) -> list[str]:
             if key in claimed and not abs(claimed[key] - value) <= _VALIDATION_TOLERANCE * max(1.0, abs(value))
         ]
 
-    candidates = {len(claims) - 1} | _restorable_epochs(facts)
-    if any(not differences(claims[epoch]) for epoch in candidates if epoch < len(claims)):
+    if any(not differences(claimed) for claimed in claims):
         return []
     return [
         f"the history's last epoch does not match the saved model on the validation split "
