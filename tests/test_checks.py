@@ -200,8 +200,13 @@ def test_score_disagreeing_with_reevaluation_is_flagged() -> None:
     assert points(grade, "evaluate") == 0 and grade.integrity_flags
 
 
-def _evaluated_on(x: DataOrigin, y: DataOrigin, result: list[float], weights: str = "") -> dict[str, Any]:
-    """Kernel facts of a notebook whose last evaluate, on `x` and `y`, returned `result`, stored as `score`."""
+def _evaluated_on(
+    result: list[float], weights: str = "", x: DataOrigin | None = None, y: DataOrigin | None = None
+) -> dict[str, Any]:
+    """Kernel facts of a notebook whose last evaluate, on `x` and `y` (by default the provisioned test set),
+    returned `result`, stored as `score`."""
+    x = x or origin("x_test", "test_scaled", N_TEST, [28, 28, 1])
+    y = y or origin("y_test", "test_onehot", N_TEST, [10])
     call = replace(make_facts().kernel.evaluate_calls[0], x=x, y=y, result=result, weights=weights)
     return {"kernel": {"evaluate_calls": [call]}, "variables": {"score": _score(result)}}
 
@@ -213,7 +218,7 @@ def _score(result: list[float], from_evaluate: bool = True) -> VariableFacts:
 def test_a_score_on_arrays_that_are_not_the_test_set_is_not_vouched_for() -> None:
     """x_test and y_test replaced by the test images the model gets right: evaluate on them gives 1.0, and the
     re-evaluation on those same arrays agrees; the provisioned test set does not."""
-    swapped = _evaluated_on(origin("x_test", "", 250, [28, 28, 1]), origin("y_test", "", 250, [10]), [0.01, 1.0])
+    swapped = _evaluated_on([0.01, 1.0], x=origin("x_test", "", 250, [28, 28, 1]), y=origin("y_test", "", 250, [10]))
     facts = make_facts(
         **swapped,
         execution={"stdout": "Test loss: 0.01\nTest accuracy: 1.0\n"},
@@ -227,12 +232,7 @@ def test_a_score_on_arrays_that_are_not_the_test_set_is_not_vouched_for() -> Non
 
 def test_a_score_of_other_weights_is_no_evidence() -> None:
     """Another model, or this one before more training: the score differs, the re-evaluation does not repeat it."""
-    later = _evaluated_on(
-        origin("x_test", "test_scaled", N_TEST, [28, 28, 1]),
-        origin("y_test", "test_onehot", N_TEST, [10]),
-        [0.5, 0.85],
-        weights="before-the-second-fit",
-    )
+    later = _evaluated_on([0.5, 0.85], weights="before-the-second-fit")
     grade = make_grade(facts=make_facts(**later, execution={"stdout": "Test loss: 0.5\nTest accuracy: 0.85\n"}))
     matches = check(grade, "matches")
     assert not matches.passed and "weights differ" in matches.message
@@ -240,13 +240,7 @@ def test_a_score_of_other_weights_is_no_evidence() -> None:
 
 
 def test_the_same_weights_on_the_same_data_disagreeing_is_evidence() -> None:
-    same = _evaluated_on(
-        origin("x_test", "test_scaled", N_TEST, [28, 28, 1]),
-        origin("y_test", "test_onehot", N_TEST, [10]),
-        [0.05, 0.99],
-        weights=WEIGHTS,
-    )
-    grade = make_grade(facts=make_facts(**same))
+    grade = make_grade(facts=make_facts(**_evaluated_on([0.05, 0.99], weights=WEIGHTS)))
     assert any("re-evaluating the saved model gives" in flag for flag in _flags(grade, "Evaluate"))
 
 
@@ -254,11 +248,7 @@ def test_the_same_weights_on_the_same_data_disagreeing_is_evidence() -> None:
 def test_a_metric_the_grader_cannot_run_is_judged_on_its_own_count(claimed: float, passed: bool) -> None:
     """A compiled metric of the notebook's own: evaluate's results are not recomputed, the accuracy is counted."""
     facts = make_facts(
-        **_evaluated_on(
-            origin("x_test", "test_scaled", N_TEST, [28, 28, 1]),
-            origin("y_test", "test_onehot", N_TEST, [10]),
-            [SCORE[0], claimed],
-        ),
+        **_evaluated_on([SCORE[0], claimed]),
         reevaluation={
             "student_data_result": None,
             "test_result": None,
