@@ -221,6 +221,7 @@ class EvaluateCall(Struct, frozen=True, forbid_unknown_fields=True):
     y: DataOrigin
     result: list[float] | None
     error: str | None = None
+    weights: str = ""  # digest of the model's weights when evaluate ran, as `Reevaluation.weights_digest`
 
 
 class ModelFacts(Struct, frozen=True, forbid_unknown_fields=True):
@@ -397,6 +398,10 @@ class Reevaluation(Struct, frozen=True, forbid_unknown_fields=True):
     compiled: CompiledFacts | None = None  # None when the saved model is not compiled
     weights_digest: str = ""  # as `FitCall.weights_after`
     validation: ValidationFacts | None = None  # on the training fit's validation split, when it could be rebuilt
+    # model.evaluate on the provisioned test set and labels: the student's test images when they are those (as the
+    # student prepared them), else the grader's preparation; None when the compiled loss or metrics are not Keras's
+    test_result: list[float] | None = None
+    unrestored: list[str] = field(default_factory=list)  # compiled loss or metrics that are the notebook's own code
 
 
 class DatasetFacts(Struct, frozen=True, forbid_unknown_fields=True):

@@ -306,6 +306,7 @@ def make_facts(variables: dict[str, VariableFacts | None] | None = None, **overr
         "reevaluation": Reevaluation(
             ok=True,
             student_data_result=list(SCORE),
+            test_result=list(SCORE),
             accuracy=SCORE[1],
             loss=SCORE[0],
             optimizer_iterations=STEPS,

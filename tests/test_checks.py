@@ -38,7 +38,10 @@ from tests.conftest import ROOT
 from tests.factories import (
     CONTEXT,
     INDICES,
+    N_TEST,
     N_TRAIN,
+    SCORE,
+    WEIGHTS,
     dense,
     images,
     labels,
@@ -200,6 +203,91 @@ def test_score_disagreeing_with_reevaluation_is_flagged() -> None:
     assert points(grade, "evaluate") == 0 and grade.integrity_flags
 
 
+def _evaluated_on(
+    result: list[float], weights: str = "", x: DataOrigin | None = None, y: DataOrigin | None = None
+) -> dict[str, Any]:
+    """Kernel facts of a notebook whose last evaluate, on `x` and `y` (by default the provisioned test set),
+    returned `result`, stored as `score`."""
+    x = x or origin("x_test", "test_scaled", N_TEST, [28, 28, 1])
+    y = y or origin("y_test", "test_onehot", N_TEST, [10])
+    call = replace(make_facts().kernel.evaluate_calls[0], x=x, y=y, result=result, weights=weights)
+    return {"kernel": {"evaluate_calls": [call]}, "variables": {"score": _score(result)}}
+
+
+def _score(result: list[float], from_evaluate: bool = True) -> VariableFacts:
+    return VariableFacts(True, "list", str(result), value=result, from_evaluate=from_evaluate)
+
+
+def test_a_score_on_arrays_that_are_not_the_test_set_is_not_vouched_for() -> None:
+    """x_test and y_test replaced by the test images the model gets right: evaluate on them gives 1.0, and the
+    re-evaluation on those same arrays agrees; the provisioned test set does not."""
+    swapped = _evaluated_on([0.01, 1.0], x=origin("x_test", "", 250, [28, 28, 1]), y=origin("y_test", "", 250, [10]))
+    facts = make_facts(
+        **swapped,
+        execution={"stdout": "Test loss: 0.01\nTest accuracy: 1.0\n"},
+        reevaluation={"student_data_result": [0.01, 1.0], "student_data_accuracy": None, "test_result": list(SCORE)},
+    )
+    grade = make_grade(facts=facts)
+    matches = check(grade, "matches")
+    assert not matches.passed and "not on the test set" in matches.message and "250 images" in matches.message
+    assert not grade.integrity_flags
+
+
+def test_a_score_of_other_weights_is_no_evidence() -> None:
+    """Another model, or this one before more training: the score differs, the re-evaluation does not repeat it."""
+    later = _evaluated_on([0.5, 0.85], weights="before-the-second-fit")
+    grade = make_grade(facts=make_facts(**later, execution={"stdout": "Test loss: 0.5\nTest accuracy: 0.85\n"}))
+    matches = check(grade, "matches")
+    assert not matches.passed and "weights differ" in matches.message
+    assert not grade.integrity_flags
+
+
+def test_the_same_weights_on_the_same_data_disagreeing_is_evidence() -> None:
+    grade = make_grade(facts=make_facts(**_evaluated_on([0.05, 0.99], weights=WEIGHTS)))
+    assert any("re-evaluating the saved model gives" in flag for flag in _flags(grade, "Evaluate"))
+
+
+@pytest.mark.parametrize(("claimed", "passed"), [(SCORE[1], True), (SCORE[1] - 0.05, False)])
+def test_a_metric_the_grader_cannot_run_is_judged_on_its_own_count(claimed: float, passed: bool) -> None:
+    """A compiled metric of the notebook's own: evaluate's results are not recomputed, the accuracy is counted."""
+    facts = make_facts(
+        **_evaluated_on([SCORE[0], claimed]),
+        reevaluation={
+            "student_data_result": None,
+            "test_result": None,
+            "unrestored": ["my_metric"],
+            "message": "the compiled my_metric is the notebook's own code",
+        },
+    )
+    grade = make_grade(facts=facts)
+    assert check(grade, "matches").passed is passed and not grade.integrity_flags
+
+
+def test_a_score_stored_rounded_is_not_typed_in() -> None:
+    rounded = [round(SCORE[0], 2), round(SCORE[1], 2)]
+    grade = make_grade(facts=make_facts(variables={"score": _score(rounded, from_evaluate=False)}))
+    assert not grade.integrity_flags
+
+
+def test_a_model_that_cannot_be_re_evaluated_is_not_verified_nor_accused() -> None:
+    """A layer or constraint of the notebook's own: nothing the saved model would confirm passes."""
+    why = "the saved model could not be loaded: TypeError: Could not locate class 'KeepAll'."
+    grade = make_grade(facts=make_facts(reevaluation={"ok": False, "message": why}))
+    for check_id in ("history", "trained", "matches"):
+        verdict = check(grade, check_id)
+        assert not verdict.passed and "Not verified" in verdict.message and "KeepAll" in verdict.message
+    assert not check(grade, "accuracy").passed and not grade.integrity_flags
+
+
+def test_weights_of_an_earlier_epoch_put_back_are_no_evidence() -> None:
+    """EarlyStopping(restore_best_weights=True): the saved model scores what the best epoch did, not the last."""
+    history = make_facts().kernel.history
+    best = {key[len("val_") :]: values[5] for key, values in history.values.items() if key.startswith("val_")}
+    restored = ValidationFacts(0.1, N_TRAIN // 10, best)
+    grade = make_grade(facts=make_facts(reevaluation={"validation": restored}))
+    assert grade.total == 100 and not grade.integrity_flags
+
+
 def test_accuracy_threshold_comes_from_the_context() -> None:
     facts = make_facts()
     assert check(make_grade(facts=facts, ctx=Context(0.92, 0.95)), "accuracy").passed
@@ -341,11 +429,13 @@ def test_fit_stopped_mid_epoch_is_not_compared_with_its_last_validation() -> Non
     assert not grade.integrity_flags and points(grade, "train") < 20
 
 
-def test_history_that_cannot_be_checked_on_its_validation_split_is_flagged() -> None:
+def test_history_that_cannot_be_checked_on_its_validation_split_is_not_verified_and_not_accused() -> None:
+    """The grader failing to evaluate the split is no evidence of faking; the history just is not verified."""
     facts = make_facts(reevaluation={"validation": None, "message": "evaluate on the validation split failed: boom"})
     grade = make_grade(facts=facts)
-    assert points(grade, "train") == 0
-    assert any("could not be evaluated on that split" in f and "boom" in f for f in _flags(grade, "Train"))
+    assert not grade.integrity_flags and points(grade, "train") == 17
+    history = check(grade, "history")
+    assert not history.passed and "Not verified" in history.message and "boom" in history.message
 
 
 def test_weights_set_after_a_fit_on_ten_images() -> None:
@@ -654,7 +744,7 @@ def test_messages_carry_no_terminal_control_codes() -> None:
     texts = [c.message for s in grade.sections for c in s.checks] + grade.integrity_flags
     assert not any("\x1b" in text for text in texts)
     assert "Likely cause: cell 2 raised NameError: boom" in check(grade, "x_shape").message
-    assert any("(evaluate failed)" in flag for flag in grade.integrity_flags)
+    assert "(evaluate failed)" in check(grade, "history").message
 
 
 def test_a_wrong_value_is_not_blamed_on_a_cell_that_ran_out_of_time() -> None:

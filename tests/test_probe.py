@@ -142,6 +142,7 @@ def test_a_model_trained_under_any_name_is_found_with_its_fit_and_evaluate(probe
     (evaluated,) = facts.evaluate_calls
     assert evaluated.x.images == "test_scaled" and evaluated.y.labels == "test_onehot"
     assert evaluated.result is not None and len(evaluated.result) == 2
+    assert evaluated.weights and evaluated.weights == fit.weights_after  # the weights the score belongs to
     assert facts.variable("acc").from_evaluate and facts.variable("acc").value == pytest.approx(evaluated.result[1])
     assert facts.history is not None and facts.history.from_fit and facts.history.epochs == 2
 

@@ -270,3 +270,13 @@ def disguised(metric: MetricFacts) -> bool:
     if claimed is None or claimed == metric.identity:
         return False
     return not (claimed == "accuracy" and metric.identity in ACCURACY_KINDS)
+
+
+def unverified(facts: Facts) -> Verdict | None:
+    """A failure for a check that relies on the grader's re-evaluation of the saved model when there was none
+    (no model, one that does not load, one that ran out of time or memory): what cannot be verified does not
+    pass, and the message says why. None when the re-evaluation ran."""
+    reeval = facts.reevaluation
+    if reeval.ok:
+        return None
+    return fail(f"Not verified: the grader could not re-evaluate the saved model ({reeval.message or 'no result'}).")

@@ -17,14 +17,20 @@ from grader.checks.base import (
     missing,
     ok,
     saved_compile,
+    unverified,
 )
 from grader.checks.found import evaluation_on_test
-from grader.facts import Facts, Value
+from grader.facts import EvaluateCall, Facts, Value
 
 _NUMBER = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 # Code words of the cells that evaluate.
 _EVALUATE = "evaluate"
+# A claimed accuracy against the grader's own count, where evaluate's results cannot be recomputed: a metric of
+# the notebook's own may average per batch, which moves it by a few images in a thousand.
+_ACCURACY_TOLERANCE = 5e-3
+# A score stored by hand against the results evaluate returned: rounded to two decimals is still theirs.
+_ROUNDED = 5.1e-3
 
 
 def _agrees(score: list[float], again: list[float]) -> bool:
@@ -71,19 +77,58 @@ def score(facts: Facts, params: Params, ctx: Context) -> Verdict:
 
 @check_kind("evaluation.score_matches")
 def score_matches(facts: Facts, params: Params, ctx: Context) -> Verdict:
-    """The test score agrees with the grader's own re-evaluation of the saved model."""
-    value, reeval = score_on_test(facts, ctx), facts.reevaluation
-    if value is None:
+    """The test score is what the saved model scores on the provisioned test set, by the grader's own evaluate."""
+    call, reeval = evaluation_on_test(facts, ctx.assignment), facts.reevaluation
+    value = score_on_test(facts, ctx)
+    if call is None or value is None:
         return missing(facts, "No [loss, accuracy] test score to compare", _EVALUATE)
-    if not reeval.ok or reeval.student_data_result is None:
-        return fail(f"The grader could not re-evaluate the model: {reeval.message or 'no saved model'}.")
-    again = reeval.student_data_result[:2]
+    if (not_verified := unverified(facts)) is not None:
+        return not_verified
+    again = reeval.test_result
+    if again is None:  # the compiled loss or metrics are the notebook's own code: the accuracy alone is checkable
+        return _accuracy_matches(facts, value, reeval.message)
     if _agrees(value, again):
-        return ok(f"The grader's re-evaluation agrees: [{again[0]:.4f}, {again[1]:.4f}].")
-    return fail(
-        f"The test score is {value}, but the trained model actually scores {[round(v, 4) for v in again]} "
-        "on the same data."
+        return ok(f"The grader's evaluate of the saved model on the test set agrees: [{again[0]:.4f}, {again[1]:.4f}].")
+    actual = f"on the test set the saved model scores {[round(v, 4) for v in again[:2]]}"
+    if call.weights and reeval.weights_digest and call.weights != reeval.weights_digest:
+        return fail(
+            f"The test score {value} is from a model whose weights differ from the trained model's (another model, "
+            f"or trained further after evaluate); {actual}."
+        )
+    if not _on_test_set(call, facts):
+        return fail(f"The test score {value} is not on the test set: {_not_test_set(call, facts, ctx)}; {actual}.")
+    return fail(f"The test score is {value}, but {actual}.")
+
+
+def _accuracy_matches(facts: Facts, value: list[float], why: str) -> Verdict:
+    """The claimed accuracy against the grader's own count, when evaluate's results cannot be recomputed."""
+    measured = _measured_accuracy(facts)
+    if measured is None:
+        return fail(f"Not verified: {why or 'the model could not be re-evaluated'}.")
+    if abs(value[1] - measured) <= _ACCURACY_TOLERANCE:
+        return ok(f"The test accuracy {value[1]:.4f} agrees with the grader's own count ({measured:.4f}); {why}.")
+    return fail(f"The test accuracy is {value[1]:.4f}, but the grader counts {measured:.4f} on the test set ({why}).")
+
+
+def _on_test_set(call: EvaluateCall, facts: Facts) -> bool:
+    """Whether evaluate was given the provisioned test images (as the grader recognises them, or as the saved
+    arrays showed them to the re-evaluation) and the provisioned test labels, in any form."""
+    images = call.x.images.startswith("test_") or (
+        call.x.n_samples == facts.dataset.n_test and facts.reevaluation.student_data_accuracy is not None
     )
+    return images and call.y.labels.startswith("test_")
+
+
+def _not_test_set(call: EvaluateCall, facts: Facts, ctx: Context) -> str:
+    """What evaluate was given instead of the test set."""
+    x_name = f"`{call.x.names[0]}`" if call.x.names else ctx.assignment.name("test_images")
+    y_name = f"`{call.y.names[0]}`" if call.y.names else ctx.assignment.name("test_labels")
+    n_test = facts.dataset.n_test
+    if call.x.n_samples is not None and call.x.n_samples != n_test:
+        return f"evaluate was given {call.x.n_samples:,} images ({x_name}), not the {n_test:,} test images"
+    if not call.y.labels.startswith("test_"):
+        return f"the labels evaluate was given ({y_name}) are not the test labels"
+    return f"the images evaluate was given ({x_name}) are not the test images"
 
 
 @check_kind("evaluation.accuracy")
@@ -136,24 +181,21 @@ def _numbers(value: Value) -> list[float] | None:
 @integrity_kind("evaluation")
 def faked_score(facts: Facts, ctx: Context) -> list[str]:
     """Evidence that the score was faked: typed in, produced by a replaced evaluate, contradicted by the saved
-    model, or read from a metric that computes something else than its name says."""
+    model on the very data and weights it was computed with, or read from a metric that computes something
+    else than its name says. A difference an honest notebook could cause (another model, weights trained
+    further, other data, a loss or metric the grader cannot run) is no evidence: it costs the score checks."""
     k, name = facts.kernel, ctx.assignment.name("score")
     evidence = []
     if k.integrity.hooks_intact.get("evaluate") is False or "evaluate" in k.integrity.instance_overrides:
         evidence.append("`evaluate` was replaced by the notebook's own code (monkeypatched)")
     stored = k.variable(name)
     typed = _numbers(stored.value)
-    again = facts.reevaluation.student_data_result
-    # A score some evaluate returned is honest, whatever data it was on (that costs the score checks): only the
-    # test evaluate's result, or a score no evaluate returned, is held against the saved model. One that no
-    # evaluate returned but the saved model reproduces (evaluate's result rounded) is no evidence.
-    hand_made = typed is not None and not stored.from_evaluate
-    if hand_made and typed is not None and not (again and _agrees(typed, again)):
+    if typed is not None and not stored.from_evaluate and not _reproduced(typed, facts):
         evidence.append(f"`{name}` = {typed} was not returned by any call to model.evaluate (typed in?)")
-    claimed = typed if hand_made else score_on_test(facts, ctx)
-    what = f"`{name}` = {typed}" if hand_made else f"the test score {claimed}"
-    if claimed is not None and again and not _agrees(claimed, again):
-        evidence.append(f"{what} but re-evaluating the saved model gives {[round(v, 4) for v in again[:2]]}")
+    contradiction = _contradicted(evaluation_on_test(facts, ctx.assignment), facts)
+    if contradiction:
+        evidence.append(contradiction)
+    claimed = typed if typed is not None and not stored.from_evaluate else score_on_test(facts, ctx)
     saved = saved_compile(facts)
     if claimed is not None and saved and saved.metrics and disguised(saved.metrics[0]):
         first, measured = saved.metrics[0], _measured_accuracy(facts)
@@ -163,3 +205,32 @@ def faked_score(facts: Facts, ctx: Context) -> list[str]:
             f"{first.identity}{actual}"
         )
     return evidence
+
+
+def _reproduced(typed: list[float], facts: Facts) -> bool:
+    """Whether a score stored by hand is one that evaluate returned (rounded) or that the grader's own evaluate
+    of the saved model gives."""
+    results = [c.result for c in facts.kernel.evaluate_calls if c.result is not None and len(c.result) >= 2]
+    if any(all(abs(a - b) <= _ROUNDED for a, b in zip(typed[:2], r[:2], strict=False)) for r in results):
+        return True
+    again = (facts.reevaluation.student_data_result, facts.reevaluation.test_result)
+    return any(result is not None and _agrees(typed, result) for result in again)
+
+
+def _contradicted(call: EvaluateCall | None, facts: Facts) -> str | None:
+    """The test score against the grader's evaluate of the saved model on the same arrays, when that repeats it."""
+    again = facts.reevaluation.student_data_result
+    if call is None or call.result is None or not again or not _same_run(call, facts) or _agrees(call.result, again):
+        return None
+    return (
+        f"the test score {[round(v, 4) for v in call.result[:2]]} but re-evaluating the saved model gives "
+        f"{[round(v, 4) for v in again[:2]]} on the same data"
+    )
+
+
+def _same_run(call: EvaluateCall, facts: Facts) -> bool:
+    """Whether the re-evaluation on the student's arrays repeats this evaluate exactly: the provisioned test
+    images and labels (which the kernel saved for it), with the saved model's weights."""
+    reeval = facts.reevaluation
+    same_weights = not call.weights or not reeval.weights_digest or call.weights == reeval.weights_digest
+    return same_weights and call.x.images.startswith("test_") and call.y.labels.startswith("test_")

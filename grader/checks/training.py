@@ -24,6 +24,7 @@ from grader.checks.base import (
     same_value,
     saved_compile,
     setting_problem,
+    unverified,
     value_text,
 )
 from grader.facts import CompileCall, Facts, FitCall, KerasObject, ValidationRequest
@@ -263,6 +264,8 @@ def history(facts: Facts, params: HistoryParams, ctx: Context) -> Verdict:
     split = ctx.assignment.fit.get("validation_split")
     if not validations and isinstance(split, int | float) and split > 0:
         return fail(f"The history has no validation metrics: pass validation_split={split:g} to fit.")
+    if (not_verified := unverified(facts) or _validation_unverified(facts)) is not None:
+        return not_verified
     return ok(f"{h.epochs} epochs" + (f" with {', '.join(validations)}." if validations else "."))
 
 
@@ -272,9 +275,11 @@ def weights_changed(facts: Facts, params: Params, ctx: Context) -> Verdict:
     fit, reeval = _fit(facts), facts.reevaluation
     if fit is None or not any(c.weights_changed for c in facts.kernel.fit_calls):
         return missing(facts, "The model's weights never changed in a call to fit", "fit")
-    if reeval.ok and not reeval.optimizer_iterations:
+    if (not_verified := unverified(facts)) is not None:
+        return not_verified
+    if not reeval.optimizer_iterations:
         return fail("The saved model's optimizer took no training steps.")
-    steps = reeval.optimizer_iterations if reeval.ok else fit.iterations_after
+    steps = reeval.optimizer_iterations
     return ok(f"The weights changed during training ({steps} optimizer steps).")
 
 
@@ -313,9 +318,10 @@ def _training_data_evidence(fit: FitCall, facts: Facts, assignment: Assignment) 
     test_images, n_train = assignment.name("test_images"), facts.dataset.n_train
     if fit.x.images.startswith("test_") or test_images in fit.x.names:
         return [f"fit was given the test images ({test_images}) to train on"]
+    if fit.x.n_samples is None:
+        return []  # a tf.data.Dataset or a generator: what it holds is not known, which is no evidence
     if fit.x.n_samples != n_train:
-        count = f"{fit.x.n_samples:,} sample(s)" if fit.x.n_samples is not None else "an unknown number of samples"
-        return [f"fit was given {count} to train on, not all {n_train:,} of {train_images}"]
+        return [f"fit was given {fit.x.n_samples:,} sample(s) to train on, not all {n_train:,} of {train_images}"]
     found = []
     if train_images not in fit.x.names and not fit.x.images.startswith("train_"):
         found.append(f"fit was given images that are neither {train_images} nor the training images")
@@ -343,33 +349,51 @@ def _saved_model_evidence(fit: FitCall, facts: Facts) -> list[str]:
     return found + _validation_evidence(fit, facts)
 
 
-def _validation_evidence(fit: FitCall, facts: Facts) -> list[str]:
-    history, measured = facts.kernel.history, facts.reevaluation.validation
+def _validation_claims(facts: Facts) -> list[dict[str, float]]:
+    """The history's validation results, one dict per epoch ("loss", "accuracy", ... without "val_")."""
+    history = facts.kernel.history
     if history is None:
         return []
+    series = {key[len("val_") :]: values for key, values in history.values.items() if key.startswith("val_")}
+    epochs = max((len(values) for values in series.values()), default=0)
+    return [{key: values[i] for key, values in series.items() if i < len(values)} for i in range(epochs)]
+
+
+def _validation_unverified(facts: Facts) -> Verdict | None:
+    """A failure when the history claims validation results on a split the grader can rebuild, but the saved
+    model could not be evaluated on it; None otherwise."""
+    fit = facts.kernel.training_fit()
+    if fit is None or facts.reevaluation.validation is not None or ValidationRequest.of(fit) is None:
+        return None
+    if not _validation_claims(facts):
+        return None
+    why = facts.reevaluation.message or "the saved model is not compiled"
+    return fail(f"Not verified: the saved model could not be evaluated on the validation split ({why}).")
+
+
+def _validation_evidence(fit: FitCall, facts: Facts) -> list[str]:
+    """The history's validation results against the saved model's on the rebuilt split: the last epoch's, or any
+    epoch's (EarlyStopping(restore_best_weights=True) puts the best epoch's weights back, "best" as its monitor,
+    mode, min_delta and baseline say). Weights that some epoch of this very training reached are no forgery;
+    a history made longer than the training was is the epochs checks' to find. A split the grader could not
+    evaluate is no evidence (the history check says it is not verified)."""
+    measured, claims = facts.reevaluation.validation, _validation_claims(facts)
     epochs = fit.argument("epochs")
-    if fit.error is not None and isinstance(epochs, int) and history.epochs < epochs:
-        return []  # stopped mid-epoch: the weights moved on after the last validation
-    claimed = {
-        key[len("val_") :]: values[-1] for key, values in history.values.items() if key.startswith("val_") and values
-    }
-    if not claimed:
+    if measured is None or not claims:
         return []
-    if measured is None:
-        if ValidationRequest.of(fit) is None:
-            return []  # not a preparation of the training set the grader can rebuild: nothing to compare
-        why = facts.reevaluation.message or "no result"
+    if fit.error is not None and isinstance(epochs, int) and len(claims) < epochs:
+        return []  # stopped mid-epoch: the weights moved on after the last validation
+
+    def differences(claimed: dict[str, float]) -> list[str]:
         return [
-            f"the history reports validation results, but the saved model could not be evaluated on that split ({why})"
+            f"val_{key} {claimed[key]:.4f} claimed, {value:.4f} measured"
+            for key, value in sorted(measured.values.items())
+            if key in claimed and not abs(claimed[key] - value) <= _VALIDATION_TOLERANCE * max(1.0, abs(value))
         ]
-    differ = [
-        f"val_{key} {claimed[key]:.4f} claimed, {value:.4f} measured"
-        for key, value in sorted(measured.values.items())
-        if key in claimed and not abs(claimed[key] - value) <= _VALIDATION_TOLERANCE * max(1.0, abs(value))
-    ]
-    if not differ:
+
+    if any(not differences(claimed) for claimed in claims):
         return []
     return [
         f"the history's last epoch does not match the saved model on the validation split "
-        f"({measured.n_samples:,} training images): " + "; ".join(differ)
+        f"({measured.n_samples:,} training images): " + "; ".join(differences(claims[-1]))
     ]

@@ -472,6 +472,7 @@ def _wrap_model_methods() -> None:
             "y": _guarded(lambda: _origin(y), {}),
             "result": None,
             "error": None,
+            "weights": weights_digest(self),  # which model, trained how far, this result belongs to
         }
         try:
             result = st.originals["evaluate"](self, *args, **kwargs)

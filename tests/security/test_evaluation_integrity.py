@@ -1,0 +1,95 @@
+"""The saved model's re-evaluation, graded through the real CLI on notebooks of `evaluation_notebooks`, in one
+batch with the reference: no honest way of computing a test score is taken for faking, a score on arrays
+that are not the test set is not vouched for, and a model the grader cannot re-load is not verified."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+import yaml
+
+from grader.sandbox import bwrap_path
+from tests.conftest import run_grade
+from tests.security import evaluation_notebooks
+from tests.security.conftest import LIMITS as SECURITY_LIMITS
+from tests.security.conftest import REFERENCE, SecurityEnv, grades_by_student
+
+pytestmark = [
+    pytest.mark.security,
+    pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap (bwrap) is not installed"),
+]
+
+
+@dataclass(frozen=True)
+class Graded:
+    grades: dict[str, dict[str, Any]]
+
+    def check(self, student: str, check_id: str, section: str) -> dict[str, Any]:
+        checks = self.grades[student]["sections"][section]["checks"]
+        return next(c for c in checks if c["id"] == check_id)
+
+
+# Nothing here hangs on purpose: limits long enough for twelve notebooks that train on a loaded 2-core machine.
+LIMITS = {**SECURITY_LIMITS, "cell_timeout_s": 120, "notebook_timeout_s": 600, "startup_timeout_s": 180}
+
+
+@pytest.fixture(scope="module")
+def graded(security_env: SecurityEnv, tmp_path_factory: pytest.TempPathFactory) -> Graded:
+    root = tmp_path_factory.mktemp("evaluation")
+    submissions, out, cache = root / "submissions", root / "reports", root / "cache"
+    evaluation_notebooks.write(submissions)
+    shutil.copyfile(REFERENCE, submissions / "reference.ipynb")
+    rubric = yaml.safe_load(security_env.rubric.read_text(encoding="utf-8"))
+    rubric["limits"] = LIMITS
+    (root / "rubric.yaml").write_text(yaml.safe_dump(rubric), encoding="utf-8")
+    env = replace(security_env, rubric=root / "rubric.yaml", cache=cache)
+    result = run_grade(submissions, "--out", out, "--jobs", "2", *env.args(), cache=cache, timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return Graded(grades_by_student(out))
+
+
+def test_the_reference_keeps_full_marks(graded: Graded) -> None:
+    assert graded.grades["reference"]["total"] == 100, graded.grades["reference"]
+
+
+@pytest.mark.parametrize("student", sorted(evaluation_notebooks.HONEST))
+def test_no_honest_notebook_is_flagged(graded: Graded, student: str) -> None:
+    assert graded.grades[student]["status"] == "graded"
+    assert graded.grades[student]["integrity"] == []
+
+
+@pytest.mark.parametrize(
+    "student",
+    sorted(set(evaluation_notebooks.HONEST) - {"honest_tf_data"}),  # evaluate on a Dataset: no arrays to name
+)
+def test_an_honest_test_score_matches_the_graders_own_evaluate(graded: Graded, student: str) -> None:
+    matches = graded.check(student, "matches", "evaluate")
+    assert matches["passed"], matches["message"]
+
+
+def test_a_model_built_from_keras_own_classes_is_verified(graded: Graded) -> None:
+    for check_id in ("history", "trained"):
+        verdict = graded.check("honest_loadable_constraint", check_id, "train")
+        assert verdict["passed"], verdict["message"]
+
+
+def test_test_arrays_swapped_for_what_the_model_gets_right_are_not_vouched_for(graded: Graded) -> None:
+    """evaluate on the images the model classifies correctly reports accuracy 1.0; the test set does not."""
+    matches = graded.check("forge_swapped_test_set", "matches", "evaluate")
+    assert not matches["passed"] and "not on the test set" in matches["message"], matches["message"]
+    assert graded.grades["forge_swapped_test_set"]["sections"]["evaluate"]["points"] <= 7
+
+
+def test_a_model_that_cannot_be_re_loaded_is_not_verified(graded: Graded) -> None:
+    """One epoch, a padded history and weights trained on the test set, behind a constraint of the notebook's
+    own: every check that needs the saved model fails, saying why and how a model is made loadable."""
+    grade = graded.grades["forge_unloadable_model"]
+    for section, check_id in (("train", "history"), ("train", "trained"), ("evaluate", "matches")):
+        verdict = graded.check("forge_unloadable_model", check_id, section)
+        assert not verdict["passed"] and "Not verified" in verdict["message"], verdict["message"]
+        assert "`KeepAll`" in verdict["message"] and "Keras's own classes" in verdict["message"]
+    assert not graded.check("forge_unloadable_model", "accuracy", "evaluate")["passed"]
+    assert grade["total"] <= 88
