@@ -87,13 +87,14 @@ def images_scaled(facts: Facts, params: Params, ctx: Context) -> Verdict:
         arr = array.facts
         if problem := array.not_an_array():
             return failure(facts, [problem], *_cells(array))
-        if arr.images == f"{array.split}_scaled":
+        held = arr.held_images
+        if held == f"{array.split}_scaled":
             continue
-        if arr.images == f"{array.split}_raw":
+        if held == f"{array.split}_raw":
             top = f" (max {arr.max:g})" if arr.max is not None else ""
             return fail(f"{array} still holds the raw 0-255 pixel values{top}: divide by 255.")
-        if arr.images:
-            return fail(f"{array} holds {role_words(arr.split + '_images')}, not {role_words(array.role)}.")
+        if held:
+            return fail(f"{array} holds {role_words(held.partition('_')[0] + '_images')}, not {role_words(array.role)}.")
         values = f"values from {arr.min:g} to {arr.max:g}" if arr.min is not None and arr.max is not None else ""
         shown = ", ".join(part for part in (values, f"shape {shape_text(arr.shape)}") if part)
         return fail(f"{array} is not the provisioned images divided by 255 ({shown}).")
@@ -117,9 +118,10 @@ def labels_onehot(facts: Facts, params: Params, ctx: Context) -> Verdict:
             return fail(f"{array} has shape {shape_text(arr.shape)}, expected {shape_text([n, classes])}.{hint}")
         if not arr.onehot:
             return fail(f"{array} has shape {shape_text(arr.shape)} but its rows are not one-hot vectors.")
-        if arr.split and arr.split != array.split:
-            return fail(f"{array} holds {role_words(arr.split + '_labels')}, not {role_words(array.role)}.")
-        if not arr.labels_match:
+        held = arr.held_labels.partition("_")[0] or arr.split
+        if held and held != array.split:
+            return fail(f"{array} holds {role_words(held + '_labels')}, not {role_words(array.role)}.")
+        if not arr.held_labels:
             return fail(f"{array} is one-hot, but its argmax does not equal the true labels (were they shuffled?).")
     return ok(f"Labels are one-hot (N, {classes}) and match the true digits.")
 

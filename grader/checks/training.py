@@ -35,6 +35,8 @@ _RENAMED_FIT_ARGUMENTS = {"nb_epoch": "epochs"}
 # A history's last validation results against the saved model's on the same split: float32 sums in other
 # batches differ in the last digits, a single image in a few thousand moves accuracy by more than this.
 _VALIDATION_TOLERANCE = 1e-3
+# The share of the training set a fit must be given: the rest may be a validation set split off by hand.
+_HAND_SPLIT = 0.8
 
 
 def _compile(facts: Facts) -> CompileCall | None:
@@ -81,6 +83,9 @@ def loss(facts: Facts, params: LossParams, ctx: Context) -> Verdict:
     if call is None:
         return _no_compile(facts)
     expected, used = ctx.assignment.compile.loss or "", _loss(facts, call)
+    trained = facts.kernel.training_fit()
+    if same_name(used, expected) and trained is not None and trained.loss and not same_name(trained.loss, expected):
+        return fail(f"The model was trained with the loss {trained.loss!r}; {used!r} was compiled only afterwards.")
     if same_name(used, expected):
         return ok(f"Loss: {used}.")
     hint = (
@@ -113,7 +118,22 @@ def optimizer(facts: Facts, params: OptimizerParams, ctx: Context) -> Verdict:
         return fail(f"The optimizer is {name!r}, expected {want}.")
     if expected_rate is not None and not same_value(rate, expected_rate):
         return fail(f"{name}'s learning rate is {rate}, expected {expected_rate:g}.")
+    if problem := _trained_otherwise(facts.kernel.training_fit(), expected, expected_rate):
+        return fail(problem)
     return ok(f"Optimizer: {want}.")
+
+
+def _trained_otherwise(fit: FitCall | None, expected: str, expected_rate: float | None) -> str:
+    """Why the optimizer in effect while the judged fit trained was not the expected one ("" when it was, or when
+    that was not recorded): a compile or a learning rate changed after training does not count."""
+    if fit is None or fit.optimizer is None:
+        return ""
+    if not same_name(fit.optimizer, expected):
+        return f"The model was trained with {fit.optimizer}; {expected} was set only after training."
+    rates = [rate for rate in fit.learning_rates if expected_rate is not None and not same_value(rate, expected_rate)]
+    if rates:
+        return f"During training the learning rate was {rates[0]:g}, expected {expected_rate:g}."
+    return ""
 
 
 def _accuracy_for(loss: str | None) -> str:
@@ -183,6 +203,9 @@ def fit_arguments(facts: Facts, params: FitArguments, ctx: Context) -> Verdict:
     declared = ctx.assignment.fit
     for name in params.arguments if params.arguments is not None else declared:
         used, expected = call.argument(name), declared[name]
+        if name == "epochs" and (continued := _continued_epochs(facts, call, expected)):
+            problems.append(continued)
+            continue
         if same_value(used, expected):
             continue
         if name in call.arguments:
@@ -190,9 +213,43 @@ def fit_arguments(facts: Facts, params: FitArguments, ctx: Context) -> Verdict:
         else:
             default = f" (Keras then uses {value_text(used)})" if used is not None else ""
             problems.append(f"{name} was not passed{default}, expected {value_text(expected)}")
-    if problems:
-        return fail("In the fit call: " + "; ".join(problems) + ".")
+    raised = call.error is not None and not _interrupted(call)
+    if problems or raised:
+        found = "In the fit call: " + "; ".join(problems) + "." if problems else ""
+        crash = f"The fit call raised {call.error.partition(':')[0]}: a fit that failed earns no points." if raised else ""
+        return fail(" ".join(filter(None, (found, crash))))
     return ok("fit(" + ", ".join(f"{name}={value_text(call.argument(name))}" for name in declared) + ").")
+
+
+def _interrupted(fit: FitCall) -> bool:
+    """Whether the fit was stopped by the grader's time limit (not by a mistake of the notebook)."""
+    return fit.error is not None and "KeyboardInterrupt" in fit.error
+
+
+def _trained_epochs(facts: Facts, fit: FitCall) -> tuple[int, list[FitCall]]:
+    """The epochs the model was trained in all when `fit` ended, and the fits in a row that trained it."""
+    chain = facts.kernel.continued(fit)
+    return sum(call.epochs for call in chain), chain
+
+
+def _continued_epochs(facts: Facts, fit: FitCall, expected: object) -> str:
+    """A problem with the epochs when `fit` went on from earlier fits of the same weights ("" otherwise): two
+    fit(epochs=5) in a row are 10 epochs of training."""
+    earlier = facts.kernel.continued(fit)[:-1]
+    if not earlier:
+        return ""
+    asked = fit.argument("epochs")
+    start = fit.argument("initial_epoch") or 0
+    if isinstance(asked, bool) or not isinstance(asked, int) or isinstance(start, bool) or not isinstance(start, int):
+        return ""
+    total = sum(call.epochs for call in earlier) + asked - start
+    if same_value(total, expected):
+        return ""
+    parts = " + ".join(str(call.epochs) for call in earlier) + f" + {asked - start}"
+    return (
+        f"training went on over {len(earlier) + 1} fits in a row: {total} epochs in all ({parts}), "
+        f"expected {value_text(expected)}"
+    )
 
 
 class HistoryParams(Params):
@@ -210,17 +267,21 @@ def history(facts: Facts, params: HistoryParams, ctx: Context) -> Verdict:
     h = facts.kernel.history
     if h is None:
         return missing(facts, "No training history: fit never completed an epoch", "fit")
-    epochs = params.epochs or ctx.assignment.fit.get("epochs")
-    if h.epochs != epochs:
-        fit = _fit(facts)
-        stopped = fit is not None and fit.error is not None and "KeyboardInterrupt" in fit.error
-        why = " (training was stopped by the time limit)" if stopped else ""
+    epochs, fit = params.epochs or ctx.assignment.fit.get("epochs"), facts.kernel.training_fit()
+    if fit is not None and fit.epochs_seen is not None and h.from_fit and h.epochs != fit.epochs_seen:
+        return fail(f"The history holds {h.epochs} epochs, but the fit that returned it ran {fit.epochs_seen}.")
+    trained, chain = _trained_epochs(facts, fit) if fit is not None else (h.epochs, [])
+    if len(chain) > 1 and trained != epochs:
+        runs = " + ".join(str(call.epochs) for call in chain)
+        return fail(f"The model was trained {trained} epochs over {len(chain)} fits in a row ({runs}), expected {epochs}.")
+    if trained != epochs:
+        why = " (training was stopped by the time limit)" if fit is not None and _interrupted(fit) else ""
         return fail(f"The history has {h.epochs} epochs, expected {epochs}{why}.")
     validations = [key for key in h.keys if key.startswith("val_")]
     split = ctx.assignment.fit.get("validation_split")
     if not validations and isinstance(split, int | float) and split > 0:
         return fail(f"The history has no validation metrics: pass validation_split={split:g} to fit.")
-    return ok(f"{h.epochs} epochs" + (f" with {', '.join(validations)}." if validations else "."))
+    return ok(f"{trained} epochs" + (f" with {', '.join(validations)}." if validations else "."))
 
 
 @check_kind("training.weights_changed")
@@ -255,28 +316,63 @@ def faked_training(facts: Facts, ctx: Context) -> list[str]:
             for m in saved.metrics
             if disguised(m)
         ]
+    if k.integrity.hooks_intact.get("variable") is False:
+        evidence.append("Keras's variable creation was replaced by the notebook's own code (monkeypatched)")
+    evidence += _test_set_evidence(facts)
     fit = k.training_fit()
     if fit is not None:
         evidence += _training_data_evidence(fit, facts, ctx.assignment)
+        evidence += _as_happened_evidence(fit, facts)
         if reeval.ok:
             evidence += _saved_model_evidence(fit, facts)
     return evidence
 
 
+def _test_set_evidence(facts: Facts) -> list[str]:
+    """Every fit that trained, whichever model and however its data were named, trained on no test image."""
+    found = []
+    for number, call in enumerate(facts.kernel.fit_calls, start=1):
+        if call.trained and call.x.test_rows:
+            names = f" ({', '.join(call.x.names)})" if call.x.names else ""
+            of = f"{call.x.test_rows:,} of its {call.x.n_samples:,}" if call.x.n_samples else f"{call.x.test_rows:,}"
+            found.append(f"fit call {number} was given test images{names} to train on ({of} samples are test images)")
+    return found
+
+
+def _as_happened_evidence(fit: FitCall, facts: Facts) -> list[str]:
+    """What the probe saw while the judged training ran, against what the notebook left: weights trained before
+    it by something no fit recorded, and a history longer than its fit's epochs."""
+    found = []
+    untracked = max((call.trained_before for call in facts.kernel.continued(fit)), default=0)
+    if untracked:
+        found.append(
+            f"the model's weights were already trained when fit began ({untracked} weight tensor(s) hold values no "
+            "recorded fit gave them: a training loop of the notebook's own, set_weights or load_weights)"
+        )
+    history = facts.kernel.history
+    if history is not None and history.from_fit and fit.epochs_seen is not None and history.epochs > fit.epochs_seen:
+        found.append(f"the history holds {history.epochs} epochs, but the fit that returned it ran {fit.epochs_seen}")
+    return found
+
+
 def _training_data_evidence(fit: FitCall, facts: Facts, assignment: Assignment) -> list[str]:
-    """The training set passed to fit must be the provisioned training images and labels (or what the notebook
-    bound to the rubric's names for them), all of them."""
+    """The training set passed to the judged fit must be the provisioned training images and labels, by value (a
+    part of them when a validation set was split off by hand), or what the notebook bound to the rubric's names
+    for them when the values could not be compared."""
     train_images, train_labels = assignment.name("train_images"), assignment.name("train_labels")
     test_images, n_train = assignment.name("test_images"), facts.dataset.n_train
-    if fit.x.images.startswith("test_") or test_images in fit.x.names:
+    if fit.x.test_rows:
+        return []  # said by _test_set_evidence
+    if fit.x.images.startswith("test_") or (not fit.x.held_images and test_images in fit.x.names):
         return [f"fit was given the test images ({test_images}) to train on"]
-    if fit.x.n_samples != n_train:
-        count = f"{fit.x.n_samples:,} sample(s)" if fit.x.n_samples is not None else "an unknown number of samples"
-        return [f"fit was given {count} to train on, not all {n_train:,} of {train_images}"]
+    if fit.x.n_samples is None:
+        return []  # a dataset or a generator: its samples were not compared
+    if fit.x.n_samples < _HAND_SPLIT * n_train:
+        return [f"fit was given {fit.x.n_samples:,} sample(s) to train on, not all {n_train:,} of {train_images}"]
     found = []
-    if train_images not in fit.x.names and not fit.x.images.startswith("train_"):
+    if train_images not in fit.x.names and not fit.x.held_images.startswith("train_"):
         found.append(f"fit was given images that are neither {train_images} nor the training images")
-    if train_labels not in fit.y.names and not fit.y.labels.startswith("train_"):
+    if train_labels not in fit.y.names and not fit.y.held_labels.startswith("train_"):
         found.append(f"fit was given labels that are neither {train_labels} nor the training labels")
     return found
 
