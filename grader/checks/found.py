@@ -10,6 +10,7 @@ its wrong shape or values can be reported; else nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -52,6 +53,10 @@ class Located:
         validation set taken off), else the split's."""
         if self.holds_data and self.facts.shape:
             return self.facts.shape[0]
+        return self.split_count(dataset)
+
+    def split_count(self, dataset: DatasetFacts) -> int:
+        """How many samples the whole provisioned split has."""
         return dataset.n_train if self.split == "train" else dataset.n_test
 
     def __str__(self) -> str:
@@ -78,7 +83,7 @@ def _received(facts: Facts, role: str) -> DataOrigin | None:
     """What the judged fit (training roles) or the last evaluate given the test images (test roles) received for
     `role`, when it holds that role's data by value: the arrays the model really trained and was scored on."""
     split, _, what = role.partition("_")
-    calls: list[FitCall | EvaluateCall]
+    calls: Sequence[FitCall | EvaluateCall]
     if split == "train":
         fit = facts.kernel.training_fit()
         calls = [fit] if fit is not None else []

@@ -203,8 +203,12 @@ def fit_arguments(facts: Facts, params: FitArguments, ctx: Context) -> Verdict:
     declared = ctx.assignment.fit
     for name in params.arguments if params.arguments is not None else declared:
         used, expected = call.argument(name), declared[name]
-        if name == "epochs" and (continued := _continued_epochs(facts, call, expected)):
-            problems.append(continued)
+        if name == "epochs" and (over_fits := _epochs_over_fits(facts, call)) is not None:
+            total, parts = over_fits
+            if not same_value(total, expected):
+                problems.append(
+                    f"training went on over fits in a row: {total} epochs in all ({parts}), expected {expected}"
+                )
             continue
         if same_value(used, expected):
             continue
@@ -216,7 +220,8 @@ def fit_arguments(facts: Facts, params: FitArguments, ctx: Context) -> Verdict:
     raised = call.error is not None and not _interrupted(call)
     if problems or raised:
         found = "In the fit call: " + "; ".join(problems) + "." if problems else ""
-        crash = f"The fit call raised {call.error.partition(':')[0]}: a fit that failed earns no points." if raised else ""
+        error = (call.error or "").partition(":")[0]
+        crash = f"The fit call raised {error}: a fit that failed earns no points." if raised else ""
         return fail(" ".join(filter(None, (found, crash))))
     return ok("fit(" + ", ".join(f"{name}={value_text(call.argument(name))}" for name in declared) + ").")
 
@@ -232,24 +237,15 @@ def _trained_epochs(facts: Facts, fit: FitCall) -> tuple[int, list[FitCall]]:
     return sum(call.epochs for call in chain), chain
 
 
-def _continued_epochs(facts: Facts, fit: FitCall, expected: object) -> str:
-    """A problem with the epochs when `fit` went on from earlier fits of the same weights ("" otherwise): two
-    fit(epochs=5) in a row are 10 epochs of training."""
+def _epochs_over_fits(facts: Facts, fit: FitCall) -> tuple[int, str] | None:
+    """The epochs asked for in all, and how they add up ("10 + 10"), when `fit` went on from earlier fits of the
+    same weights (two fit(epochs=5) in a row are 10 epochs of training); None when it did not."""
     earlier = facts.kernel.continued(fit)[:-1]
-    if not earlier:
-        return ""
-    asked = fit.argument("epochs")
-    start = fit.argument("initial_epoch") or 0
-    if isinstance(asked, bool) or not isinstance(asked, int) or isinstance(start, bool) or not isinstance(start, int):
-        return ""
-    total = sum(call.epochs for call in earlier) + asked - start
-    if same_value(total, expected):
-        return ""
-    parts = " + ".join(str(call.epochs) for call in earlier) + f" + {asked - start}"
-    return (
-        f"training went on over {len(earlier) + 1} fits in a row: {total} epochs in all ({parts}), "
-        f"expected {value_text(expected)}"
-    )
+    asked, start = fit.argument("epochs"), fit.argument("initial_epoch") or 0
+    if not earlier or not all(isinstance(n, int) and not isinstance(n, bool) for n in (asked, start)):
+        return None
+    last = int(asked or 0) - int(start or 0)
+    return sum(call.epochs for call in earlier) + last, " + ".join([*(str(c.epochs) for c in earlier), str(last)])
 
 
 class HistoryParams(Params):
@@ -273,7 +269,9 @@ def history(facts: Facts, params: HistoryParams, ctx: Context) -> Verdict:
     trained, chain = _trained_epochs(facts, fit) if fit is not None else (h.epochs, [])
     if len(chain) > 1 and trained != epochs:
         runs = " + ".join(str(call.epochs) for call in chain)
-        return fail(f"The model was trained {trained} epochs over {len(chain)} fits in a row ({runs}), expected {epochs}.")
+        return fail(
+            f"The model was trained {trained} epochs over {len(chain)} fits in a row ({runs}), expected {epochs}."
+        )
     if trained != epochs:
         why = " (training was stopped by the time limit)" if fit is not None and _interrupted(fit) else ""
         return fail(f"The history has {h.epochs} epochs, expected {epochs}{why}.")

@@ -844,7 +844,7 @@ def _hook_variables() -> None:
 
     init.__name__, init.__doc__ = original.__name__, original.__doc__
     st.hooks["variable"] = init
-    owner.__init__ = init  # type: ignore[misc]
+    owner.__init__ = init
 
 
 def _note_weights(model: Any) -> None:
@@ -882,7 +882,7 @@ def _watch(record: dict[str, Any]) -> Any:
     st = _st()
     record.update(epochs_seen=0, steps_seen=0, learning_rates=[])
 
-    class TrainingWatch(st.callback_cls):  # type: ignore[misc,name-defined]
+    class TrainingWatch(st.callback_cls):  # type: ignore[name-defined]
         def on_train_begin(self, logs: Any = None) -> None:
             record["optimizer"] = optimizer_name(getattr(self.model, "optimizer", None))
 
@@ -1136,7 +1136,7 @@ def _integrity(model: Any) -> dict[str, Any]:
 
     intact["print_figure"] = FigureCanvasBase.print_figure is st.hooks["print_figure"]
     intact["load_data"] = all(getattr(m, "load_data", _load_data) is _load_data for m in _loader_modules())
-    intact["variable"] = st.owners["variable"].__init__ is st.hooks["variable"]
+    intact["variable"] = vars(st.owners["variable"]).get("__init__") is st.hooks["variable"]
     overrides = []
     if model is not None:
         overrides = [n for n in (*_TRACKED_METHODS, "predict") if n in getattr(model, "__dict__", {})]
