@@ -402,7 +402,7 @@ def _validation_evidence(fit: FitCall, facts: Facts) -> list[str]:
     if fit.error is not None and isinstance(epochs, int) and history.epochs < epochs:
         return []  # stopped mid-epoch: the weights moved on after the last validation
     claimed = {
-        key[len("val_") :]: values[-1] for key, values in history.values.items() if key.startswith("val_") and values
+        key[len("val_") :]: values for key, values in history.values.items() if key.startswith("val_") and values
     }
     if not claimed:
         return []
@@ -413,14 +413,24 @@ def _validation_evidence(fit: FitCall, facts: Facts) -> list[str]:
         return [
             f"the history reports validation results, but the saved model could not be evaluated on that split ({why})"
         ]
-    differ = [
-        f"val_{key} {claimed[key]:.4f} claimed, {value:.4f} measured"
-        for key, value in sorted(measured.values.items())
-        if key in claimed and not abs(claimed[key] - value) <= _VALIDATION_TOLERANCE * max(1.0, abs(value))
-    ]
-    if not differ:
+    # Stopped before its epochs by a callback, which may have restored an earlier epoch's weights
+    # (EarlyStopping(restore_best_weights=True)): the saved model is then one of the epochs, not the last.
+    stopped = fit.error is None and isinstance(epochs, int) and 0 < fit.epochs < epochs
+    candidates = range(max(len(v) for v in claimed.values())) if stopped else [-1]
+
+    def differ(epoch: int) -> list[str]:
+        return [
+            f"val_{key} {claimed[key][epoch]:.4f} claimed, {value:.4f} measured"
+            for key, value in sorted(measured.values.items())
+            if key in claimed
+            and -len(claimed[key]) <= epoch < len(claimed[key])
+            and not abs(claimed[key][epoch] - value) <= _VALIDATION_TOLERANCE * max(1.0, abs(value))
+        ]
+
+    if any(not differ(epoch) for epoch in candidates):
         return []
+    which = "no epoch of the history matches" if stopped else "the history's last epoch does not match"
     return [
-        f"the history's last epoch does not match the saved model on the validation split "
-        f"({measured.n_samples:,} training images): " + "; ".join(differ)
+        f"{which} the saved model on the validation split ({measured.n_samples:,} training images): "
+        + "; ".join(differ(-1))
     ]
