@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field, replace
 
-from grader.checks import INTEGRITY, KINDS, Context, Verdict, clean
+from grader.checks import INTEGRITY, KINDS, REVIEW, Context, Verdict, clean
 from grader.discover import Origin, Submission
 from grader.facts import Facts
 from grader.rubric import CheckSpec, Rubric, SectionSpec
@@ -60,6 +60,7 @@ class StudentGrade:
     bonus: tuple[Bonus, ...] = ()
     origin: Origin = field(default_factory=Origin)  # the LMS's name for the student, late or not, ...
     late_penalty: float = 0.0  # already taken off `total` (see grader.late)
+    review: tuple[str, ...] = ()  # findings worth a person's look that changed no points
 
     @property
     def integrity_flags(self) -> list[str]:
@@ -127,6 +128,7 @@ def score_facts(student: str, facts: Facts, rubric: Rubric, ctx: Context) -> Stu
         max_total=rubric.max_total,
         sections=tuple(sections),
         facts=facts,
+        review=tuple(clean(note) for find in REVIEW.values() for note in find(facts, ctx)),
     )
 
 

@@ -791,3 +791,14 @@ def test_a_hand_split_validation_set_is_still_the_training_set() -> None:
     variables = {"x_train": VariableFacts(True, "ndarray", "array", array=part), "y_train": None}
     grade = make_grade(facts=make_facts(variables=variables, kernel={"fit_calls": [_fit(x=x, y=y)]}))
     assert points(grade, "prepare") == 10 and not grade.integrity_flags
+
+
+def test_an_accuracy_far_above_the_reference_under_its_settings_is_for_review_only() -> None:
+    """0.99 where the reference reached 0.92 with the same model and settings: a note, no points changed."""
+    far_above = make_facts(reevaluation={"accuracy": 0.99})
+    grade = make_grade(facts=far_above)
+    assert grade.total == 100 and not grade.integrity_flags
+    assert len(grade.review) == 1 and "far above the reference's 0.9200" in grade.review[0]
+    assert not make_grade(facts=make_facts(reevaluation={"accuracy": 0.95})).review  # within the margin
+    other_settings = make_facts(reevaluation={"accuracy": 0.99}, kernel={"fit_calls": [_fit(optimizer="adam")]})
+    assert not make_grade(facts=other_settings).review  # better settings reach more

@@ -7,6 +7,7 @@ from grader.checks import data, evaluation, figures, model, training
 from grader.checks.base import (
     INTEGRITY,
     KINDS,
+    REVIEW,
     CheckKind,
     Context,
     Integrity,
@@ -17,11 +18,13 @@ from grader.checks.base import (
     fail,
     integrity_kind,
     ok,
+    review_kind,
 )
 
 __all__ = [
     "INTEGRITY",
     "KINDS",
+    "REVIEW",
     "CheckKind",
     "Context",
     "Integrity",
@@ -36,5 +39,6 @@ __all__ = [
     "integrity_kind",
     "model",
     "ok",
+    "review_kind",
     "training",
 ]

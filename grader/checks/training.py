@@ -21,6 +21,7 @@ from grader.checks.base import (
     missing,
     name_key,
     ok,
+    review_kind,
     same_name,
     same_value,
     saved_compile,
@@ -35,6 +36,10 @@ _RENAMED_FIT_ARGUMENTS = {"nb_epoch": "epochs"}
 # A history's last validation results against the saved model's on the same split: float32 sums in other
 # batches differ in the last digits, a single image in a few thousand moves accuracy by more than this.
 _VALIDATION_TOLERANCE = 1e-3
+# Every kernel starts from one random state, so the assignment's own settings reach about the reference's accuracy
+# (identical notebooks differ by up to 0.025 on 12,000 images): a test accuracy half-way from it to 1.0, and at
+# least this far above it, is worth a person's look.
+_FAR_ABOVE = 0.04
 # The share of the training set a fit must be given: the rest may be a validation set split off by hand.
 _HAND_SPLIT = 0.8
 
@@ -434,3 +439,36 @@ def _validation_evidence(fit: FitCall, facts: Facts) -> list[str]:
         f"{which} the saved model on the validation split ({measured.n_samples:,} training images): "
         + "; ".join(differ(-1))
     ]
+
+
+@review_kind("training.accuracy_far_above_reference")
+def accuracy_far_above_reference(facts: Facts, ctx: Context) -> list[str]:
+    """A test accuracy far above what the reference reaches under the very settings the notebook trained with:
+    a sign of training on the test set that nothing recorded. Never evidence: a person looks."""
+    fit, measured, reference = facts.kernel.training_fit(), facts.reevaluation.accuracy, ctx.reference_accuracy
+    if fit is None or measured is None or reference is None or not facts.reevaluation.ok:
+        return []
+    if measured <= reference + max(_FAR_ABOVE, (1.0 - reference) / 2) or not _as_assigned(fit, facts, ctx.assignment):
+        return []
+    return [
+        f"the test accuracy {measured:.4f} is far above the reference's {reference:.4f} under the same settings "
+        "(model, optimizer, learning rate, fit arguments); every run starts from the same random state"
+    ]
+
+
+def _as_assigned(fit: FitCall, facts: Facts, assignment: Assignment) -> bool:
+    """Whether the judged training used the assignment's settings: its fit arguments over the fits in a row, the
+    optimizer and learning rate in effect, and a model of the declared size."""
+    declared = assignment.compile
+    if not all(same_value(fit.argument(name), value) for name, value in assignment.fit.items() if name != "epochs"):
+        return False
+    epochs = assignment.fit.get("epochs")
+    if epochs is not None and not same_value(_trained_epochs(facts, fit)[0], epochs):
+        return False
+    if declared.optimizer and (fit.optimizer is None or not same_name(fit.optimizer, declared.optimizer)):
+        return False
+    rate = declared.learning_rate
+    if rate is not None and not all(same_value(r, rate) for r in fit.learning_rates):
+        return False
+    params = assignment.model.params
+    return params is None or facts.kernel.model.total_params == params
