@@ -388,8 +388,7 @@ def _wrap_model_methods() -> None:
         }
         before = record.get("weights_before") or weights_digest(self)
         history = None
-        watch = _guarded(lambda: _watch(record), None)
-        kwargs = _guarded(lambda: _watched(watch, args, kwargs), kwargs)
+        kwargs = _guarded(lambda: _watched(record, args, kwargs), kwargs)
         st.fit_depth += 1
         try:
             history = st.originals["fit"](self, *args, **kwargs)
@@ -902,13 +901,14 @@ def _watch(record: dict[str, Any]) -> Any:
     return TrainingWatch()
 
 
-def _watched(watch: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """fit's keyword arguments with `watch` after the notebook's callbacks; unchanged when the callbacks were
-    passed by position or as something else than a list (then the fit is recorded without a watch)."""
+def _watched(record: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """fit's keyword arguments with a `_watch` writing into `record` after the notebook's callbacks; unchanged
+    when the callbacks were passed by position or as something else than a list (the fit is then recorded
+    without what the watch sees: `epochs_seen` stays unknown, not zero)."""
     callbacks = kwargs.get("callbacks")
-    if watch is None or len(args) > 5 or not (callbacks is None or isinstance(callbacks, list | tuple)):
+    if len(args) > 5 or not (callbacks is None or isinstance(callbacks, list | tuple)):
         return kwargs
-    return {**kwargs, "callbacks": [*(callbacks or ()), watch]}
+    return {**kwargs, "callbacks": [*(callbacks or ()), _watch(record)]}
 
 
 # ---------------------------------------------------------------------------------------------- figures
