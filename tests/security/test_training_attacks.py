@@ -90,9 +90,7 @@ def test_two_fits_in_a_row_are_noticed_by_the_epochs_checks_without_a_flag(grade
     assert not graded.flags(name)
 
 
-@pytest.mark.parametrize(
-    "name", ["honest_reference", "honest_halves", "honest_trial_then_rebuilt", "honest_custom_constraint"]
-)
+@pytest.mark.parametrize("name", ["honest_reference", "honest_halves", "honest_trial_then_rebuilt"])
 def test_honest_training_keeps_full_marks(graded: Graded, name: str) -> None:
     assert graded.grades[name]["total"] == 100 and not graded.flags(name), graded.grades[name]
 
@@ -104,6 +102,19 @@ def test_honest_training_the_rubric_does_not_ask_for_is_never_flagged(graded: Gr
     assert not graded.flags(name), graded.flags(name)
     points = graded.points(name)
     assert points["prepare"] == 10 and points["build"] == 50 and points["evaluate"] == 10, graded.grades[name]
+
+
+def test_a_custom_constraint_is_never_flagged(graded: Graded) -> None:
+    """Training with a constraint of the notebook's own is recorded like any other (whether its saved model can
+    be re-evaluated is the re-evaluation's business)."""
+    assert not graded.flags("honest_custom_constraint")
+
+
+def test_an_accuracy_far_above_the_reference_is_noted_for_review_only(graded: Graded) -> None:
+    """The GradientTape attack also reaches an accuracy the assignment's settings never do: a note for a person;
+    honest notebooks get none."""
+    assert any("far above the reference's" in note for note in graded.grades["attack_gradient_tape_on_test"]["review"])
+    assert not [name for name, grade in graded.grades.items() if name.startswith("honest_") and grade["review"]]
 
 
 def test_committed_notebooks_match_the_generator(tmp_path: Path) -> None:
