@@ -24,9 +24,20 @@ def _fit_on(x: str, y: str) -> str:
     return FIT.replace("model.fit(x_train, y_train,", f"model.fit({x}, {y},")
 
 
+VISUALIZE = """\
+indices = np.random.choice(len(x_train), 9, replace=False)
+plt.figure(figsize=(6, 6))
+for i, idx in enumerate(indices):
+    plt.subplot(3, 3, i + 1)
+    plt.imshow(x_train[idx].squeeze(), cmap="gray")
+    plt.title(int(np.argmax(y_train[idx])))
+    plt.axis("off")
+plt.show()"""
+
+
 def _solution_with(*train: str) -> list[str]:
     """The solution up to the model, then `train` in place of compiling and fitting, then the evaluation."""
-    return [SETUP, PREPARE, BUILD, *train, EVALUATE]
+    return [SETUP, PREPARE, VISUALIZE, BUILD, *train, EVALUATE]
 
 
 HONEST = COMPILE + "\n" + FIT
@@ -140,6 +151,7 @@ DATASET = _solution_with(
 HAND_SPLIT = [
     SETUP,
     PREPARE,
+    VISUALIZE,
     """\
 cut = len(x_train) * 9 // 10
 order = np.random.default_rng(0).permutation(len(x_train))
