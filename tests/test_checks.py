@@ -802,3 +802,9 @@ def test_an_accuracy_far_above_the_reference_under_its_settings_is_for_review_on
     assert not make_grade(facts=make_facts(reevaluation={"accuracy": 0.95})).review  # within the margin
     other_settings = make_facts(reevaluation={"accuracy": 0.99}, kernel={"fit_calls": [_fit(optimizer="adam")]})
     assert not make_grade(facts=other_settings).review  # better settings reach more
+
+
+def test_epochs_cut_short_fail_the_history_check() -> None:
+    """steps_per_epoch is not passed, yet each of the 20 epochs ran one step (a callback ended it)."""
+    found = _train_checks(make_facts(kernel={"fit_calls": [_fit(steps_seen=20)]}))
+    assert not found["history"].passed and "takes 422 steps an epoch" in found["history"].message

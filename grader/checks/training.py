@@ -3,6 +3,7 @@ history it returned and whether the weights really changed; and the evidence tha
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 from pydantic import Field
@@ -253,6 +254,23 @@ def _epochs_over_fits(facts: Facts, fit: FitCall) -> tuple[int, str] | None:
     return sum(call.epochs for call in earlier) + last, " + ".join([*(str(c.epochs) for c in earlier), str(last)])
 
 
+def _short_epochs(fit: FitCall) -> str:
+    """Why the fit's epochs did not each go through the training data ("" when they did, or when that cannot be
+    known): Keras runs ceil(samples kept for training / batch size) steps an epoch."""
+    n, batch, split = fit.x.n_samples, fit.argument("batch_size"), fit.argument("validation_split")
+    if fit.steps_seen is None or fit.epochs_seen is None or n is None or fit.argument("steps_per_epoch") is not None:
+        return ""
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1 or not isinstance(split, int | float):
+        return ""
+    per_epoch = math.ceil(math.ceil(n * (1.0 - float(split))) / batch)
+    if fit.steps_seen >= fit.epochs_seen * per_epoch:
+        return ""
+    return (
+        f"fit ran {fit.steps_seen} training steps in {fit.epochs_seen} epochs; going through the training data "
+        f"takes {per_epoch} steps an epoch."
+    )
+
+
 class HistoryParams(Params):
     epochs: int | None = Field(None, ge=1)  # by default the rubric's `fit: epochs:`
 
@@ -271,6 +289,8 @@ def history(facts: Facts, params: HistoryParams, ctx: Context) -> Verdict:
     epochs, fit = params.epochs or ctx.assignment.fit.get("epochs"), facts.kernel.training_fit()
     if fit is not None and fit.epochs_seen is not None and h.from_fit and h.epochs != fit.epochs_seen:
         return fail(f"The history holds {h.epochs} epochs, but the fit that returned it ran {fit.epochs_seen}.")
+    if fit is not None and (short := _short_epochs(fit)):
+        return fail(short)
     trained, chain = _trained_epochs(facts, fit) if fit is not None else (h.epochs, [])
     if len(chain) > 1 and trained != epochs:
         runs = " + ".join(str(call.epochs) for call in chain)
