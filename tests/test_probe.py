@@ -315,3 +315,11 @@ def test_training_is_recorded_as_it_happened(probe: Probe) -> None:
     facts = probe.facts()
     assert facts.fit_calls[-1].trained_before == 4 and facts.integrity.hooks_intact["variable"]
     assert facts.continued(facts.fit_calls[1]) == facts.fit_calls[:2]
+
+
+def test_a_fit_given_its_callbacks_by_position_is_recorded_without_a_watch() -> None:
+    """The watch cannot join callbacks passed by position: that fit's epochs stay unknown, never zero."""
+    record: dict[str, object] = {}
+    args = ("x", "y", 128, 20, 0, [])
+    assert probe_module._watched(record, args, {"verbose": 0}) == {"verbose": 0}
+    assert "epochs_seen" not in record
