@@ -476,7 +476,7 @@ def _origin(value: Any, beside: Any = None) -> dict[str, Any]:
         origin["n_samples"] = shape[0]
         origin["sample_shape"] = list(shape[1:])
         facts = _array_facts(value) or {}
-        if facts and beside is not None:
+        if facts and beside is not None and not facts.get("labels_match"):  # all of a split's labels, in order
             facts = {**facts, **_guarded(lambda: _labels_beside(value, beside), {})}
         origin["images"], origin["labels"] = _images(facts), _labels(facts)
         if facts:
