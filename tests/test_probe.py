@@ -302,8 +302,11 @@ def test_training_is_recorded_as_it_happened(probe: Probe) -> None:
     (stopped,) = probe.facts().fit_calls
     assert stopped.epochs_seen == 1 and stopped.steps_seen == 3 and stopped.epochs == 1
     assert stopped.optimizer == "sgd" and stopped.learning_rates == [pytest.approx(0.3)] and stopped.trained_before == 0
-    probe.run("net.fit(X_train, Y_train, verbose=0)\nrebuilt = build()\nrebuilt.fit(X_train, Y_train, verbose=0)")
-    assert [call.trained_before for call in probe.facts().fit_calls] == [0, 0, 0]
+    probe.run(
+        "net.fit(X_train, Y_train, verbose=0)\nrebuilt = build()\nrebuilt.fit(X_train, Y_train, verbose=0)\n"
+        "copy = build()\ncopy.set_weights(net.get_weights())\ncopy.fit(X_train, Y_train, verbose=0)"
+    )
+    assert [call.trained_before for call in probe.facts().fit_calls] == [0, 0, 0, 0]
     probe.run(
         "import tensorflow as tf\ntaped = build()\nprivate = keras.optimizers.Adam()\n"
         "for _ in range(2):\n    with tf.GradientTape() as tape:\n"

@@ -91,6 +91,9 @@ class _State:
         # Training as it happened: id(variable) -> digests of the values its initialization or a recorded fit
         # gave it; a trainable variable that enters a fit with any other value was trained by something else.
         self.explained: dict[int, set[str]] = {}
+        # Every value a recorded fit left any trainable variable at: weights copied from a model trained by a
+        # recorded fit (a fine-tuned copy) are explained too.
+        self.fit_values: set[str] = set()
         self.hooks: dict[str, Any] = {}
         self.originals: dict[str, Any] = {}
         # Captured before student code runs: the student may replace any of these later.
@@ -850,19 +853,24 @@ def _note_weights(model: Any) -> None:
     """The model's trainable weights as a recorded fit left them: explained from now on."""
     st = _st()
     for variable in model.trainable_variables:
+        digest = _variable_digest(variable)
+        if len(st.fit_values) < 100 * _MAX_LIST:
+            st.fit_values.add(digest)
         if id(variable) in st.explained and len(st.explained[id(variable)]) < _MAX_LIST:
-            st.explained[id(variable)].add(_variable_digest(variable))
+            st.explained[id(variable)].add(digest)
 
 
 def _unexplained(model: Any) -> int:
     """How many of the model's trainable weights hold a value that neither their creation nor a recorded fit
-    gave them (weights the probe saw created only: a variable made before install is not judged)."""
-    explained = _st().explained
-    return sum(
-        1
-        for variable in model.trainable_variables
-        if id(variable) in explained and _variable_digest(variable) not in explained[id(variable)]
-    )
+    gave them, nor any variable after a recorded fit (weights the probe saw created only: a variable made before
+    install is not judged)."""
+    st = _st()
+    unexplained = 0
+    for variable in model.trainable_variables:
+        if id(variable) in st.explained:
+            digest = _variable_digest(variable)
+            unexplained += digest not in st.explained[id(variable)] and digest not in st.fit_values
+    return unexplained
 
 
 def _training_start(model: Any) -> dict[str, Any]:
