@@ -55,6 +55,32 @@ class ArrayFacts(Struct, frozen=True, forbid_unknown_fields=True):
     # Labels: every row one-hot; the argmax (or the value itself, 1-D) equals that split's provisioned label.
     onehot: bool | None = None
     labels_match: bool | None = None
+    # Sample by sample, in any order and count (a hand-split part, a shuffled or reshaped copy): how many samples
+    # are a provisioned training image, and how many a test image that is no training image; None: not compared.
+    train_rows: int | None = None
+    test_rows: int | None = None
+    rows_scaled: bool | None = None  # the samples matched are the provisioned pixels divided by 255, else raw
+    # Labels passed beside images (to fit or evaluate): the split whose provisioned labels they equal, row for
+    # row, at the images' own positions in it ("train" or "test"); "" when they do not or were not compared.
+    rows_labels: str = ""
+
+    @property
+    def held_images(self) -> str:
+        """Which split's provisioned images every sample is, in any order and count: "train_scaled", "test_raw",
+        ... (all of them in order included) or ""."""
+        n = self.shape[0] if self.shape else 0
+        for split, rows in (("train", self.train_rows), ("test", self.test_rows)):
+            if n and rows == n:
+                return f"{split}_{'scaled' if self.rows_scaled else 'raw'}"
+        return self.images
+
+    @property
+    def held_labels(self) -> str:
+        """Which split's provisioned labels it holds, in order or at the positions of the images beside it."""
+        if self.labels or not self.rows_labels or self.shape is None:
+            return self.labels
+        form = "sparse" if len(self.shape) == 1 else "onehot" if self.onehot else "other"
+        return f"{self.rows_labels}_{form}"
 
     @property
     def images(self) -> str:
@@ -187,6 +213,22 @@ class DataOrigin(Struct, frozen=True, forbid_unknown_fields=True):
     labels: str = ""  # as ArrayFacts.labels
     n_samples: int | None = None
     sample_shape: list[int] | None = None  # the shape of one sample
+    array: ArrayFacts | None = None  # the array itself, compared with the provisioned data sample by sample
+
+    @property
+    def held_images(self) -> str:
+        return self.array.held_images if self.array is not None else self.images
+
+    @property
+    def held_labels(self) -> str:
+        return self.array.held_labels if self.array is not None else self.labels
+
+    @property
+    def test_rows(self) -> int:
+        """How many of its samples are provisioned test images (that are no training images)."""
+        if self.array is not None and self.array.test_rows is not None:
+            return self.array.test_rows
+        return self.n_samples or 0 if self.images.startswith("test_") else 0
 
 
 class FitCall(Struct, frozen=True, forbid_unknown_fields=True):
@@ -204,14 +246,29 @@ class FitCall(Struct, frozen=True, forbid_unknown_fields=True):
     unknown_arguments: list[str] = field(default_factory=list)
     weights_after: str = ""  # digest of the model's weights when it returned, as `Reevaluation.weights_digest`
     of_model: bool = True  # called on the model that `ModelFacts` describes (not on another model of the notebook)
+    # Training as it happened, recorded when it happened (a History or a compile changed later cannot alter it):
+    weights_before: str = ""  # digest of the model's weights when it was called
+    # trainable variables whose values at the start neither their initialization nor a recorded fit explains
+    # (trained or set by something else: a GradientTape loop, set_weights, load_weights)
+    trained_before: int = 0
+    epochs_seen: int | None = None  # epochs the probe's own callback saw end; None when it could not watch
+    steps_seen: int | None = None  # training batches it saw
+    optimizer: str | None = None  # the optimizer in effect when training began (as CompileCall.optimizer)
+    learning_rates: list[float] = field(default_factory=list)  # the distinct rates the steps used (bounded)
+    loss: str | None = None  # the compiled loss when training began (as CompiledFacts.loss)
 
     def argument(self, name: str) -> Scalar:
         """The value fit used: as passed, else Keras's default."""
         return self.arguments.get(name, FIT_DEFAULTS.get(name))
 
     @property
+    def epochs(self) -> int:
+        """The epochs it completed: as the probe's callback counted them, else as its History said then."""
+        return self.epochs_seen if self.epochs_seen is not None else self.completed_epochs
+
+    @property
     def trained(self) -> bool:
-        return self.completed_epochs > 0 or self.weights_changed
+        return self.epochs > 0 or self.weights_changed
 
 
 class EvaluateCall(Struct, frozen=True, forbid_unknown_fields=True):
@@ -280,6 +337,17 @@ class KernelFacts(Struct, frozen=True, forbid_unknown_fields=True):
         """The last fit that trained (completed an epoch or changed the weights): the saved weights, the history
         and the validation split are its, unless something changed the model after it."""
         return next((call for call in reversed(self.fit_calls) if call.trained and call.of_model), None)
+
+    def continued(self, fit: FitCall) -> list[FitCall]:
+        """The training `fit` belongs to, in order: the earlier fits of the same model whose weights it went on
+        from (two fit(epochs=5) in a row are 10 epochs of training), then `fit` itself."""
+        earlier = self.fit_calls[: next(i for i, call in enumerate(self.fit_calls) if call is fit)]
+        chain = [fit]
+        for call in reversed(earlier):
+            start = chain[0].weights_before
+            if call.trained and start and call.weights_after == start:
+                chain.insert(0, call)
+        return chain
 
     @staticmethod
     def empty(request: ProbeRequest) -> KernelFacts:

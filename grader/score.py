@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field, replace
 
-from grader.checks import INTEGRITY, KINDS, Context, Verdict, clean
+from grader.checks import INTEGRITY, KINDS, REVIEW, Context, Verdict, clean
 from grader.discover import Origin, Submission
 from grader.facts import Facts
 from grader.lateness import Lateness
@@ -62,6 +62,7 @@ class StudentGrade:
     origin: Origin = field(default_factory=Origin)  # the LMS's name for the student, late or not, ...
     late_penalty: float = 0.0  # already taken off `total` (see grader.late)
     lateness: Lateness = Lateness()  # when it came in and how late (see grader.lateness)
+    review: tuple[str, ...] = ()  # findings worth a person's look that changed no points
 
     @property
     def integrity_flags(self) -> list[str]:
@@ -134,6 +135,7 @@ def score_facts(student: str, facts: Facts, rubric: Rubric, ctx: Context) -> Stu
         max_total=rubric.max_total,
         sections=tuple(sections),
         facts=facts,
+        review=tuple(clean(note) for find in REVIEW.values() for note in find(facts, ctx)),
     )
 
 

@@ -255,6 +255,12 @@ def _kernel() -> KernelFacts:
                 weights_changed=True,
                 history_keys=keys,
                 weights_after=WEIGHTS,
+                weights_before="d1g3st-of-the-initial-weights",
+                epochs_seen=20,
+                steps_seen=STEPS,
+                optimizer="sgd",
+                learning_rates=[0.0199999996],
+                loss="categorical_crossentropy",
             )
         ],
         evaluate_calls=[

@@ -15,6 +15,7 @@ from grader.checks import KINDS, Context
 from grader.checks.data import Names
 from grader.checks.figures import Titles
 from grader.facts import (
+    ArrayFacts,
     CellFacts,
     CompileCall,
     CompiledFacts,
@@ -806,12 +807,14 @@ LOGITS_LOSS = {"compile": {"loss": {"SparseCategoricalCrossentropy": {"from_logi
 
 
 def _with_loss(found: KerasObject, source: str) -> Facts:
-    """Facts whose loss is `found`: in the saved model's compile config, or only in the kernel's record."""
+    """Facts whose loss is `found`, trained with it: in the saved model's compile config, or only in the kernel's
+    record."""
+    fits = [replace(fit, loss=found.name) for fit in make_facts().kernel.fit_calls]
     if source == "saved model":
         compiled = replace(make_facts().reevaluation.compiled, loss="x", loss_object=found)
-        return make_facts(reevaluation={"compiled": compiled})
+        return make_facts(kernel={"fit_calls": fits}, reevaluation={"compiled": compiled})
     call = replace(make_facts().kernel.compile_calls[0], loss="x", loss_object=found)
-    return make_facts(kernel={"compile_calls": [call]}, reevaluation={"compiled": None})
+    return make_facts(kernel={"compile_calls": [call], "fit_calls": fits}, reevaluation={"compiled": None})
 
 
 @pytest.mark.parametrize("source", ["saved model", "kernel record"])
@@ -919,3 +922,115 @@ def test_without_a_score_role_no_message_asks_to_store_one() -> None:
     assert not unnamed.passed and "store" not in unnamed.message and "was never called" in unnamed.message
     named = _verdict("evaluation.score", facts, {"variables": {"score": "score"}})
     assert "store score = model.evaluate" in named.message
+
+
+# ------------------------------------------------------------------------------------ training as it happened
+
+
+def _train_checks(facts: Facts) -> dict[str, Any]:
+    grade = make_grade(facts=facts)
+    return {c.id: c for s in grade.sections if s.id == "train" for c in s.checks} | {"flags": _flags(grade, "Train")}
+
+
+def test_a_history_padded_after_a_fit_stopped_early_is_caught() -> None:
+    """fit(epochs=20) stopped after one epoch, then the History object padded to 20 entries."""
+    facts = make_facts(kernel={"fit_calls": [_fit(epochs_seen=1, completed_epochs=1)]})
+    found = _train_checks(facts)
+    assert not found["history"].passed and "ran 1" in found["history"].message
+    assert any("holds 20 epochs, but the fit that returned it ran 1" in flag for flag in found["flags"])
+
+
+@pytest.mark.parametrize(
+    ("changes", "check_id", "message"),
+    [
+        ({"optimizer": "adam"}, "optimizer", "trained with adam"),
+        ({"learning_rates": [0.3000000119]}, "optimizer", "learning rate was 0.3"),
+        ({"loss": "mean_squared_error"}, "loss", "trained with the loss 'mean_squared_error'"),
+    ],
+)
+def test_compile_settings_are_judged_as_they_were_during_training(
+    changes: dict[str, Any], check_id: str, message: str
+) -> None:
+    """SGD at 0.3 set to 0.02 afterwards, or Adam recompiled as SGD(0.02): the saved model says SGD(0.02)."""
+    verdict = _train_checks(make_facts(kernel={"fit_calls": [_fit(**changes)]}))[check_id]
+    assert not verdict.passed and message in verdict.message
+
+
+def test_a_fit_that_raised_earns_no_fit_argument_points() -> None:
+    raised = _fit(error="ValueError: shapes (None, 10) and (None, 5) are incompatible", weights_changed=False)
+    verdict = _train_checks(make_facts(kernel={"fit_calls": [raised]}))["fit_call"]
+    assert not verdict.passed and "raised ValueError" in verdict.message
+
+
+def test_two_fits_in_a_row_are_counted_as_one_training() -> None:
+    """Two fit(epochs=10) on the same weights are the 20 epochs asked for; two fit(epochs=20) are 40."""
+    first = _fit(
+        arguments={"batch_size": 128, "epochs": 10, "validation_split": 0.1},
+        epochs_seen=10,
+        completed_epochs=10,
+        weights_after="half-trained",
+    )
+    second = replace(first, weights_before="half-trained", weights_after=WEIGHTS, history_keys=first.history_keys)
+    halves = _train_checks(
+        make_facts(kernel={"fit_calls": [first, second], "history": replace(make_facts().kernel.history, epochs=10)})
+    )
+    assert halves["history"].passed and halves["fit_call"].passed and not halves["flags"]
+    twice = [_fit(weights_after="trained-once"), _fit(weights_before="trained-once")]
+    found = _train_checks(make_facts(kernel={"fit_calls": twice}))
+    assert not found["history"].passed and "40 epochs over 2 fits" in found["history"].message
+    assert not found["fit_call"].passed and "40 epochs in all (20 + 20)" in found["fit_call"].message
+    assert not found["flags"]  # a mistake, not faking
+
+
+def test_weights_trained_before_the_fit_by_something_unrecorded_are_evidence() -> None:
+    found = _train_checks(make_facts(kernel={"fit_calls": [_fit(trained_before=4)]}))
+    assert any("already trained when fit began (4 weight tensor(s)" in flag for flag in found["flags"])
+
+
+def test_every_fit_is_checked_for_test_images_whatever_the_names() -> None:
+    """An earlier fit on the test images; and one fit on `x_train` holding the test images among its samples."""
+    hidden = ArrayFacts(
+        True,
+        "ndarray",
+        [N_TRAIN, 28, 28, 1],
+        "float32",
+        split="train",
+        train_rows=N_TRAIN - 10_000,
+        test_rows=10_000,
+        rows_scaled=True,
+    )
+    mixed = replace(make_facts().kernel.fit_calls[0].x, images="", array=hidden)
+    on_test = _fit(x=origin("x_test", "test_scaled", 10_000, [28, 28, 1]), weights_after="after-the-test-set")
+    for calls in ([on_test, _fit(weights_before="after-the-test-set")], [_fit(x=mixed)]):
+        flags = _train_checks(make_facts(kernel={"fit_calls": calls}))["flags"]
+        assert any("to train on" in flag and "test images" in flag for flag in flags), flags
+
+
+def test_a_hand_split_validation_set_is_still_the_training_set() -> None:
+    """fit on 54,000 of the 60,000 training images (shuffled), the rest passed as validation data: Prepare judges
+    what fit received, and nothing is flagged."""
+    n = N_TRAIN * 9 // 10
+    part = ArrayFacts(True, "ndarray", [n, 28, 28, 1], "float32", 0.0, 1.0, train_rows=n, test_rows=0, rows_scaled=True)
+    part_labels = ArrayFacts(True, "ndarray", [n, 10], "float32", 0.0, 1.0, onehot=True, rows_labels="train")
+    x = DataOrigin(["x_train"], "", "", n, [28, 28, 1], part)
+    y = DataOrigin(["y_train"], "", "", n, [10], part_labels)
+    variables = {"x_train": VariableFacts(True, "ndarray", "array", array=part), "y_train": None}
+    grade = make_grade(facts=make_facts(variables=variables, kernel={"fit_calls": [_fit(x=x, y=y)]}))
+    assert points(grade, "prepare") == 10 and not grade.integrity_flags
+
+
+def test_an_accuracy_far_above_the_reference_under_its_settings_is_for_review_only() -> None:
+    """0.99 where the reference reached 0.92 with the same model and settings: a note, no points changed."""
+    far_above = make_facts(reevaluation={"accuracy": 0.99})
+    grade = make_grade(facts=far_above)
+    assert grade.total == 100 and not grade.integrity_flags
+    assert len(grade.review) == 1 and "far above the reference's 0.9200" in grade.review[0]
+    assert not make_grade(facts=make_facts(reevaluation={"accuracy": 0.95})).review  # within the margin
+    other_settings = make_facts(reevaluation={"accuracy": 0.99}, kernel={"fit_calls": [_fit(optimizer="adam")]})
+    assert not make_grade(facts=other_settings).review  # better settings reach more
+
+
+def test_epochs_cut_short_fail_the_history_check() -> None:
+    """steps_per_epoch is not passed, yet each of the 20 epochs ran one step (a callback ended it)."""
+    found = _train_checks(make_facts(kernel={"fit_calls": [_fit(steps_seen=20)]}))
+    assert not found["history"].passed and "takes 422 steps an epoch" in found["history"].message

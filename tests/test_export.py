@@ -71,6 +71,7 @@ def test_grades_json_has_exactly_the_documented_schema(tmp_path: Path) -> None:
             "total",
             "max_total",
             "integrity",
+            "review",
             "limits_hit",
             "ignored",
             "sections",
@@ -81,7 +82,7 @@ def test_grades_json_has_exactly_the_documented_schema(tmp_path: Path) -> None:
         assert isinstance(entry["student"], str) and entry["status"] in ("graded", "error")
         assert isinstance(entry["message"], str) and isinstance(entry["total"], float)
         assert entry["max_total"] == 100
-        assert all(isinstance(x, str) for x in entry["integrity"] + entry["limits_hit"])
+        assert all(isinstance(x, str) for x in entry["integrity"] + entry["review"] + entry["limits_hit"])
         assert list(entry["sections"]) == SECTIONS
         for section in entry["sections"].values():
             assert set(section) == {"points", "max", "checks"} and isinstance(section["points"], float)

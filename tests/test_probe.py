@@ -69,6 +69,7 @@ def probe(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Probe]:
             setattr(state.owners[name], name, state.originals[name])
         for name in ("__call__", "predict"):
             setattr(keras.Model, name, state.originals[f"model.{name}"])
+        state.owners["variable"].__init__ = state.originals["variable"]
         FigureCanvasBase.print_figure = printing  # type: ignore[method-assign]
         for name, load_data in loaders.items():
             sys.modules[name].load_data = load_data  # type: ignore[attr-defined]
@@ -313,3 +314,64 @@ def test_a_second_model_records_that_it_wraps_the_trained_one_and_its_calls_on_t
     functional = probe.facts().variable("probability_model").model
     assert functional is not None and functional.wraps_trained and functional.calls == []
     assert [layer.class_name for layer in functional.layers] == ["Sequential", "Softmax"]
+
+
+def test_the_arrays_fit_and_evaluate_receive_are_matched_sample_by_sample(probe: Probe) -> None:
+    """A hand-split part of the training set, shuffled, is training images and labels; test images hidden in an
+    array with the training set's count are counted, whatever it is called."""
+    probe.run(PREPARE.format(loader="mnist") + BUILD)
+    probe.run(
+        "order = np.random.default_rng(1).permutation(250)\n"
+        "part, part_labels = X_train[:250][order], Y_train[:250][order]\n"
+        "net = build()\nnet.fit(part, part_labels, validation_data=(X_train[250:], Y_train[250:]), verbose=0)\n"
+        "mixed = np.concatenate([X_test, X_train[len(X_test):]])\nnet.fit(mixed, Y_train, verbose=0)\n"
+        "net.evaluate(X_test[:50], Y_test[:50], verbose=0)"
+    )
+    part, mixed = probe.facts().fit_calls
+    assert part.x.images == "" and part.x.held_images == "train_scaled" and part.x.test_rows == 0
+    assert part.y.labels == "" and part.y.held_labels == "train_onehot"
+    assert mixed.x.array is not None and mixed.x.array.train_rows == N_TRAIN - N_TEST
+    assert mixed.x.test_rows == N_TEST and mixed.x.held_images == ""
+    (evaluated,) = probe.facts().evaluate_calls
+    assert evaluated.x.held_images == "test_scaled" and evaluated.y.held_labels == "test_onehot"
+
+
+def test_training_is_recorded_as_it_happened(probe: Probe) -> None:
+    """What a fit really did, as it did it: the epochs its callback saw (a History padded later changes nothing),
+    the optimizer and learning rate of its steps (not a later one), weights trained by a loop of the notebook's own."""
+    probe.run(PREPARE.format(loader="mnist") + BUILD)
+    probe.run(
+        "class Stop(keras.callbacks.Callback):\n"
+        "    def on_epoch_end(self, epoch, logs=None):\n        self.model.stop_training = True\n"
+        "net = build()\nnet.compile(loss='categorical_crossentropy', optimizer=keras.optimizers.SGD(0.3))\n"
+        "h = net.fit(X_train, Y_train, batch_size=100, epochs=4, callbacks=[Stop()], verbose=0)\n"
+        "h.history = {k: v * 4 for k, v in h.history.items()}\nh.epoch = [0, 1, 2, 3]\n"
+        "net.optimizer.learning_rate = 0.02"
+    )
+    (stopped,) = probe.facts().fit_calls
+    assert stopped.epochs_seen == 1 and stopped.steps_seen == 3 and stopped.epochs == 1
+    assert stopped.optimizer == "sgd" and stopped.learning_rates == [pytest.approx(0.3)] and stopped.trained_before == 0
+    probe.run(
+        "net.fit(X_train, Y_train, verbose=0)\nrebuilt = build()\nrebuilt.fit(X_train, Y_train, verbose=0)\n"
+        "copy = build()\ncopy.set_weights(net.get_weights())\ncopy.fit(X_train, Y_train, verbose=0)"
+    )
+    assert [call.trained_before for call in probe.facts().fit_calls] == [0, 0, 0, 0]
+    probe.run(
+        "import tensorflow as tf\ntaped = build()\nprivate = keras.optimizers.Adam()\n"
+        "for _ in range(2):\n    with tf.GradientTape() as tape:\n"
+        "        loss = keras.losses.categorical_crossentropy(Y_test, taped(X_test))\n"
+        "    grads = tape.gradient(loss, taped.trainable_variables)\n"
+        "    private.apply_gradients(zip(grads, taped.trainable_variables))\n"
+        "taped.fit(X_train, Y_train, verbose=0)"
+    )
+    facts = probe.facts()
+    assert facts.fit_calls[-1].trained_before == 4 and facts.integrity.hooks_intact["variable"]
+    assert facts.continued(facts.fit_calls[1]) == facts.fit_calls[:2]
+
+
+def test_a_fit_given_its_callbacks_by_position_is_recorded_without_a_watch() -> None:
+    """The watch cannot join callbacks passed by position: that fit's epochs stay unknown, never zero."""
+    record: dict[str, object] = {}
+    args = ("x", "y", 128, 20, 0, [])
+    assert probe_module._watched(record, args, {"verbose": 0}) == {"verbose": 0}
+    assert "epochs_seen" not in record

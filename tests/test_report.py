@@ -301,6 +301,13 @@ def test_header_shows_integrity_flags_limits_and_the_standin_notice(tmp_path: Pa
     assert "real handwritten digits shifted" in html and "synthetic" not in html
 
 
+def test_a_note_for_review_is_shown_and_changes_no_points(tmp_path: Path) -> None:
+    grade = make_grade("mia", facts=make_facts(reevaluation={"accuracy": 0.99}))
+    assert grade.review and grade.total == 100
+    html = student_html(render(tmp_path, [grade], CTX), "mia")
+    assert "For review (no points were changed)" in html and "far above the reference" in html
+
+
 def test_an_unreadable_notebook_still_gets_a_report(tmp_path: Path) -> None:
     execution = ExecutionFacts("unreadable", "not a notebook: invalid JSON", [], "", [], 0.0)
     grade = make_grade(

@@ -8,6 +8,7 @@ from grader.checks import data, evaluation, figures, model, other_models, traini
 from grader.checks.base import (
     INTEGRITY,
     KINDS,
+    REVIEW,
     CheckKind,
     Context,
     Integrity,
@@ -18,11 +19,13 @@ from grader.checks.base import (
     fail,
     integrity_kind,
     ok,
+    review_kind,
 )
 
 __all__ = [
     "INTEGRITY",
     "KINDS",
+    "REVIEW",
     "CheckKind",
     "Context",
     "Integrity",
@@ -38,5 +41,6 @@ __all__ = [
     "model",
     "ok",
     "other_models",
+    "review_kind",
     "training",
 ]

@@ -113,6 +113,21 @@ def integrity_kind(name: str) -> Callable[[Integrity], Integrity]:
     return register
 
 
+Review = Callable[[Facts, Context], list[str]]
+REVIEW: dict[str, Review] = {}
+
+
+def review_kind(name: str) -> Callable[[Review], Review]:
+    """Registers a finding worth a person's look that changes no points (a result implausible but not proven
+    faked); every registered kind runs on every grade."""
+
+    def register(find: Review) -> Review:
+        REVIEW[name] = find
+        return find
+
+    return register
+
+
 def clean(text: str) -> str:
     """Text from a kernel (an error message, a title) without terminal control codes."""
     return _CONTROL.sub("", text)

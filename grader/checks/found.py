@@ -10,12 +10,13 @@ its wrong shape or values can be reported; else nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 from grader.assignment import Assignment
 from grader.checks.base import Problem
-from grader.facts import ArrayFacts, DatasetFacts, EvaluateCall, Facts, FitCall
+from grader.facts import ArrayFacts, DataOrigin, DatasetFacts, EvaluateCall, Facts, FitCall
 
 ArrayRole = Literal["train_images", "train_labels", "test_images", "test_labels"]
 ARRAY_ROLES: tuple[str, ...] = get_args(ArrayRole)
@@ -48,6 +49,14 @@ class Located:
         return holds(self.facts, self.role)
 
     def n_samples(self, dataset: DatasetFacts) -> int:
+        """How many samples it should have: its own count when it holds a part of the split (a hand-split
+        validation set taken off), else the split's."""
+        if self.holds_data and self.facts.shape:
+            return self.facts.shape[0]
+        return self.split_count(dataset)
+
+    def split_count(self, dataset: DatasetFacts) -> int:
+        """How many samples the whole provisioned split has."""
         return dataset.n_train if self.split == "train" else dataset.n_test
 
     def __str__(self) -> str:
@@ -64,16 +73,38 @@ class Located:
 
 
 def holds(array: ArrayFacts, role: str) -> bool:
+    """Whether it holds `role`'s provisioned data, sample by sample (all of them in order, or a part)."""
     split, _, what = role.partition("_")
-    held = array.images if what == "images" else array.labels
+    held = array.held_images if what == "images" else array.held_labels
     return held.startswith(f"{split}_")
 
 
+def _received(facts: Facts, role: str) -> DataOrigin | None:
+    """What the judged fit (training roles) or the last evaluate given the test images (test roles) received for
+    `role`, when it holds that role's data by value: the arrays the model really trained and was scored on."""
+    split, _, what = role.partition("_")
+    calls: Sequence[FitCall | EvaluateCall]
+    if split == "train":
+        fit = facts.kernel.training_fit()
+        calls = [fit] if fit is not None else []
+    else:
+        calls = [call for call in facts.kernel.evaluate_calls if call.x.held_images.startswith("test_")][-1:]
+    origins = [call.x if what == "images" else call.y for call in calls]
+    return next((o for o in origins if o.array is not None and holds(o.array, role)), None)
+
+
 def locate(facts: Facts, assignment: Assignment, role: str) -> Located:
-    """The notebook's array for `role` (one of ARRAY_ROLES)."""
+    """The notebook's array for `role` (one of ARRAY_ROLES): what fit or evaluate received, matched by value;
+    else the rubric's name when it holds that data; else an array found under any name that does (preferring
+    one passed to fit or evaluate); else the rubric's name, whatever it holds."""
     expected = assignment.name(role)
     variable = facts.kernel.variable(expected)
     named = Located(role, expected, expected, variable.array or ArrayFacts(variable.present, variable.type_name))
+    received = _received(facts, role)
+    if received is not None and received.array is not None:
+        # An expression (`x_train[:54000]`) has no name: the rubric's name stands for it.
+        name = expected if expected in received.names or not received.names else received.names[0]
+        return Located(role, name, expected, received.array)
     if named.holds_data:
         return named
     calls: list[FitCall | EvaluateCall] = [*facts.kernel.fit_calls, *facts.kernel.evaluate_calls]

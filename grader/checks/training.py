@@ -3,6 +3,7 @@ history it returned and whether the weights really changed; and the evidence tha
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 from pydantic import Field
@@ -20,6 +21,7 @@ from grader.checks.base import (
     integrity_kind,
     missing,
     ok,
+    review_kind,
     same_name,
     same_value,
     saved_compile,
@@ -37,6 +39,12 @@ _RENAMED_FIT_ARGUMENTS = {"nb_epoch": "epochs"}
 # A history's last validation results against the saved model's on the same split: float32 sums in other
 # batches differ in the last digits, a single image in a few thousand moves accuracy by more than this.
 _VALIDATION_TOLERANCE = 1e-3
+# Every kernel starts from one random state, so the assignment's own settings reach about the reference's accuracy
+# (identical notebooks differ by up to 0.025 on 12,000 images): a test accuracy half-way from it to 1.0, and at
+# least this far above it, is worth a person's look.
+_FAR_ABOVE = 0.04
+# The share of the training set a fit must be given: the rest may be a validation set split off by hand.
+_HAND_SPLIT = 0.8
 
 
 def _compile(facts: Facts) -> CompileCall | None:
@@ -123,9 +131,13 @@ def loss(facts: Facts, params: LossParams, ctx: Context) -> Verdict:
     if call is None:
         return _no_compile(facts)
     expected, used = ctx.assignment.compile.loss, _loss(facts, call)
-    if expected is None or _is(used, expected):
-        return ok(f"Loss: {expected.describe() if expected else used.name if used else 'none'}.")
-    return fail(f"{_mismatch('loss', used, expected)}{_labels_hint(used, expected)}.")
+    if expected is not None and not _is(used, expected):
+        return fail(f"{_mismatch('loss', used, expected)}{_labels_hint(used, expected)}.")
+    trained = facts.kernel.training_fit()
+    if expected is not None and trained and trained.loss and not same_name(trained.loss, expected.class_name):
+        compiled = used.name if used else expected.class_name
+        return fail(f"The model was trained with the loss {trained.loss!r}; {compiled!r} was compiled only afterwards.")
+    return ok(f"Loss: {expected.describe() if expected else used.name if used else 'none'}.")
 
 
 def _labels_hint(used: KerasObject | None, expected: KerasObjectSpec) -> str:
@@ -157,7 +169,22 @@ def optimizer(facts: Facts, params: OptimizerParams, ctx: Context) -> Verdict:
         return fail(f"{_mismatch('optimizer', found, expected)}.")
     if expected_rate is not None and not same_value(rate, expected_rate):
         return fail(f"{expected.class_name}'s learning rate is {rate}, expected {expected_rate:g}.")
+    if problem := _trained_otherwise(facts.kernel.training_fit(), expected.class_name, expected_rate):
+        return fail(problem)
     return ok(f"Optimizer: {want}.")
+
+
+def _trained_otherwise(fit: FitCall | None, expected: str, expected_rate: float | None) -> str:
+    """Why the optimizer in effect while the judged fit trained was not the expected one ("" when it was, or when
+    that was not recorded): a compile or a learning rate changed after training does not count."""
+    if fit is None or fit.optimizer is None:
+        return ""
+    if not same_name(fit.optimizer, expected):
+        return f"The model was trained with {fit.optimizer}; {expected} was set only after training."
+    rates = [rate for rate in fit.learning_rates if expected_rate is not None and not same_value(rate, expected_rate)]
+    if rates:
+        return f"During training the learning rate was {rates[0]:g}, expected {expected_rate:g}."
+    return ""
 
 
 def _accuracy_for(loss: str | None) -> str:
@@ -227,6 +254,13 @@ def fit_arguments(facts: Facts, params: FitArguments, ctx: Context) -> Verdict:
     declared = ctx.assignment.fit
     for name in params.arguments if params.arguments is not None else declared:
         used, expected = call.argument(name), declared[name]
+        if name == "epochs" and (over_fits := _epochs_over_fits(facts, call)) is not None:
+            total, parts = over_fits
+            if not same_value(total, expected):
+                problems.append(
+                    f"training went on over fits in a row: {total} epochs in all ({parts}), expected {expected}"
+                )
+            continue
         if same_value(used, expected):
             continue
         if name in call.arguments:
@@ -234,9 +268,52 @@ def fit_arguments(facts: Facts, params: FitArguments, ctx: Context) -> Verdict:
         else:
             default = f" (Keras then uses {value_text(used)})" if used is not None else ""
             problems.append(f"{name} was not passed{default}, expected {value_text(expected)}")
-    if problems:
-        return fail("In the fit call: " + "; ".join(problems) + ".")
+    raised = call.error is not None and not _interrupted(call)
+    if problems or raised:
+        found = "In the fit call: " + "; ".join(problems) + "." if problems else ""
+        error = (call.error or "").partition(":")[0]
+        crash = f"The fit call raised {error}: a fit that failed earns no points." if raised else ""
+        return fail(" ".join(filter(None, (found, crash))))
     return ok("fit(" + ", ".join(f"{name}={value_text(call.argument(name))}" for name in declared) + ").")
+
+
+def _interrupted(fit: FitCall) -> bool:
+    """Whether the fit was stopped by the grader's time limit (not by a mistake of the notebook)."""
+    return fit.error is not None and "KeyboardInterrupt" in fit.error
+
+
+def _trained_epochs(facts: Facts, fit: FitCall) -> tuple[int, list[FitCall]]:
+    """The epochs the model was trained in all when `fit` ended, and the fits in a row that trained it."""
+    chain = facts.kernel.continued(fit)
+    return sum(call.epochs for call in chain), chain
+
+
+def _epochs_over_fits(facts: Facts, fit: FitCall) -> tuple[int, str] | None:
+    """The epochs asked for in all, and how they add up ("10 + 10"), when `fit` went on from earlier fits of the
+    same weights (two fit(epochs=5) in a row are 10 epochs of training); None when it did not."""
+    earlier = facts.kernel.continued(fit)[:-1]
+    asked, start = fit.argument("epochs"), fit.argument("initial_epoch") or 0
+    if not earlier or not all(isinstance(n, int) and not isinstance(n, bool) for n in (asked, start)):
+        return None
+    last = int(asked or 0) - int(start or 0)
+    return sum(call.epochs for call in earlier) + last, " + ".join([*(str(c.epochs) for c in earlier), str(last)])
+
+
+def _short_epochs(fit: FitCall) -> str:
+    """Why the fit's epochs did not each go through the training data ("" when they did, or when that cannot be
+    known): Keras runs ceil(samples kept for training / batch size) steps an epoch."""
+    n, batch, split = fit.x.n_samples, fit.argument("batch_size"), fit.argument("validation_split")
+    if fit.steps_seen is None or fit.epochs_seen is None or n is None or fit.argument("steps_per_epoch") is not None:
+        return ""
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1 or not isinstance(split, int | float):
+        return ""
+    per_epoch = math.ceil(math.ceil(n * (1.0 - float(split))) / batch)
+    if fit.steps_seen >= fit.epochs_seen * per_epoch:
+        return ""
+    return (
+        f"fit ran {fit.steps_seen} training steps in {fit.epochs_seen} epochs; going through the training data "
+        f"takes {per_epoch} steps an epoch."
+    )
 
 
 class HistoryParams(Params):
@@ -254,11 +331,19 @@ def history(facts: Facts, params: HistoryParams, ctx: Context) -> Verdict:
     h = facts.kernel.history
     if h is None:
         return missing(facts, "No training history: fit never completed an epoch", "fit")
-    epochs = params.epochs or ctx.assignment.fit.get("epochs")
-    if h.epochs != epochs:
-        fit = _fit(facts)
-        stopped = fit is not None and fit.error is not None and "KeyboardInterrupt" in fit.error
-        why = " (training was stopped by the time limit)" if stopped else ""
+    epochs, fit = params.epochs or ctx.assignment.fit.get("epochs"), facts.kernel.training_fit()
+    if fit is not None and fit.epochs_seen is not None and h.from_fit and h.epochs != fit.epochs_seen:
+        return fail(f"The history holds {h.epochs} epochs, but the fit that returned it ran {fit.epochs_seen}.")
+    if fit is not None and (short := _short_epochs(fit)):
+        return fail(short)
+    trained, chain = _trained_epochs(facts, fit) if fit is not None else (h.epochs, [])
+    if len(chain) > 1 and trained != epochs:
+        runs = " + ".join(str(call.epochs) for call in chain)
+        return fail(
+            f"The model was trained {trained} epochs over {len(chain)} fits in a row ({runs}), expected {epochs}."
+        )
+    if trained != epochs:
+        why = " (training was stopped by the time limit)" if fit is not None and _interrupted(fit) else ""
         return fail(f"The history has {h.epochs} epochs, expected {epochs}{why}.")
     validations = [key for key in h.keys if key.startswith("val_")]
     split = ctx.assignment.fit.get("validation_split")
@@ -266,7 +351,7 @@ def history(facts: Facts, params: HistoryParams, ctx: Context) -> Verdict:
         return fail(f"The history has no validation metrics: pass validation_split={split:g} to fit.")
     if (not_verified := unverified(facts) or _validation_unverified(facts)) is not None:
         return not_verified
-    return ok(f"{h.epochs} epochs" + (f" with {', '.join(validations)}." if validations else "."))
+    return ok(f"{trained} epochs" + (f" with {', '.join(validations)}." if validations else "."))
 
 
 @check_kind("training.weights_changed")
@@ -303,29 +388,63 @@ def faked_training(facts: Facts, ctx: Context) -> list[str]:
             for m in saved.metrics
             if disguised(m)
         ]
+    if k.integrity.hooks_intact.get("variable") is False:
+        evidence.append("Keras's variable creation was replaced by the notebook's own code (monkeypatched)")
+    evidence += _test_set_evidence(facts)
     fit = k.training_fit()
     if fit is not None:
         evidence += _training_data_evidence(fit, facts, ctx.assignment)
+        evidence += _as_happened_evidence(fit, facts)
         if reeval.ok:
             evidence += _saved_model_evidence(fit, facts)
     return evidence
 
 
+def _test_set_evidence(facts: Facts) -> list[str]:
+    """Every fit that trained, whichever model and however its data were named, trained on no test image."""
+    found = []
+    for number, call in enumerate(facts.kernel.fit_calls, start=1):
+        if call.trained and call.x.test_rows:
+            names = f" ({', '.join(call.x.names)})" if call.x.names else ""
+            of = f"{call.x.test_rows:,} of its {call.x.n_samples:,}" if call.x.n_samples else f"{call.x.test_rows:,}"
+            found.append(f"fit call {number} was given test images{names} to train on ({of} samples are test images)")
+    return found
+
+
+def _as_happened_evidence(fit: FitCall, facts: Facts) -> list[str]:
+    """What the probe saw while the judged training ran, against what the notebook left: weights trained before
+    it by something no fit recorded, and a history longer than its fit's epochs."""
+    found = []
+    untracked = max((call.trained_before for call in facts.kernel.continued(fit)), default=0)
+    if untracked:
+        found.append(
+            f"the model's weights were already trained when fit began ({untracked} weight tensor(s) hold values no "
+            "recorded fit gave them: a training loop of the notebook's own, set_weights or load_weights)"
+        )
+    history = facts.kernel.history
+    if history is not None and history.from_fit and fit.epochs_seen is not None and history.epochs > fit.epochs_seen:
+        found.append(f"the history holds {history.epochs} epochs, but the fit that returned it ran {fit.epochs_seen}")
+    return found
+
+
 def _training_data_evidence(fit: FitCall, facts: Facts, assignment: Assignment) -> list[str]:
-    """The training set passed to fit must be the provisioned training images and labels (or what the notebook
-    bound to the rubric's names for them), all of them."""
+    """The training set passed to the judged fit must be the provisioned training images and labels, by value (a
+    part of them when a validation set was split off by hand), or what the notebook bound to the rubric's names
+    for them when the values could not be compared."""
     train_images, train_labels = assignment.name("train_images"), assignment.name("train_labels")
     test_images, n_train = assignment.name("test_images"), facts.dataset.n_train
-    if fit.x.images.startswith("test_") or test_images in fit.x.names:
+    if fit.x.test_rows:
+        return []  # said by _test_set_evidence
+    if fit.x.images.startswith("test_") or (not fit.x.held_images and test_images in fit.x.names):
         return [f"fit was given the test images ({test_images}) to train on"]
     if fit.x.n_samples is None:
-        return []  # a tf.data.Dataset or a generator: what it holds is not known, which is no evidence
-    if fit.x.n_samples != n_train:
+        return []  # a dataset or a generator: its samples were not compared
+    if fit.x.n_samples < _HAND_SPLIT * n_train:
         return [f"fit was given {fit.x.n_samples:,} sample(s) to train on, not all {n_train:,} of {train_images}"]
     found = []
-    if train_images not in fit.x.names and not fit.x.images.startswith("train_"):
+    if train_images not in fit.x.names and not fit.x.held_images.startswith("train_"):
         found.append(f"fit was given images that are neither {train_images} nor the training images")
-    if train_labels not in fit.y.names and not fit.y.labels.startswith("train_"):
+    if train_labels not in fit.y.names and not fit.y.held_labels.startswith("train_"):
         found.append(f"fit was given labels that are neither {train_labels} nor the training labels")
     return found
 
@@ -397,3 +516,36 @@ def _validation_evidence(fit: FitCall, facts: Facts) -> list[str]:
         f"the history's last epoch does not match the saved model on the validation split "
         f"({measured.n_samples:,} training images): " + "; ".join(differences(claims[-1]))
     ]
+
+
+@review_kind("training.accuracy_far_above_reference")
+def accuracy_far_above_reference(facts: Facts, ctx: Context) -> list[str]:
+    """A test accuracy far above what the reference reaches under the very settings the notebook trained with:
+    a sign of training on the test set that nothing recorded. Never evidence: a person looks."""
+    fit, measured, reference = facts.kernel.training_fit(), facts.reevaluation.accuracy, ctx.reference_accuracy
+    if fit is None or measured is None or reference is None or not facts.reevaluation.ok:
+        return []
+    if measured <= reference + max(_FAR_ABOVE, (1.0 - reference) / 2) or not _as_assigned(fit, facts, ctx.assignment):
+        return []
+    return [
+        f"the test accuracy {measured:.4f} is far above the reference's {reference:.4f} under the same settings "
+        "(model, optimizer, learning rate, fit arguments); every run starts from the same random state"
+    ]
+
+
+def _as_assigned(fit: FitCall, facts: Facts, assignment: Assignment) -> bool:
+    """Whether the judged training used the assignment's settings: its fit arguments over the fits in a row, the
+    optimizer and learning rate in effect, and a model of the declared size."""
+    declared = assignment.compile
+    if not all(same_value(fit.argument(name), value) for name, value in assignment.fit.items() if name != "epochs"):
+        return False
+    epochs = assignment.fit.get("epochs")
+    if epochs is not None and not same_value(_trained_epochs(facts, fit)[0], epochs):
+        return False
+    if declared.optimizer and (fit.optimizer is None or not same_name(fit.optimizer, declared.optimizer.class_name)):
+        return False
+    rate = declared.learning_rate
+    if rate is not None and not all(same_value(r, rate) for r in fit.learning_rates):
+        return False
+    params = assignment.model.params
+    return params is None or facts.kernel.model.total_params == params

@@ -88,6 +88,14 @@ class _State:
         self.figures: dict[int, dict[str, Any]] = {}
         self.array_cache: dict[tuple[Any, ...], dict[str, Any] | None] = {}
         self.image_matches: dict[bytes, int | None] = {}  # a panel's pixels -> the training image they are
+        self.row_index: dict[str, tuple[Any, Any]] = {}  # split -> its images' row keys, sorted, and their order
+        self.row_positions: dict[tuple[Any, ...], Any] = {}  # an array and a split -> where its samples are in it
+        # Training as it happened: id(variable) -> digests of the values its initialization or a recorded fit
+        # gave it; a trainable variable that enters a fit with any other value was trained by something else.
+        self.explained: dict[int, set[str]] = {}
+        # Every value a recorded fit left any trainable variable at: weights copied from a model trained by a
+        # recorded fit (a fine-tuned copy) are explained too.
+        self.fit_values: set[str] = set()
         self.hooks: dict[str, Any] = {}
         self.originals: dict[str, Any] = {}
         # Captured before student code runs: the student may replace any of these later.
@@ -98,6 +106,7 @@ class _State:
         self.save_model = keras.saving.save_model
         self.np_savez = np.savez
         self.model_cls = keras.Model
+        self.callback_cls = keras.callbacks.Callback
         self.sequential_cls = keras.Sequential
         self.repr = _bounded_repr().repr
 
@@ -165,6 +174,7 @@ def install(request: str, dataset_path: str, out_dir: str) -> None:
     # which calibrates the accuracy threshold) gives the same grades. A notebook's own seed still wins.
     keras.utils.set_random_seed(_SEED)
     _patch_load_data()
+    _hook_variables()
     _wrap_model_methods()
     _hook_model_calls()
     _hook_figures()
@@ -432,13 +442,15 @@ def _wrap_model_methods() -> None:
         record: dict[str, Any] = {
             "arguments": _guarded(lambda: _plain_arguments(call), {}),
             "x": _guarded(lambda: _origin(call.get("x")), {}),
-            "y": _guarded(lambda: _origin(call.get("y")), {}),
+            "y": _guarded(lambda: _origin(call.get("y"), beside=call.get("x")), {}),
             "iterations_before": optimizer_steps(self),
             "unknown_arguments": unknown,
             "error": None,
+            **_guarded(lambda: _training_start(self), {}),
         }
-        before = weights_digest(self)
+        before = record.get("weights_before") or weights_digest(self)
         history = None
+        kwargs = _guarded(lambda: _watched(record, args, kwargs), kwargs)
         st.fit_depth += 1
         try:
             history = st.originals["fit"](self, *args, **kwargs)
@@ -455,6 +467,7 @@ def _wrap_model_methods() -> None:
             record["iterations_after"] = optimizer_steps(self)
             record["weights_after"] = weights_digest(self)
             record["weights_changed"] = bool(before) and record["weights_after"] != before
+            _guarded(lambda: _note_weights(self), None)
             st.fit_calls.append(record)
             st.fit_models[id(record)] = self
             if record["completed_epochs"] > 0 or record["weights_changed"]:
@@ -469,7 +482,7 @@ def _wrap_model_methods() -> None:
         x, y = call.get("x"), call.get("y")
         record: dict[str, Any] = {
             "x": _guarded(lambda: _origin(x), {}),
-            "y": _guarded(lambda: _origin(y), {}),
+            "y": _guarded(lambda: _origin(y, beside=x), {}),
             "result": None,
             "error": None,
             "weights": weights_digest(self),  # which model, trained how far, this result belongs to
@@ -514,9 +527,10 @@ def _plain_arguments(call: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in plain.items() if value is not _NOT_PLAIN}
 
 
-def _origin(value: Any) -> dict[str, Any]:
+def _origin(value: Any, beside: Any = None) -> dict[str, Any]:
     """What a call was given as x or y (`grader.facts.DataOrigin`): the names bound to it, how many samples of
-    what shape, and which provisioned images or labels it holds."""
+    what shape, and which provisioned images or labels it holds; labels (`beside` images) are also compared
+    with the provisioned labels at those images' positions."""
     if value is None:
         return {}
     origin: dict[str, Any] = {"names": _names_of(value, _public(_namespace()))}
@@ -525,7 +539,11 @@ def _origin(value: Any) -> dict[str, Any]:
         origin["n_samples"] = shape[0]
         origin["sample_shape"] = list(shape[1:])
         facts = _array_facts(value) or {}
+        if facts and beside is not None and not facts.get("labels_match"):  # all of a split's labels, in order
+            facts = {**facts, **_guarded(lambda: _labels_beside(value, beside), {})}
         origin["images"], origin["labels"] = _images(facts), _labels(facts)
+        if facts:
+            origin["array"] = facts
     return origin
 
 
@@ -637,6 +655,8 @@ def _array_facts(value: Any) -> dict[str, Any] | None:
     if split:
         facts["split"] = split
         facts.update(_compared(arr, split))
+    if not (facts.get("matches_scaled") or facts.get("matches_raw")):
+        facts.update(_guarded(lambda: _rows_compared(arr), {}))
     st.array_cache[key] = facts
     return facts
 
@@ -854,6 +874,196 @@ def _with_models(variables: dict[str, dict[str, Any]], ns: dict[str, Any], train
     for name, facts in variables.items():
         if isinstance(ns.get(name), st.model_cls):
             facts["model"] = _guarded(functools.partial(_other_model_facts, ns[name], trained), None)
+
+
+# ---------------------------------------------------------------------------------------------- samples by value
+
+_ROW_BLOCK = 4096  # samples compared at once: bounds the temporary copies to a few tens of MB
+
+
+def _row_keys(rows: Any) -> Any:
+    """A 64-bit key for each row of whole pixel values (n, pixels): a random linear hash, wrapping."""
+    weights = np.random.default_rng(7).integers(1, 1 << 63, rows.shape[1], dtype=np.uint64)
+    return rows.astype(np.uint64) @ weights
+
+
+def _row_index(split: str) -> tuple[Any, Any]:
+    """The keys of `split`'s provisioned images, sorted, and the position of each in the split."""
+    st = _st()
+    if split not in st.row_index:
+        raw = st.split(split)[0]
+        flat = raw.reshape(len(raw), -1)
+        keys = np.concatenate(
+            [_row_keys(flat[start : start + _ROW_BLOCK]) for start in range(0, len(flat), _ROW_BLOCK)]
+            or [np.empty(0, np.uint64)]
+        )
+        order = np.argsort(keys, kind="stable")
+        st.row_index[split] = (keys[order], order)
+    return st.row_index[split]
+
+
+def _whole_pixels(block: Any, scaled: bool) -> tuple[Any, Any]:
+    """A block of samples as whole 0-255 pixel values, and which rows are exactly that (scaled: divided by 255)."""
+    pixels = block * 255.0 if scaled else block
+    rounded = np.rint(pixels)
+    close = np.abs(pixels - rounded) <= (255e-5 if scaled else 0.0)
+    exact = (close & (rounded >= 0) & (rounded <= 255)).all(axis=1)
+    return np.where(exact[:, None], rounded, 0.0), exact
+
+
+def _sample_positions(arr: Any, split: str) -> tuple[Any, bool] | None:
+    """Where each sample of an image array is among `split`'s provisioned images (-1: it is none of them), in any
+    order, and whether the array holds them scaled to [0, 1]; None when its samples are not image-sized."""
+    st = _st()
+    raw = st.split(split)[0]
+    n = arr.shape[0] if arr.ndim else 0
+    if not n or not len(raw) or arr.size != n * raw[0].size:
+        return None
+    key = (id(arr), arr.__array_interface__["data"][0], arr.shape, arr.dtype.str, _sample(arr), split)
+    if key not in st.row_positions:
+        flat = arr.reshape(n, -1)
+        scaled = arr.dtype.kind == "f" and float(np.nanmax(arr)) <= 1.0
+        keys, order = _row_index(split)
+        provisioned = raw.reshape(len(raw), -1)
+        positions = np.full(n, -1, dtype=np.int64)
+        for start in range(0, n, _ROW_BLOCK):
+            pixels, exact = _whole_pixels(np.asarray(flat[start : start + _ROW_BLOCK], dtype=np.float64), scaled)
+            wanted = _row_keys(pixels)
+            at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+            found = order[at]
+            same = exact & (keys[at] == wanted) & (provisioned[found] == pixels).all(axis=1)
+            positions[start : start + len(pixels)] = np.where(same, found, -1)
+        st.row_positions[key] = (positions, scaled)
+    return st.row_positions[key]
+
+
+def _rows_compared(arr: Any) -> dict[str, Any]:
+    """How many samples of an image array are provisioned training images, and how many test images that are no
+    training image, whatever their order and count (`grader.facts.ArrayFacts.train_rows`); {} for other arrays."""
+    train, test = _sample_positions(arr, "train"), _sample_positions(arr, "test")
+    if train is None or test is None:
+        return {}
+    in_train = train[0] >= 0
+    return {
+        "train_rows": int(in_train.sum()),
+        "test_rows": int(((test[0] >= 0) & ~in_train).sum()),
+        "rows_scaled": train[1],
+    }
+
+
+def _labels_beside(labels: Any, images: Any) -> dict[str, Any]:
+    """`grader.facts.ArrayFacts.rows_labels` (and `onehot`) of labels passed beside images: the split whose
+    provisioned labels they are at the positions those images hold in it."""
+    st = _st()
+    arr, pictures = _as_array(labels), _as_array(images)
+    if arr is None or pictures is None or arr.ndim not in (1, 2) or len(arr) != len(pictures):
+        return {}
+    found: dict[str, Any] = {}
+    if arr.ndim == 2:
+        if arr.shape[1] != st.classes:
+            return {}
+        found["onehot"] = bool(np.isin(arr, (0, 1)).all() and (arr.sum(axis=1) == 1).all())
+        arr = arr.argmax(axis=1)
+    for split in ("train", "test"):
+        held = _sample_positions(pictures, split)
+        if held is not None and (held[0] >= 0).all() and st.np_array_equal(arr, st.split(split)[1][held[0]]):
+            return {**found, "rows_labels": split}
+    return found
+
+
+# ---------------------------------------------------------------------------------------------- training as it happened
+
+
+def _variable_digest(variable: Any) -> str:
+    return hashlib.sha1(np.ascontiguousarray(keras.ops.convert_to_numpy(variable)).tobytes()).hexdigest()
+
+
+def _hook_variables() -> None:
+    """Records the value each Keras variable is created with: a model's weights that enter a fit with any other
+    value, and that no recorded fit left them at, were trained (or set) by something the probe did not see."""
+    st = _st()
+    owner = next(cls for cls in keras.Variable.__mro__ if "__init__" in vars(cls))
+    original = owner.__init__
+    st.originals["variable"], st.owners["variable"] = original, owner
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        with contextlib.suppress(Exception):  # a variable whose value comes later (a stateless scope) has none yet
+            st.explained[id(self)] = {_variable_digest(self)}
+
+    init.__name__, init.__doc__ = original.__name__, original.__doc__
+    st.hooks["variable"] = init
+    owner.__init__ = init
+
+
+def _note_weights(model: Any) -> None:
+    """The model's trainable weights as a recorded fit left them: explained from now on."""
+    st = _st()
+    for variable in model.trainable_variables:
+        digest = _variable_digest(variable)
+        if len(st.fit_values) < 100 * _MAX_LIST:
+            st.fit_values.add(digest)
+        if id(variable) in st.explained and len(st.explained[id(variable)]) < _MAX_LIST:
+            st.explained[id(variable)].add(digest)
+
+
+def _unexplained(model: Any) -> int:
+    """How many of the model's trainable weights hold a value that neither their creation nor a recorded fit
+    gave them, nor any variable after a recorded fit (weights the probe saw created only: a variable made before
+    install is not judged)."""
+    st = _st()
+    unexplained = 0
+    for variable in model.trainable_variables:
+        if id(variable) in st.explained:
+            digest = _variable_digest(variable)
+            unexplained += digest not in st.explained[id(variable)] and digest not in st.fit_values
+    return unexplained
+
+
+def _training_start(model: Any) -> dict[str, Any]:
+    """What a fit starts from: the weights, whether something unrecorded trained them, the loss compiled."""
+    return {
+        "weights_before": weights_digest(model),
+        "trained_before": _unexplained(model),
+        "loss": identity(getattr(model, "loss", None), "loss"),
+    }
+
+
+def _watch(record: dict[str, Any]) -> Any:
+    """A callback, run after the notebook's own, that writes into `record` what the fit really did: the epochs
+    and batches it ran, the optimizer and every learning rate its steps used; each epoch's weights are explained
+    (a checkpoint restored later is one of them)."""
+    st = _st()
+    record.update(epochs_seen=0, steps_seen=0, learning_rates=[])
+
+    class TrainingWatch(st.callback_cls):  # type: ignore[name-defined]
+        def on_train_begin(self, logs: Any = None) -> None:
+            record["optimizer"] = optimizer_name(getattr(self.model, "optimizer", None))
+
+        def on_train_batch_begin(self, batch: Any, logs: Any = None) -> None:
+            rate = learning_rate(getattr(self.model, "optimizer", None))
+            rates = record["learning_rates"]
+            if rate is not None and rate not in rates and len(rates) < 10:
+                rates.append(rate)
+
+        def on_train_batch_end(self, batch: Any, logs: Any = None) -> None:
+            record["steps_seen"] += 1
+
+        def on_epoch_end(self, epoch: Any, logs: Any = None) -> None:
+            record["epochs_seen"] += 1
+            _guarded(lambda: _note_weights(self.model), None)
+
+    return TrainingWatch()
+
+
+def _watched(record: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """fit's keyword arguments with a `_watch` writing into `record` after the notebook's callbacks; unchanged
+    when the callbacks were passed by position or as something else than a list (the fit is then recorded
+    without what the watch sees: `epochs_seen` stays unknown, not zero)."""
+    callbacks = kwargs.get("callbacks")
+    if len(args) > 5 or not (callbacks is None or isinstance(callbacks, list | tuple)):
+        return kwargs
+    return {**kwargs, "callbacks": [*(callbacks or ()), _watch(record)]}
 
 
 # ---------------------------------------------------------------------------------------------- figures
@@ -1081,6 +1291,7 @@ def _integrity(model: Any) -> dict[str, Any]:
 
     intact["print_figure"] = FigureCanvasBase.print_figure is st.hooks["print_figure"]
     intact["load_data"] = all(getattr(m, "load_data", _load_data) is _load_data for m in _loader_modules())
+    intact["variable"] = vars(st.owners["variable"]).get("__init__") is st.hooks["variable"]
     overrides = []
     if model is not None:
         overrides = [n for n in (*_TRACKED_METHODS, "predict") if n in getattr(model, "__dict__", {})]
