@@ -7,8 +7,8 @@ import math
 import os
 from typing import Any
 
+from .keras_identity import identity
 from .model_outputs import cross_entropy, evaluated, evaluated_by_name, probabilities
-from .probe import identity
 from .provisioned import Provisioned, prepared_test_images, same_images
 from .saved_model import regular_file
 

@@ -13,7 +13,7 @@ import stat
 import zipfile
 from typing import Any
 
-from .probe import (
+from .keras_identity import (
     compile_objects,
     identity,
     layer_facts,

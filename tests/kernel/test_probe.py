@@ -18,6 +18,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from matplotlib.backend_bases import FigureCanvasBase
 
 from grader.facts import ArrayFacts, KerasObject, KernelFacts, ModelCall, ProbeRequest
+from grader.kernel import arrays, hooks, keras_identity, state, training
 from grader.kernel import probe as probe_module
 from grader.strictjson import decode
 
@@ -64,16 +65,16 @@ def probe(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Probe]:
         yield Probe(shell, tmp_path)
     finally:
         # Put back what install replaced in this process, for the tests that follow.
-        state = probe_module._st()
-        for name in probe_module._TRACKED_METHODS:
-            setattr(state.owners[name], name, state.originals[name])
+        recorded = state.current()
+        for name in hooks.TRACKED_METHODS:
+            setattr(recorded.owners[name], name, recorded.originals[name])
         for name in ("__call__", "predict"):
-            setattr(keras.Model, name, state.originals[f"model.{name}"])
-        state.owners["variable"].__init__ = state.originals["variable"]
+            setattr(keras.Model, name, recorded.originals[f"model.{name}"])
+        recorded.owners["variable"].__init__ = recorded.originals["variable"]
         FigureCanvasBase.print_figure = printing  # type: ignore[method-assign]
         for name, load_data in loaders.items():
             sys.modules[name].load_data = load_data  # type: ignore[attr-defined]
-        probe_module._state = None
+        state.begin(None)
         shell.reset(new_session=False)
 
 
@@ -160,7 +161,7 @@ def test_a_model_built_and_trained_inside_a_function_is_saved_with_the_evaluated
     assert facts.model.found_by == "fit" and facts.model.names == [] and facts.model.saved
     assert facts.variable("score").from_evaluate
     saved = keras.saving.load_model(probe.out_dir / "model.keras")
-    assert probe_module.weights_digest(saved) == facts.fit_calls[-1].weights_after
+    assert keras_identity.weights_digest(saved) == facts.fit_calls[-1].weights_after
     with np.load(probe.out_dir / "student_test.npz") as test:
         assert np.array_equal(test["x"], probe.shell.user_ns["X_test"][::-1])
 
@@ -217,8 +218,8 @@ def test_the_probe_reads_images_and_labels_as_the_facts_schema_does() -> None:
                 fields |= {"matches_scaled": bool(scaled), "matches_raw": bool(raw)}
                 fields |= {"onehot": bool(onehot), "labels_match": bool(match)}
                 array = ArrayFacts(**fields)
-                assert probe_module._images(fields) == array.images
-                assert probe_module._labels(fields) == array.labels
+                assert arrays.images_held(fields) == array.images
+                assert arrays.labels_held(fields) == array.labels
 
 
 def test_a_saved_model_loads_compiled_as_without_the_probe(probe: Probe) -> None:
@@ -373,5 +374,5 @@ def test_a_fit_given_its_callbacks_by_position_is_recorded_without_a_watch() -> 
     """The watch cannot join callbacks passed by position: that fit's epochs stay unknown, never zero."""
     record: dict[str, object] = {}
     args = ("x", "y", 128, 20, 0, [])
-    assert probe_module._watched(record, args, {"verbose": 0}) == {"verbose": 0}
+    assert training.watched(record, args, {"verbose": 0}) == {"verbose": 0}
     assert "epochs_seen" not in record
