@@ -29,6 +29,7 @@ import numpy as np
 
 from grader.atomic_write import replaced_whole
 from grader.errors import GraderError
+from grader.kernel.labels import class_count
 
 # The hash `keras.datasets.mnist.load_data` passes to `get_file` (keras/src/datasets/mnist.py).
 OFFICIAL_SHA256: Final = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -181,7 +182,7 @@ def _dataset(path: Path, source: str, loader: str = "mnist") -> Dataset:
         n_train=len(x_train),
         n_test=len(x_test),
         image_shape=tuple(int(n) for n in x_train.shape[1:]),
-        classes=len(np.unique(y_train)),
+        classes=class_count(y_train),
         loader=loader,
     )
 

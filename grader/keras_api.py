@@ -1,4 +1,5 @@
-"""What Keras offers and how its names are spelt, read without importing Keras (which takes seconds)."""
+"""What Keras offers, read without importing Keras (which takes seconds); how its names are spelt is
+`grader.kernel.keras_spelling`."""
 
 from __future__ import annotations
 
@@ -6,11 +7,6 @@ import functools
 import importlib.util
 import re
 from pathlib import Path
-
-
-def name_key(name: str) -> str:
-    """A Keras name however it is written: CategoricalCrossentropy, categorical_crossentropy, SGD, sgd."""
-    return name.replace("_", "").replace(" ", "").lower()
 
 
 @functools.cache

@@ -11,7 +11,6 @@ add more with the same decorator.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -20,12 +19,8 @@ from pydantic import BaseModel, ConfigDict
 
 from grader.assignment import Assignment
 from grader.facts import CompiledFacts, Facts, MetricFacts
-from grader.keras_api import name_key
-
-# What Keras may name after "accuracy": the metric it picks for that string, from the labels.
-ACCURACY_KINDS = {"accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy"}
-# Terminal colour and cursor codes, which error messages from a kernel carry.
-_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f]")
+from grader.kernel.keras_spelling import ACCURACY_KINDS, name_key
+from grader.terminal_text import strip_control
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +125,7 @@ def review_kind(name: str) -> Callable[[Review], Review]:
 
 def clean(text: str) -> str:
     """Text from a kernel (an error message, a title) without terminal control codes."""
-    return _CONTROL.sub("", text)
+    return strip_control(text)
 
 
 def ok(message: str) -> Verdict:

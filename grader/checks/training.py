@@ -10,7 +10,6 @@ from pydantic import Field
 
 from grader.assignment import Assignment, KerasObjectSpec
 from grader.checks.base import (
-    ACCURACY_KINDS,
     Context,
     Params,
     Verdict,
@@ -30,10 +29,8 @@ from grader.checks.base import (
     value_text,
 )
 from grader.facts import CompileCall, Facts, FitCall, KerasObject, ValidationRequest
-from grader.keras_api import name_key
+from grader.kernel.keras_spelling import ACCURACY_KINDS, ACCURACY_STRINGS, name_key
 
-# What Keras calls the accuracy metric it picks from the loss.
-_ACCURACY_ALIASES = ("accuracy", "acc")
 # Arguments older Keras versions took, and what they are called now.
 _RENAMED_FIT_ARGUMENTS = {"nb_epoch": "epochs"}
 # A history's last validation results against the saved model's on the same split: float32 sums in other
@@ -201,10 +198,10 @@ def _same_metric(found: KerasObject, expected: KerasObjectSpec, loss: KerasObjec
     loss, and an expected "accuracy" accepts any accuracy."""
     if _is(found, expected):
         return True
-    if expected.class_name in _ACCURACY_ALIASES:
-        return found.name in ACCURACY_KINDS or found.name in _ACCURACY_ALIASES
+    if expected.class_name in ACCURACY_STRINGS:
+        return found.name in ACCURACY_KINDS or found.name in ACCURACY_STRINGS
     picked = _accuracy_for(loss.name if loss else None)
-    return found.name in _ACCURACY_ALIASES and same_name(picked, expected.class_name)
+    return found.name in ACCURACY_STRINGS and same_name(picked, expected.class_name)
 
 
 class MetricsParams(_CompileSetting):

@@ -9,7 +9,6 @@ Saved outputs are never read: only what the grader's own run produces counts.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -18,7 +17,6 @@ import nbformat
 
 from grader.files import FileTooLarge, NotRegularFile, read_regular_file
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # More cells than any homework has; the cell list is checked once built, so its memory is bounded by the
 # file's size (a million tiny cells in a 32 MB file: about 270 MB, measured), the notebook built after by this.
 MAX_CELLS = 5000
@@ -31,10 +29,6 @@ MAX_JSON_VALUES = 1_000_000
 
 class NotebookUnreadable(Exception):
     """The file cannot be run as a Python notebook at all; the message says why."""
-
-
-def strip_ansi(text: str) -> str:
-    return _ANSI.sub("", text)
 
 
 class _CellMetadata(msgspec.Struct):

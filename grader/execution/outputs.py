@@ -13,8 +13,8 @@ from typing import Any
 
 from msgspec.structs import replace
 
-from grader.execution.notebook import strip_ansi
 from grader.facts import MAX_FACTS_JSON_BYTES, CellFacts, ExecutionFacts, Facts, KernelFacts, facts_to_json
+from grader.terminal_text import strip_ansi
 
 MAX_SOURCE = 20_000  # characters of one cell's source
 MAX_SOURCES = 400_000  # characters of all the sources together: about 20 times an honest notebook's

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from grader.dataset import Dataset
 from grader.facts import FIRST_LABELS, DatasetFacts, ExecutionFacts, Facts, KernelFacts, ProbeRequest, Reevaluation
+from grader.kernel.labels import class_count
 from grader.kernel_env import KernelEnvironment
 from grader.sandbox.limits import Limits
 
@@ -44,7 +45,7 @@ def dataset_facts(dataset: Dataset) -> DatasetFacts:
         n_train=dataset.n_train,
         n_test=dataset.n_test,
         image_shape=[int(n) for n in image_shape],
-        classes=len(np.unique(y_train)),
+        classes=class_count(y_train),
         standin=dataset.standin,
         description=dataset.describe(),
         sha256=dataset.sha256,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import difflib
 
 from grader.assignment import Assignment, KerasObjectSpec
-from grader.keras_api import keras_names, name_key
+from grader.keras_api import keras_names
+from grader.kernel.keras_spelling import ACCURACY_STRINGS, name_key
 from grader.rubric.source import Source, suggestion
 
 
@@ -33,7 +34,7 @@ def check_keras_names(source: Source, assignment: Assignment) -> None:
         # One spelling per name, a function's (categorical_crossentropy) before its class's (CategoricalCrossentropy).
         known = {name_key(n): n for n in sorted(keras_names(module), key=str.islower)}
         if module == "metrics":
-            known |= {"accuracy": "accuracy", "acc": "acc"}  # compile picks the accuracy from the labels
+            known |= {name: name for name in ACCURACY_STRINGS}  # compile picks the accuracy from the labels
         if given is not None and known and name_key(given) not in known:
             close = difflib.get_close_matches(name_key(given), list(known), n=1, cutoff=0.6)
             hint = f"; did you mean {known[close[0]]!r}?" if close else ""

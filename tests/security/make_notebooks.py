@@ -400,7 +400,7 @@ MODEL_MEMORY = [
 import sys, zipfile
 import keras
 model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10)])
-state = sys.modules["grader_kernel.probe"]._state
+state = sys.modules["grader_kernel.state"]._state
 save = state.save_model
 def bloated(m, path):
     save(m, "/home/student/small.keras")
@@ -583,8 +583,8 @@ FORGE_METRIC_NAME = _solution_with(
 # returned History, the hooks), with the optimizer's step counter set to match.
 FORGED_FIT = """
 import sys
-probe = sys.modules["grader_kernel.probe"]
-state = probe._state
+kept = sys.modules["grader_kernel.keras_identity"]
+state = sys.modules["grader_kernel.state"]._state
 def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0, **kw):
     steps = epochs * -(-int(len(x) * (1 - validation_split)) // batch_size)
     self.optimizer.iterations.assign(steps)
@@ -598,7 +598,7 @@ def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbac
         "y": {"names": ["y_train"], "labels": "train_onehot", "n_samples": len(y), "sample_shape": [10]},
         "iterations_before": 0, "iterations_after": steps,
         "completed_epochs": epochs, "history_keys": sorted(fake), "weights_changed": True,
-        "weights_after": probe.weights_digest(self), "unknown_arguments": [], "error": None,
+        "weights_after": kept.weights_digest(self), "unknown_arguments": [], "error": None,
     })
     return history
 state.hooks["fit"] = keras.Model.fit = fit
