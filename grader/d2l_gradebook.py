@@ -18,7 +18,7 @@ from grader.atomic_write import atomic_write
 from grader.csvfile import read_rows
 from grader.discover import name_key
 from grader.errors import GraderError
-from grader.export import csv_text, guarded_rows
+from grader.export.rows import csv_text, guarded_rows
 from grader.isolation import D2L_CSV, StageFailure, StageGuard
 from grader.rubric.model import Rubric
 from grader.score import StudentGrade, number

@@ -29,16 +29,13 @@ from grader.discover import Discovery, Submission, open_submissions
 from grader.errors import GraderError
 from grader.execution.settings import RunLimits, RunSettings, dataset_facts
 from grader.executors import Executor, dask_executor, execute_all, local_executor
-from grader.export import (
-    RosterEntry,
-    file_stems,
-    read_roster,
-    write_canvas_csv,
-    write_feedback_notebook,
-    write_grades_csv,
-    write_grades_json,
-    write_gradescope,
-)
+from grader.export.canvas import write_canvas_csv
+from grader.export.feedback_notebook import write_feedback_notebook
+from grader.export.file_stems import file_stems
+from grader.export.grades_csv import write_grades_csv
+from grader.export.grades_json import write_grades_json
+from grader.export.gradescope import write_gradescope
+from grader.export.roster import RosterEntry, read_roster
 from grader.facts import Facts
 from grader.facts_cache import FactsCache
 from grader.isolation import FEEDBACK, NEAR_COPIES, SCORE, StageFailure, StageGuard

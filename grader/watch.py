@@ -22,7 +22,7 @@ import watchfiles
 
 from grader.discover import Discovery, Submission, discover
 from grader.errors import GraderError
-from grader.export import file_stems
+from grader.export.file_stems import file_stems
 from grader.files import read_regular_file
 from grader.isolation import StageGuard
 from grader.near_copies import NearCopy

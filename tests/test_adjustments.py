@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from grader.adjustments import Adjustment, AdjustmentError, apply_adjustments, read_adjustments
-from grader.export import gradescope_results, write_canvas_csv, write_grades_csv, write_grades_json
+from grader.export.canvas import write_canvas_csv
+from grader.export.grades_csv import write_grades_csv
+from grader.export.grades_json import write_grades_json
+from grader.export.gradescope import gradescope_results
 from grader.report import write_reports
 from grader.score import StudentGrade
 from tests.factories import make_grade, report_context, rubric

@@ -21,7 +21,7 @@ from matplotlib.image import imread
 from msgspec.structs import replace
 
 from grader.dataset import build_standin, load_arrays
-from grader.export import file_stems
+from grader.export.file_stems import file_stems
 from grader.facts import PanelFacts
 from grader.report import write_reports
 from grader.score import StudentGrade

@@ -23,7 +23,7 @@ import nbformat
 import pytest
 import yaml
 
-from grader.export import file_stems
+from grader.export.file_stems import file_stems
 from grader.rubric.load import load_rubric
 from grader.sandbox.host import bwrap_path
 from tests.conftest import ROOT, fast_rubric, grader_environ, run_grade

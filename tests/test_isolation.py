@@ -17,12 +17,15 @@ import pytest
 from markupsafe import escape
 
 import grader.executors
-import grader.export
+import grader.export.canvas
+import grader.export.grades_csv
+import grader.export.grades_json
+import grader.export.gradescope
 import grader.pipeline
 import grader.report.render
 from grader.cli import main
 from grader.errors import GraderError
-from grader.export import file_stems
+from grader.export.file_stems import file_stems
 from grader.facts import Facts
 from grader.facts_cache import FactsCache
 from grader.isolation import (
@@ -96,10 +99,10 @@ def inject_faults(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
     patches = [
         (grader.pipeline, "grade_with_notes", "sco", lambda sub, *_: sub.student),
         (grader.report.render, "_student_page", "rep", by_grade),
-        (grader.export, "grade_entry", "jso", by_grade),
-        (grader.export, "_grades_csv_row", "csv", by_grade),
-        (grader.export, "_canvas_row", "can", by_grade),
-        (grader.export, "gradescope_results", "gsc", by_grade),
+        (grader.export.grades_json, "grade_entry", "jso", by_grade),
+        (grader.export.grades_csv, "_grades_csv_row", "csv", by_grade),
+        (grader.export.canvas, "_canvas_row", "can", by_grade),
+        (grader.export.gradescope, "gradescope_results", "gsc", by_grade),
         (grader.pipeline, "write_feedback_notebook", "fee", by_grade),
     ]
     for module, name, student, who in patches:

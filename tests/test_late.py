@@ -12,7 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from grader.discover import Origin
-from grader.export import grade_entry, gradescope_results, write_canvas_csv, write_grades_csv
+from grader.export.canvas import write_canvas_csv
+from grader.export.grades_csv import write_grades_csv
+from grader.export.grades_json import grade_entry
+from grader.export.gradescope import gradescope_results
 from grader.late import apply_late_policy, late_message, late_penalty
 from grader.lateness import Lateness, measure_lateness, when
 from grader.rubric.load import load_rubric

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from msgspec import structs
 
-from grader.export import file_stems, number
+from grader.export.file_stems import file_stems
 from grader.facts import CellFacts, ExecutionFacts, KernelFacts, LayerFacts, ModelFacts, PanelFacts, VariableFacts
 from grader.near_copies import NearCopy, Segment
 from grader.report import ReportContext, write_reports
 from grader.report.render import MAX_ERROR_CELLS, SORT_SCRIPT
 from grader.rubric.model import Rubric
-from grader.score import StudentGrade
+from grader.score import StudentGrade, number
 from tests.factories import (
     CELL_SOURCES,
     four_section_rubric,

@@ -25,7 +25,8 @@ from pygments.lexers import PythonLexer
 from grader.archive import Ignored
 from grader.atomic_write import atomic_write
 from grader.checks.base import shape_text
-from grader.export import file_stems, mentions, number
+from grader.export.feedback_notebook import mentions
+from grader.export.file_stems import file_stems
 from grader.facts import CellFacts, Facts, LayerFacts, ModelFacts, PanelFacts
 from grader.isolation import REPORT, StageFailure, StageGuard
 from grader.late import late_message
@@ -34,7 +35,7 @@ from grader.output_layout import OutputLayout
 from grader.report import charts
 from grader.report.failed_import import failed_import
 from grader.rubric.model import CheckSpec, Rubric, SectionSpec
-from grader.score import CheckResult, SectionResult, StudentGrade, rubric_sections
+from grader.score import CheckResult, SectionResult, StudentGrade, number, rubric_sections
 
 FAILED_CELL_STATUSES = ("error", "timeout", "kernel_died")
 # What one report shows at most, so that a notebook of 400 failing cells gives a report of a few hundred kB
