@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from grader.facts import ProbeRequest, Scalar
+from grader.facts import ProbeRequest
+from grader.keras_facts import Scalar
 
 # What Keras's fit accepts as plain data; a rubric's `fit:` names some of these.
 FIT_ARGUMENTS = (

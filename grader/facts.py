@@ -3,7 +3,8 @@
 Two producers fill it. `KernelFacts` are collected inside the student's kernel by `grader.kernel.probe`
 and cross the sandbox boundary as JSON; they are untrusted and decoded strictly (`grader.strictjson`:
 unknown keys, wrong types, deep nesting and out-of-range numbers are refused). `ExecutionFacts` and
-`Reevaluation` are produced by the grader itself, outside the student's process.
+`Reevaluation` (`grader.reevaluation_facts`) are produced by the grader itself, outside the student's process.
+Layers, losses, optimizers and metrics are described alike by both (`grader.keras_facts`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 from msgspec import Struct, field, to_builtins
 
 from grader.atomic_write import atomic_write
+from grader.keras_facts import KerasObject, LayerFacts, Scalar, Value
+from grader.reevaluation_facts import Reevaluation
 from grader.strictjson import decode
 
 SCHEMA_VERSION = 2
@@ -22,11 +25,6 @@ FIRST_LABELS = 100
 # A cached Facts holds the notebook's kept outputs (images, stdout) beside the kernel's facts.
 MAX_FACTS_JSON_BYTES = 64 << 20
 # Every part is immutable, and decoding refuses a key it does not declare (forbid_unknown_fields).
-
-
-# What the probe may record of a student's value: JSON scalars, and flat lists of them.
-Scalar = int | float | str | bool | None
-Value = Scalar | list[Scalar]
 
 
 class ProbeRequest(Struct, frozen=True, forbid_unknown_fields=True):
@@ -156,35 +154,6 @@ class FigureFacts(Struct, frozen=True, forbid_unknown_fields=True):
     nrows: int | None
     ncols: int | None
     panels: list[PanelFacts]
-
-
-class LayerFacts(Struct, frozen=True, forbid_unknown_fields=True):
-    """One layer after the input: its class and every argument of its configuration that is plain data (units,
-    filters, kernel_size, pool_size, strides, padding, activation as a snake_case name, rate, ...)."""
-
-    class_name: str
-    config: dict[str, Value] = field(default_factory=dict)
-    output_shape: list[int | None] | None = None
-    params: int = 0
-
-    @property
-    def units(self) -> int | None:
-        units = self.config.get("units")
-        return units if isinstance(units, int) and not isinstance(units, bool) else None
-
-    @property
-    def activation(self) -> str | None:
-        activation = self.config.get("activation")
-        return activation if isinstance(activation, str) else None
-
-
-class KerasObject(Struct, frozen=True, forbid_unknown_fields=True):
-    """A loss, optimizer or metric by what it is: Keras's snake_case name of its class or function (a string
-    resolved as `compile` resolves it; "accuracy", whose kind `compile` picks from the labels, stays "accuracy"),
-    and every setting that is plain data: a class's configuration, a function's keyword defaults."""
-
-    name: str
-    settings: dict[str, Value] = field(default_factory=dict)
 
 
 class CompileCall(Struct, frozen=True, forbid_unknown_fields=True):
@@ -415,61 +384,6 @@ class ValidationRequest(Struct, frozen=True, forbid_unknown_fields=True):
             list(fit.x.sample_shape),
             fit.y.labels == "train_onehot",
         )
-
-
-class ValidationFacts(Struct, frozen=True, forbid_unknown_fields=True):
-    """The saved model's loss and metrics on that validation split, as model.evaluate returns them."""
-
-    validation_split: float
-    n_samples: int
-    values: dict[str, float]  # "loss" and each compiled metric's name; a history has them with a "val_" prefix
-
-
-class MetricFacts(Struct, frozen=True, forbid_unknown_fields=True):
-    """One compiled metric of the saved model."""
-
-    name: str  # its display name, which the student chooses freely
-    identity: str  # what it computes: class or function and non-default config, e.g. "top_k_categorical_accuracy(k=10)"
-    # what Keras would resolve the display name to, as a metric string; None if nothing
-    name_identity: str | None = None
-
-
-class CompiledFacts(Struct, frozen=True, forbid_unknown_fields=True):
-    """The saved model's compile config, read by class and configuration in the fresh process."""
-
-    loss: str | None  # identity, as MetricFacts.identity
-    metrics: list[MetricFacts]
-    optimizer: str | None
-    learning_rate: float | None
-    # as CompileCall's: the same reading of the saved model's loss, optimizer and metrics
-    loss_object: KerasObject | None = None
-    optimizer_object: KerasObject | None = None
-    metric_objects: list[KerasObject] = field(default_factory=list)
-
-
-class Reevaluation(Struct, frozen=True, forbid_unknown_fields=True):
-    """The grader's own evaluation of the saved model, in a fresh sandboxed process."""
-
-    ok: bool
-    message: str = ""
-    # model.evaluate on the student's own test arrays, with the model's own compiled loss and metrics
-    student_data_result: list[float] | None = None
-    # accuracy and categorical cross-entropy on the grader's canonical preparation of the test set
-    accuracy: float | None = None
-    loss: float | None = None
-    optimizer_iterations: int | None = None
-    # the saved model's own structure, to cross-check what the kernel reported
-    layers: list[LayerFacts] | None = None
-    total_params: int | None = None
-    # accuracy on the student's saved test images, when they are the provisioned ones, against the provisioned labels
-    student_data_accuracy: float | None = None
-    compiled: CompiledFacts | None = None  # None when the saved model is not compiled
-    weights_digest: str = ""  # as `FitCall.weights_after`
-    validation: ValidationFacts | None = None  # on the training fit's validation split, when it could be rebuilt
-    # model.evaluate on the provisioned test set and labels: the student's test images when they are those (as the
-    # student prepared them), else the grader's preparation; None when the compiled loss or metrics are not Keras's
-    test_result: list[float] | None = None
-    unrestored: list[str] = field(default_factory=list)  # compiled loss or metrics that are the notebook's own code
 
 
 class DatasetFacts(Struct, frozen=True, forbid_unknown_fields=True):

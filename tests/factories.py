@@ -24,7 +24,6 @@ from grader.facts import (
     ArrayFacts,
     CellFacts,
     CompileCall,
-    CompiledFacts,
     DataOrigin,
     DatasetFacts,
     EvaluateCall,
@@ -36,14 +35,12 @@ from grader.facts import (
     HistoryFacts,
     IntegrityFacts,
     KernelFacts,
-    LayerFacts,
-    MetricFacts,
     ModelFacts,
     PanelFacts,
-    Reevaluation,
-    ValidationFacts,
     VariableFacts,
 )
+from grader.keras_facts import LayerFacts
+from grader.reevaluation_facts import CompiledFacts, MetricFacts, Reevaluation, ValidationFacts
 from grader.rubric.load import load_rubric
 from grader.rubric.model import Rubric
 from grader.score import StudentGrade, score_facts

@@ -7,7 +7,7 @@ from msgspec import structs
 
 from grader.calibration import calibrate
 from grader.errors import GraderError
-from grader.facts import Reevaluation
+from grader.reevaluation_facts import Reevaluation
 from tests.factories import make_facts, rubric
 
 

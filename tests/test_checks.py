@@ -18,20 +18,17 @@ from grader.facts import (
     ArrayFacts,
     CellFacts,
     CompileCall,
-    CompiledFacts,
     DataOrigin,
     Facts,
     FitCall,
     FoundArray,
     HistoryFacts,
     IntegrityFacts,
-    KerasObject,
-    LayerFacts,
-    MetricFacts,
-    ValidationFacts,
     ValidationRequest,
     VariableFacts,
 )
+from grader.keras_facts import KerasObject, LayerFacts
+from grader.reevaluation_facts import CompiledFacts, MetricFacts, ValidationFacts
 from grader.rubric.load import load_rubric
 from grader.rubric.model import RubricError
 from grader.score import score_facts

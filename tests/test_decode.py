@@ -26,10 +26,10 @@ from grader.facts import (
     HistoryFacts,
     KernelFacts,
     ProbeRequest,
-    Reevaluation,
     facts_from_json,
     facts_to_json,
 )
+from grader.reevaluation_facts import Reevaluation
 from grader.strictjson import _MARKERS, MAX_DEPTH, DecodeError, decode
 
 SCHEMAS = (Facts, KernelFacts, Reevaluation, ArrayFacts)

@@ -39,7 +39,7 @@ def _structures(root: type) -> list[type]:
             walk(argument)
         if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct) and annotation not in found:
             found.append(annotation)
-            hints = typing.get_type_hints(annotation, vars(facts_module))
+            hints = typing.get_type_hints(annotation)  # in the namespace of the module that defines it
             for name in annotation.__struct_fields__:
                 walk(hints[name])
 

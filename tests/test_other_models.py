@@ -11,7 +11,8 @@ from msgspec.structs import replace
 
 from grader.assignment import Assignment
 from grader.checks import KINDS, Verdict
-from grader.facts import Facts, LayerFacts, ModelCall, OtherModelFacts, VariableFacts
+from grader.facts import Facts, ModelCall, OtherModelFacts, VariableFacts
+from grader.keras_facts import LayerFacts
 from tests.factories import CONTEXT, make_facts
 
 DECLARED = Assignment.model_validate({"variables": {"test_images": "x_test", "probability_model": "probs"}})

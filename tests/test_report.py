@@ -13,7 +13,8 @@ import pytest
 from msgspec import structs
 
 from grader.export.file_stems import file_stems
-from grader.facts import CellFacts, ExecutionFacts, KernelFacts, LayerFacts, ModelFacts, PanelFacts, VariableFacts
+from grader.facts import CellFacts, ExecutionFacts, KernelFacts, ModelFacts, PanelFacts, VariableFacts
+from grader.keras_facts import LayerFacts
 from grader.near_copies import NearCopy, Segment
 from grader.report import ReportContext, write_reports
 from grader.report.render import MAX_ERROR_CELLS, SORT_SCRIPT

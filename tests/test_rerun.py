@@ -24,19 +24,12 @@ from grader.discover import Submission
 from grader.errors import GraderError
 from grader.execution.settings import RunLimits, RunSettings
 from grader.executors import Executor, execute_all, run_on_worker
-from grader.facts import (
-    DatasetFacts,
-    ExecutionFacts,
-    Facts,
-    KernelFacts,
-    ProbeRequest,
-    Reevaluation,
-    facts_from_json,
-)
+from grader.facts import DatasetFacts, ExecutionFacts, Facts, KernelFacts, ProbeRequest, facts_from_json
 from grader.facts_cache import FactsCache, Shortfall, cache_key, fact_code_digest, rerun_notice, shortfall
 from grader.isolation import StageGuard
 from grader.kernel_env import KernelEnvironment
 from grader.pipeline import Options, executor_for, run_reference, start_session
+from grader.reevaluation_facts import Reevaluation
 from grader.rubric.model import Rubric
 
 ROLES = ["model", "score", "x_test", "x_train", "y_test", "y_train"]

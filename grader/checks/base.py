@@ -18,8 +18,9 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from grader.assignment import Assignment
-from grader.facts import CompiledFacts, Facts, MetricFacts
+from grader.facts import Facts
 from grader.kernel.keras_spelling import ACCURACY_KINDS, name_key
+from grader.reevaluation_facts import CompiledFacts, MetricFacts
 from grader.terminal_text import strip_control
 
 

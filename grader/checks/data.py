@@ -23,7 +23,8 @@ from grader.checks.base import (
     value_text,
 )
 from grader.checks.found import ARRAY_ROLES, ArrayRole, Located, evaluation_on_test, locate, role_words
-from grader.facts import FIRST_LABELS, Facts, Value
+from grader.facts import FIRST_LABELS, Facts
+from grader.keras_facts import Value
 
 # The Keras call that loads the provisioned arrays: a cell mentioning it that failed explains missing data.
 _LOADER = "load_data"

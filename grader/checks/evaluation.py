@@ -20,7 +20,8 @@ from grader.checks.base import (
     unverified,
 )
 from grader.checks.found import evaluation_on_test
-from grader.facts import EvaluateCall, Facts, Value
+from grader.facts import EvaluateCall, Facts
+from grader.keras_facts import Value
 
 _NUMBER = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")

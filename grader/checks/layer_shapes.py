@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from grader.assignment import LayerSpec, ModelSpec
-from grader.facts import Scalar
+from grader.keras_facts import Scalar
 
 _CONV = re.compile(r"Conv([123])D")
 _POOL = re.compile(r"(?:Max|Average|Avg)Pool(?:ing)?([123])D")

@@ -26,7 +26,8 @@ from grader.checks.base import (
 )
 from grader.checks.layer_shapes import CannotDerive, expected_params, trace
 from grader.checks.other_models import named_role, other_model
-from grader.facts import Facts, LayerFacts
+from grader.facts import Facts
+from grader.keras_facts import LayerFacts
 
 # The settings a layer is shown with, in Keras's argument order: Dense(128, sigmoid), Conv2D(32, (3, 3), relu).
 _HEADLINE = ("units", "filters", "kernel_size", "pool_size", "rate", "activation")

@@ -28,7 +28,8 @@ from grader.checks.base import (
     unverified,
     value_text,
 )
-from grader.facts import CompileCall, Facts, FitCall, KerasObject, ValidationRequest
+from grader.facts import CompileCall, Facts, FitCall, ValidationRequest
+from grader.keras_facts import KerasObject
 from grader.kernel.keras_spelling import ACCURACY_KINDS, ACCURACY_STRINGS, name_key
 
 # Arguments older Keras versions took, and what they are called now.

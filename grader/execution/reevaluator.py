@@ -10,7 +10,8 @@ import tempfile
 from msgspec import to_builtins
 
 from grader.execution.settings import RunSettings
-from grader.facts import FitCall, KernelFacts, Reevaluation, ValidationRequest
+from grader.facts import FitCall, KernelFacts, ValidationRequest
+from grader.reevaluation_facts import Reevaluation
 from grader.sandbox.bwrap import wrap_command
 from grader.sandbox.cgroup import ResourceGroup
 from grader.sandbox.limits import memory_text

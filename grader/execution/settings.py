@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from grader.dataset import Dataset
-from grader.facts import FIRST_LABELS, DatasetFacts, ExecutionFacts, Facts, KernelFacts, ProbeRequest, Reevaluation
+from grader.facts import FIRST_LABELS, DatasetFacts, ExecutionFacts, Facts, KernelFacts, ProbeRequest
 from grader.kernel.labels import class_count
 from grader.kernel_env import KernelEnvironment
+from grader.reevaluation_facts import Reevaluation
 from grader.sandbox.limits import Limits
 
 

@@ -27,8 +27,9 @@ from grader.atomic_write import atomic_write
 from grader.checks.base import shape_text
 from grader.export.feedback_notebook import mentions
 from grader.export.file_stems import file_stems
-from grader.facts import CellFacts, Facts, LayerFacts, ModelFacts, PanelFacts
+from grader.facts import CellFacts, Facts, ModelFacts, PanelFacts
 from grader.isolation import REPORT, StageFailure, StageGuard
+from grader.keras_facts import LayerFacts
 from grader.late import late_message
 from grader.near_copies import NearCopy
 from grader.output_layout import OutputLayout

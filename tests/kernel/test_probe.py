@@ -17,7 +17,8 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from matplotlib.backend_bases import FigureCanvasBase
 
-from grader.facts import ArrayFacts, KerasObject, KernelFacts, ModelCall, ProbeRequest
+from grader.facts import ArrayFacts, KernelFacts, ModelCall, ProbeRequest
+from grader.keras_facts import KerasObject
 from grader.kernel import arrays, hooks, keras_identity, state, training
 from grader.kernel import probe as probe_module
 from grader.strictjson import decode
