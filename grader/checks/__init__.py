@@ -4,7 +4,16 @@ from it), training, evaluation.
 Importing this package registers every built-in kind; `docs/rubric.md` documents each with its parameters.
 """
 
-from grader.checks import data, evaluation, figures, model, other_models, training
+from grader.checks import (
+    compile_settings,
+    data,
+    evaluation,
+    figures,
+    model,
+    other_models,
+    training,
+    training_integrity,
+)
 from grader.checks.base import (
     INTEGRITY,
     KINDS,
@@ -33,6 +42,7 @@ __all__ = [
     "Verdict",
     "check_kind",
     "clean",
+    "compile_settings",
     "data",
     "evaluation",
     "fail",
@@ -43,4 +53,5 @@ __all__ = [
     "other_models",
     "review_kind",
     "training",
+    "training_integrity",
 ]
