@@ -9,7 +9,6 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
@@ -17,9 +16,9 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from matplotlib.backend_bases import FigureCanvasBase
 
-from grader.facts import ArrayFacts, KernelFacts, ModelCall, ProbeRequest
+from grader.facts import KernelFacts, ModelCall, ProbeRequest
 from grader.keras_facts import KerasObject
-from grader.kernel import arrays, hooks, keras_identity, state, training
+from grader.kernel import hooks, keras_identity, state
 from grader.kernel import probe as probe_module
 from grader.strictjson import decode
 
@@ -210,19 +209,6 @@ def test_a_figure_panel_is_matched_to_its_training_image_without_an_indices_vari
     assert [p.true_label for p in figure.panels] == [3, 7]
 
 
-def test_the_probe_reads_images_and_labels_as_the_facts_schema_does() -> None:
-    """The kernel package cannot import grader.facts: its copy of ArrayFacts.images and .labels must agree."""
-    for split in ("", "train", "test"):
-        for scaled, raw, onehot, match in np.ndindex(2, 2, 2, 2):
-            for shape in ([N_TRAIN], [N_TRAIN, 10]):
-                fields: dict[str, Any] = {"present": True, "shape": shape, "split": split}
-                fields |= {"matches_scaled": bool(scaled), "matches_raw": bool(raw)}
-                fields |= {"onehot": bool(onehot), "labels_match": bool(match)}
-                array = ArrayFacts(**fields)
-                assert arrays.images_held(fields) == array.images
-                assert arrays.labels_held(fields) == array.labels
-
-
 def test_a_saved_model_loads_compiled_as_without_the_probe(probe: Probe) -> None:
     """Keras compiles a loaded model from its config unless `compile` is overridden: the hooks must not look so."""
     path = str(probe.out_dir / "best.keras")
@@ -369,11 +355,3 @@ def test_training_is_recorded_as_it_happened(probe: Probe) -> None:
     facts = probe.facts()
     assert facts.fit_calls[-1].trained_before == 4 and facts.integrity.hooks_intact["variable"]
     assert facts.continued(facts.fit_calls[1]) == facts.fit_calls[:2]
-
-
-def test_a_fit_given_its_callbacks_by_position_is_recorded_without_a_watch() -> None:
-    """The watch cannot join callbacks passed by position: that fit's epochs stay unknown, never zero."""
-    record: dict[str, object] = {}
-    args = ("x", "y", 128, 20, 0, [])
-    assert training.watched(record, args, {"verbose": 0}) == {"verbose": 0}
-    assert "epochs_seen" not in record
