@@ -12,9 +12,10 @@ import functools
 import importlib.util
 import re
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
@@ -30,6 +31,9 @@ from grader.sandbox import Limits
 
 # Two submissions are flagged as near-copies when this share of the smaller one's own code is shared.
 DEFAULT_SIMILARITY_THRESHOLD = 0.7
+# How many notebooks `grade serve` accepts from one student in an hour, unless the rubric's `service:` says.
+DEFAULT_SUBMISSIONS_PER_HOUR = 10
+Visibility = Literal["visible", "hidden"]  # whether a student sees a check's verdict before the due date
 # Pydantic's error types for a value of the wrong type, and what to call the type it wanted.
 _EXPECTED = {
     "int_type": "a whole number",
@@ -58,7 +62,7 @@ _KEY_ERRORS = ("missing", "extra_forbidden", "unexpected_keyword_argument")
 # grades.csv's columns beside the sections' (before them, then after): no section may take one of these names.
 GRADEBOOK_COLUMNS = (("student", "name"), ("bonus", "late", "late_penalty", "total", "status", "message"))
 # Keys of a check entry that are the rubric's, not the check kind's parameters.
-_ENTRY_KEYS = ("kind", "points", "title", "hint")
+_ENTRY_KEYS = ("kind", "points", "title", "hint", "visibility")
 _ASSIGNMENT_KEYS = tuple(Assignment.model_fields)
 
 
@@ -74,6 +78,7 @@ class CheckSpec:
     kind: str = ""
     params: Params = field(default_factory=Params)
     hint: str = ""
+    hidden: bool = False  # `visibility: hidden`: before `due`, a student sees the check and its points, no verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,13 @@ class LatePolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """What `grade serve` allows each student (`service:` in the rubric)."""
+
+    submissions_per_hour: int = DEFAULT_SUBMISSIONS_PER_HOUR
+
+
+@dataclass(frozen=True, slots=True)
 class Environment:
     """The packages the homework's kernel has (`environment.requirements`, pip's requirement syntax)."""
 
@@ -122,6 +134,8 @@ class Rubric:
     dataset: Path | None = None  # the file served to notebooks, when the rubric names one
     custom_checks: Path | None = None
     environment: Environment = Environment()
+    due: datetime | None = None
+    service: ServiceSettings = ServiceSettings()
 
     @property
     def max_total(self) -> float:
@@ -150,10 +164,12 @@ class _Check(Spec):
     points: float = Field(ge=0)
     title: str
     hint: str = ""
+    visibility: Visibility = "visible"
 
 
 class _Section(Spec):
     title: str | None = None
+    visibility: Visibility = "visible"
     points: float = Field(ge=0)
     keywords: list[str] = []
     integrity: list[str] = []
@@ -182,6 +198,10 @@ class _Late(Spec):
         return self
 
 
+class _Service(Spec):
+    submissions_per_hour: int = Field(DEFAULT_SUBMISSIONS_PER_HOUR, ge=1)
+
+
 class _Environment(Spec):
     requirements: list[str]
 
@@ -201,6 +221,8 @@ class _RubricFile(Spec):
     limits: Limits = Limits()
     late: _Late = _Late()
     environment: _Environment | None = None
+    due: datetime | None = None
+    service: _Service = _Service()
     sections: dict[Identifier, _Section] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -385,6 +407,8 @@ def load_rubric(path: Path) -> Rubric:
         dataset=(base / assignment.dataset.npz).resolve() if assignment.dataset.npz else None,
         custom_checks=custom,
         environment=Environment(tuple(parsed.environment.requirements)) if parsed.environment else Environment(),
+        due=parsed.due,
+        service=ServiceSettings(parsed.service.submissions_per_hour),
     )
 
 
@@ -420,6 +444,8 @@ def _section(source: _Source, section_id: str, raw: Any, assignment: Assignment)
         _check(source, (*where, "checks", check_id), check_id, entry, assignment)
         for check_id, entry in raw.checks.items()
     )
+    if raw.visibility == "hidden":
+        checks = tuple(replace(check, hidden=True) for check in checks)
     return SectionSpec(
         id=section_id,
         title=raw.title or section_id,
@@ -456,7 +482,7 @@ def _check(
     problem = validated.check_assignment(assignment)
     if problem:
         raise source.error(where, f"{spec.kind}: {problem}")
-    return CheckSpec(check_id, spec.title, spec.points, spec.kind, validated, spec.hint)
+    return CheckSpec(check_id, spec.title, spec.points, spec.kind, validated, spec.hint, spec.visibility == "hidden")
 
 
 def _check_keras_names(source: _Source, assignment: Assignment) -> None:
