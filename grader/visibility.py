@@ -33,7 +33,9 @@ def student_view(grade: StudentGrade, rubric: Rubric) -> StudentGrade:
             sections.append(section)
             continue
         shown = 0.0 if section.integrity else sum(c.points for c in checks if not c.hidden)
-        sections.append(SectionResult(section.id, section.title, round_points(shown), section.max, checks, section.integrity))
+        sections.append(
+            SectionResult(section.id, section.title, round_points(shown), section.max, checks, section.integrity)
+        )
     if sections == list(grade.sections):
         return grade
     bonus = sum(b.points for b in grade.bonus)
