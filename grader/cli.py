@@ -66,6 +66,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:  # the grading service (`grade serve --help`), above everything else
+        from grader.service.cli import main as serve
+
+        return serve(argv[1:])
     p = parser()
     args = p.parse_args(argv)
     cache = args.cache or default_cache_dir()
