@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import nbformat
-import pytest
 
 from tests.conftest import ROOT, grader_environ
 
@@ -27,14 +26,15 @@ START_TIMEOUT_S = 600  # the first start calibrates on the reference (a real run
 POLL_S = 0.2
 
 
-def course_rubric(folder: Path, extra: str = "", hidden: bool = False) -> Path:
+def course_rubric(folder: Path, extra: str = "", hidden: bool = False, per_hour: int = PER_HOUR) -> Path:
     """The bundled homework's rubric.yaml, with the service's limit, in `folder` (paths made absolute)."""
     text = (ROOT / "rubric.yaml").read_text(encoding="utf-8")
     text = text.replace("reference: reference/", f"reference: {ROOT}/reference/")
     text = text.replace("template: reference/", f"template: {ROOT}/reference/")
     if hidden:  # the whole evaluation section, accuracy threshold included, hidden before the due date
         text = text.replace("  evaluate:\n", "  evaluate:\n    visibility: hidden\n", 1)
-    text += f"\nservice:\n  submissions_per_hour: {PER_HOUR}\n{extra}"
+    text += f"\nservice:\n  submissions_per_hour: {per_hour}\n{extra}"
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "rubric.yaml"
     path.write_text(text, encoding="utf-8")
     return path
