@@ -225,6 +225,13 @@ class _RubricFile(Spec):
     service: _Service = _Service()
     sections: dict[Identifier, _Section] = Field(min_length=1)
 
+    @field_validator("due")
+    @classmethod
+    def _due_has_time_zone(cls, due: datetime | None) -> datetime | None:
+        if due is not None and due.tzinfo is None:
+            raise ValueError(f"due needs a time zone, e.g. {due.isoformat(timespec='minutes')}+01:00 or ...Z")
+        return due
+
     @model_validator(mode="after")
     def _limits_positive(self) -> _RubricFile:
         for name, value in asdict(self.limits).items():

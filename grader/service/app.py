@@ -40,7 +40,7 @@ PAGE_CSP = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Course:
     """What the routes serve from: the rubric, the database and its queue, and the folders under --data."""
 
@@ -61,6 +61,11 @@ class Course:
     @property
     def class_dir(self) -> Path:
         return self.data / "class"
+
+    def follow(self, rubric: Rubric) -> None:
+        """Serves under `rubric` from now on (re-read for a re-score): its due date, visibility and limit."""
+        self.rubric = rubric
+        self.queue.due, self.queue.per_hour = rubric.due, rubric.service.submissions_per_hour
 
     def hides(self) -> bool:
         return hides_now(self.rubric, now())
@@ -303,6 +308,7 @@ def create_app(course: Course, workers: Workers | None, secret_key: str, https: 
         if workers is None:
             return _error(request, "this service grades nothing", 503)
         done = await run_in_threadpool(workers.rescore_everyone)
+        course.follow(workers.grader.session.rubric)
         request.session["notice"] = f"Re-scored {done} submission(s) under the rubric as it is now."
         return RedirectResponse("/staff", status_code=303)
 
