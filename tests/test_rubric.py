@@ -310,7 +310,8 @@ def test_due_visibility_and_the_service_limit_are_read(tmp_path: Path) -> None:
     text = RUBRIC.replace("  evaluate:\n", "  evaluate:\n    visibility: hidden\n", 1)
     text = text.replace(
         "title: Image Classification using MNIST\n",
-        "title: Image Classification using MNIST\ndue: 2026-12-18T23:59:00-06:00\nservice:\n  submissions_per_hour: 3\n",
+        "title: Image Classification using MNIST\ndue: 2026-12-18T23:59:00-06:00\n"
+        "service:\n  submissions_per_hour: 3\n",
     )
     rubric = load_rubric(write(tmp_path, text))
     assert rubric.due is not None and rubric.due.utcoffset() is not None
