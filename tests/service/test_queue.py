@@ -1,16 +1,21 @@
-"""Nothing accepted is lost or graded twice: 30 queued at once, `grade serve` killed (SIGKILL) while two run,
-then started again, grades all 30 in order, each once. Runs the real service on real (tiny) notebooks."""
+"""Nothing accepted is lost or graded twice. The queue's own rules on a database; then the real service on real
+(tiny) notebooks: 30 queued at once, `grade serve` killed (SIGKILL) while two run, then started again, grades
+all 30 in order, each once."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from grader.service.db import GRADED, RUNNING, Upload, open_database, sqlite_url, utc
+from grader.service.auth import enrol
+from grader.service.db import GRADED, RUNNING, Student, Upload, open_database, sqlite_url, utc
+from grader.service.queue import Queue, Result
+from grader.service.uploads import StoredNotebook
 from grader.service.worker import report_path
 from tests.service.conftest import (
     POLL_S,
@@ -22,10 +27,45 @@ from tests.service.conftest import (
     write_roster,
 )
 
-pytestmark = pytest.mark.integration
 STUDENTS = ["ada", "bob", "cy"]
 QUEUED = 30
 FINISH_TIMEOUT_S = 900
+
+
+def queue_of(tmp_path: Path) -> Queue:
+    db = open_database(sqlite_url(tmp_path))
+    enrol(db, {s: Student(id=s, name="", email="") for s in STUDENTS})
+    return Queue(db, capacity=100, per_hour=100, due=None)
+
+
+def test_the_queue_hands_out_in_order_and_records_a_grade_once(tmp_path: Path) -> None:
+    queue = queue_of(tmp_path)
+    ids = [queue.accept(STUDENTS[n % 3], StoredNotebook(f"hw{n}.ipynb", f"{n}.ipynb")) for n in range(5)]
+    assert [queue.place(i) for i in ids] == [1, 2, 3, 4, 5]
+    first, second = queue.claim(), queue.claim()
+    assert first is not None and second is not None
+    assert (first.id, second.id, first.runs) == (ids[0], ids[1], 1)
+    assert queue.place(ids[2]) == 1
+    result = Result(GRADED, 10.0, 5.0, 100.0, "")
+    queue.finish(first.id, result)
+    queue.finish(first.id, Result(GRADED, 99.0, 99.0, 100.0, ""))  # a second finish of the same run: ignored
+    # A stop while `second` runs: it goes back to the queue, ahead of the others, and runs again.
+    assert queue.resume() == 1
+    again = queue.claim()
+    assert again is not None and (again.id, again.runs) == (second.id, 2)
+    with queue.db() as s:
+        done = s.get(Upload, first.id)
+        assert done is not None and (done.status, done.points, done.points_shown) == (GRADED, 10.0, 5.0)
+
+
+def test_lateness_is_decided_by_the_due_date_at_acceptance(tmp_path: Path) -> None:
+    queue = queue_of(tmp_path)
+    queue.due = datetime.now(UTC) - timedelta(minutes=1)
+    late = queue.accept("ada", StoredNotebook("hw.ipynb", "a.ipynb"))
+    queue.due = datetime.now(UTC) + timedelta(days=1)
+    on_time = queue.accept("ada", StoredNotebook("hw.ipynb", "b.ipynb"))
+    with queue.db() as s:
+        assert [s.get(Upload, i).late for i in (late, on_time)] == [True, False]  # type: ignore[union-attr]
 
 
 def wait_for_two_running(staff: httpx.Client, timeout_s: float = 300) -> list[int]:
@@ -39,6 +79,7 @@ def wait_for_two_running(staff: httpx.Client, timeout_s: float = 300) -> list[in
     raise AssertionError(f"two submissions never ran at once in {timeout_s} s")
 
 
+@pytest.mark.integration
 def test_thirty_queued_are_graded_in_order_exactly_once_across_a_sigkill(
     tmp_path: Path, small_dataset: Path, cache_dir: Path
 ) -> None:
