@@ -345,6 +345,7 @@ def create_app(course: Course, workers: Workers | None, secret_key: str, https: 
         Route("/staff/rescore", rescore, methods=["POST"]),
         Route("/staff/class/{path:path}", class_file, methods=["GET"]),
         Route("/static/{name}", static, methods=["GET"]),
+        Route("/favicon.ico", lambda _: Response(status_code=204), methods=["GET"]),
     ]
     middleware = [
         Middleware(AccessLog),
