@@ -18,6 +18,7 @@ from sqlalchemy.orm import sessionmaker
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
@@ -358,7 +359,15 @@ def create_app(course: Course, workers: Workers | None, secret_key: str, https: 
             https_only=https,
         ),
     ]
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        """Starlette's own refusals (a malformed multipart body, a wrong method), in the service's format."""
+        assert isinstance(exc, HTTPException)
+        return _error(request, str(exc.detail), exc.status_code)
+
+    return Starlette(
+        routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers={HTTPException: refused}
+    )
 
 
 class AccessLog:

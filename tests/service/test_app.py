@@ -131,6 +131,18 @@ def test_what_is_not_a_notebook_is_refused_with_a_reason(
     assert setup.state() == before
 
 
+def test_a_malformed_upload_is_refused_in_json(setup: Setup) -> None:
+    client = setup.client("ada")
+    before = setup.state()
+    headers = {"Content-Type": "multipart/form-data; boundary=x"}
+    answer = client.post("/api/submissions", content=b"--x\r\nnot a part header\r\n", headers=headers)
+    assert answer.status_code == 400 and answer.json()["error"]
+    no_file = client.post("/api/submissions", data={"notebook": "text, not a file"})
+    assert (no_file.status_code, no_file.json()) == (400, {"error": "the upload has no file in the field `notebook`"})
+    assert client.put("/api/submissions").status_code == 405
+    assert setup.state() == before
+
+
 def test_a_100_mb_upload_is_refused_before_it_is_read(setup: Setup) -> None:
     before = setup.state()
     answer = submit(setup.client("ada"), b"{" + b" " * (100 * 2**20) + b"}")
