@@ -18,13 +18,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import io
 import json
 import os
 import platform
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -60,50 +56,18 @@ def grade_cli(*args: str | Path, env: dict[str, str]) -> float:
     return time.monotonic() - started
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
-def service(work: Path, dataset: Path, jobs: int, env: dict[str, str]) -> Iterator[tuple[str, str]]:
-    """A `grade serve` on 127.0.0.1 with one student, ready; yields its URL and the student's token."""
-    roster = work / "roster.csv"
-    roster.write_text("student\nbench\n", encoding="utf-8")
+def service(work: Path, dataset: Path, jobs: int, cache: Path) -> Iterator[tuple[str, str]]:
+    """A fresh `grade serve` on 127.0.0.1 with one student, ready (as the tests start it); yields its URL and the
+    student's token."""
+    from tests.service.conftest import course_rubric, running, tokens, write_roster
+
+    roster = write_roster(work, ["bench"])
     data = work / f"data-{time.time_ns()}"
-    links = subprocess.run(
-        [sys.executable, "-m", "grader", "serve", "tokens", "--roster", roster, "--data", data],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    token = next(csv.DictReader(io.StringIO(links)))["token"]
-    rubric = work / "rubric.yaml"
-    text = (ROOT / "rubric.yaml").read_text(encoding="utf-8").replace("reference/", f"{ROOT}/reference/")
-    rubric.write_text(text + "\nservice:\n  submissions_per_hour: 1000\n", encoding="utf-8")
-    port = free_port()
-    argv = [sys.executable, "-m", "grader", "serve", "--roster", roster, "--data", data, "--rubric", rubric]
-    argv += ["--dataset", dataset, "--port", str(port), "--jobs", str(jobs), "--queue-size", "1000"]
-    log = (work / f"serve-{port}.log").open("wb")
-    proc = subprocess.Popen(list(map(str, argv)), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise SystemExit(f"grade serve exited: see {log.name}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/api/health", timeout=5).status_code == 200:
-                    break
-            time.sleep(0.5)
-        yield url, token
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=120)
-        log.close()
+    token = tokens(data, roster)["bench"]
+    rubric = course_rubric(work, per_hour=10_000)
+    with running(data, rubric, roster, dataset, cache, "--jobs", str(jobs), "--queue-size", "1000") as server:
+        yield server.url, token
 
 
 def upload_to_reports(url: str, token: str, notebooks: list[bytes]) -> float:
@@ -140,12 +104,10 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-service-"))
     work.mkdir(parents=True, exist_ok=True)
     dataset = args.dataset or subsample(SHARED_STANDIN, work / "small.npz", 12_000, 2_000)
+    from tests.conftest import grader_environ
+
     cache = work / "cache"
-    cache.mkdir(exist_ok=True)
-    shared_envs = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mnist-grader" / "envs"
-    if shared_envs.exists() and not (cache / "envs").exists():
-        (cache / "envs").symlink_to(shared_envs, target_is_directory=True)  # the homework environment, built
-    env = {**os.environ, "MNIST_GRADER_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
+    env = {**grader_environ(cache), "PYTHONPATH": str(ROOT)}  # the homework environment as built, facts apart
     print(f"{platform.node()}: {os.cpu_count()} cores, load average {os.getloadavg()}, dataset {dataset}")
 
     folder = work / "cli"
@@ -155,13 +117,13 @@ def main() -> None:
     (folder / "warmup.ipynb").unlink()
     (folder / "bench.ipynb").write_bytes(variant(1))
     by_grade = grade_cli(folder, "--out", work / "out", "--dataset", dataset, "--quiet", env=env)
-    with service(work, dataset, 1, env) as (url, token):
+    with service(work, dataset, 1, cache) as (url, token):
         by_service = upload_to_reports(url, token, [variant(2)])
     print(
         f"1. one notebook: grade {by_grade:.1f} s, service upload to report {by_service:.1f} s, "
         f"difference {by_service - by_grade:+.1f} s"
     )
-    with service(work, dataset, args.jobs, env) as (url, token):
+    with service(work, dataset, args.jobs, cache) as (url, token):
         batch = upload_to_reports(url, token, [variant(10 + n) for n in range(args.queued)])
     print(
         f"2. {args.queued} queued on --jobs {args.jobs}: {batch:.1f} s, "
