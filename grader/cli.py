@@ -18,6 +18,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="grade",
         description="Grade a folder of Keras homework notebooks against a rubric, in a sandbox, and write reports.",
+        epilog="`grade serve --help`: the grading service, where students submit and read their reports.",
     )
     p.add_argument(
         "submissions", type=Path, nargs="?", help="folder of .ipynb files, one notebook, or an LMS download zip"
