@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import nbformat
@@ -121,7 +122,7 @@ def running(data: Path, rubric: Path, roster: Path, dataset: Path, cache: Path, 
         server.kill()
 
 
-def wait_until_finished(client: httpx.Client, ids: list[int], timeout_s: float) -> list[dict[str, object]]:
+def wait_until_finished(client: httpx.Client, ids: list[int], timeout_s: float) -> list[dict[str, Any]]:
     """Polls the caller's submissions until every one of `ids` is graded or error (bounded in time)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -35,7 +35,7 @@ def test_two_students_and_the_staff_in_a_browser(tmp_path: Path, small_dataset: 
     for n, student in enumerate(("ada", "bob")):
         notebooks[student] = tmp_path / f"{student}-hw.ipynb"
         notebooks[student].write_bytes(tiny_notebook(100 + n))
-    console_errors: list[str] = []
+    console_errors: list[tuple[str, str]] = []
     with (
         running(data, rubric, roster, small_dataset, cache_dir, "--jobs", "2") as server,
         sync_api.sync_playwright() as playwright,

@@ -65,7 +65,7 @@ def test_lateness_is_decided_by_the_due_date_at_acceptance(tmp_path: Path) -> No
     queue.due = datetime.now(UTC) + timedelta(days=1)
     on_time = queue.accept("ada", StoredNotebook("hw.ipynb", "b.ipynb"))
     with queue.db() as s:
-        assert [s.get(Upload, i).late for i in (late, on_time)] == [True, False]  # type: ignore[union-attr]
+        assert [s.get(Upload, i).late for i in (late, on_time)] == [True, False]
 
 
 def wait_for_two_running(staff: httpx.Client, timeout_s: float = 300) -> list[int]:
