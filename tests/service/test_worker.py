@@ -45,7 +45,7 @@ def grade_cli(
 
 def staff_session(url: str, token: str) -> httpx.Client:
     """A signed-in staff browser session (cookie), with the CSRF token of the staff page."""
-    client = httpx.Client(base_url=url, timeout=120)
+    client = httpx.Client(base_url=url, timeout=120, follow_redirects=True)
     csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
     assert csrf is not None
     assert client.post("/login", data={"csrf": csrf.group(1), "token": token}).status_code == 200  # -> /staff
