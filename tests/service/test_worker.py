@@ -78,11 +78,14 @@ def test_the_service_grades_a_notebook_as_grade_does(tmp_path: Path, small_datas
             assert before in text
             text = text.replace(before, after)
         rubric.write_text(text, encoding="utf-8")
-        with staff_session(server.url, staff_token) as staff:
+        staff = staff_session(server.url, staff_token)
+        try:
             csrf = re.search(r'name="csrf" value="([^"]+)"', staff.get("/staff").text)
             assert csrf is not None
             rescored = staff.post("/staff/rescore", data={"csrf": csrf.group(1)})
             assert rescored.status_code == 200 and "Re-scored 1 submission(s)" in rescored.text
+        finally:
+            staff.close()
         after = client.get(f"/api/submissions/{upload_id}").json()
     regraded, _ = grade_cli(tmp_path, "out-rescored", rubric, small_dataset, cache_dir, "--rescore")
     assert after["points"] == regraded["total"] == served["points"] - 2
