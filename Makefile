@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATASET ?=
 JOBS ?=
 
-.PHONY: demo test test-fast lint sandbox browser venv kernel-env bench clean
+.PHONY: demo test test-fast lint sandbox browser venv kernel-env bench bench-service clean
 
 # bubblewrap runs the student code; Chromium is only for the browser test of the reports.
 sandbox:
@@ -61,6 +61,10 @@ lint: venv
 
 bench: sandbox venv kernel-env
 	$(PY) benchmarks/bench.py
+
+# `grade serve` against `grade` on one notebook, and 20 queued on --jobs 2 (benchmarks/RESULTS.md).
+bench-service: sandbox venv kernel-env
+	$(PY) benchmarks/bench_service.py
 
 clean:
 	rm -rf reports .pytest_cache .mypy_cache .ruff_cache $(DEMO_DATA)

@@ -18,10 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from grader import __version__
 from grader.adjustments import Adjustment, apply_adjustments, read_adjustments
+from grader.archive import Ignored
 from grader.calibration import Calibration, calibrate
 from grader.d2l_gradebook import D2LRoster, d2l_warnings, is_d2l_export, read_d2l_roster, write_d2l_csv
 from grader.dataset import Dataset, provision_dataset
@@ -53,6 +55,9 @@ from grader.rubric.model import Rubric
 from grader.rubric_choice import BUNDLED_RUBRIC
 from grader.sandbox.host import require_bwrap
 from grader.score import StudentGrade, grade_with_notes, unscored_grade
+
+if TYPE_CHECKING:  # the reports' imports (matplotlib, Jinja) load in the background: see _import_meanwhile
+    from grader.report import ReportContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,12 +345,34 @@ def interrupts_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
+def report_context(session: Session, ignored: tuple[Ignored, ...] = (), near_copies: bool = True) -> ReportContext:
+    """What the reports show beside the grades: the run, the data and the calibration on the reference."""
+    from grader.report import ReportContext
+
+    calibration, rubric = session.calibration, session.rubric
+    reference = calibration.reference_facts.kernel
+    return ReportContext(
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        grader_version=__version__,
+        dataset_description=session.dataset.describe(),
+        standin=session.dataset.standin,
+        reference_history=reference.history.values if reference.history else None,
+        accuracy_threshold=calibration.threshold,
+        reference_accuracy=calibration.reference_accuracy,
+        similarity_threshold=rubric.similarity_threshold if near_copies else None,
+        late_policy=rubric.late.describe(),
+        ignored=ignored,
+        reference_model=reference.model,
+        homework=rubric.title,
+    )
+
+
 def _write_outputs(
     graded: Round, session: Session, found: Discovery, guard: StageGuard, changed: set[str] | None
 ) -> list[StudentGrade]:
-    from grader.report import ReportContext, write_reports
+    from grader.report import write_reports
 
-    options, calibration, grades, pairs = session.options, session.calibration, graded.grades, graded.pairs
+    options, grades, pairs = session.options, graded.grades, graded.pairs
     rubric = session.rubric
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
@@ -368,21 +395,7 @@ def _write_outputs(
                 dest,
                 rubric,
             )
-    reference = calibration.reference_facts.kernel
-    context = ReportContext(
-        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        grader_version=__version__,
-        dataset_description=session.dataset.describe(),
-        standin=session.dataset.standin,
-        reference_history=reference.history.values if reference.history else None,
-        accuracy_threshold=calibration.threshold,
-        reference_accuracy=calibration.reference_accuracy,
-        similarity_threshold=rubric.similarity_threshold if pairs is not None else None,
-        late_policy=rubric.late.describe(),
-        ignored=tuple(found.ignored),
-        reference_model=reference.model,
-        homework=rubric.title,
-    )
+    context = report_context(session, tuple(found.ignored), pairs is not None)
     for _ in range(2):
         failed_before = sum(len(f) for f in guard.failures.values())
         marked = [guard.mark(g) for g in grades]

@@ -1,0 +1,99 @@
+"""The service's database: students, their hashed tokens and their submissions (SQLAlchemy 2, Alembic schema)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import DateTime, Engine, ForeignKey, String, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+QUEUED, RUNNING, GRADED, ERROR = "queued", "running", "graded", "error"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True)}  # noqa: RUF012 - SQLAlchemy's declaration
+
+
+class Student(Base):
+    __tablename__ = "students"
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(400), default="")
+    email: Mapped[str] = mapped_column(String(400), default="")
+
+
+class Token(Base):
+    """A personal link's secret, stored as its SHA-256: the database never holds a token that signs in."""
+
+    __tablename__ = "tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    student: Mapped[str | None] = mapped_column(ForeignKey("students.id"), index=True)  # None for staff
+    staff: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Upload(Base):
+    """One submitted notebook and what became of it: queued, running, graded or error."""
+
+    __tablename__ = "submissions"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    student: Mapped[str] = mapped_column(ForeignKey("students.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))  # the student's name for the file, shown back to them
+    stored: Mapped[str] = mapped_column(String(100))  # the file's name under DATA/uploads
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    late: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(16), index=True, default=QUEUED)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    runs: Mapped[int] = mapped_column(default=0)  # times a worker started it; > 1 only after a restart
+    points: Mapped[float | None] = mapped_column(default=None)  # the whole grade, for staff and after `due`
+    points_shown: Mapped[float | None] = mapped_column(default=None)  # what the student sees before `due`
+    max_points: Mapped[float | None] = mapped_column(default=None)
+    message: Mapped[str] = mapped_column(String(2000), default="")
+
+
+def utc(moment: datetime) -> datetime:
+    """A time read back from the database, in UTC (SQLite keeps no time zone; every time stored is UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def sqlite_url(data: Path) -> str:
+    return f"sqlite:///{(data / 'grader.db').resolve()}"
+
+
+def _sqlite_durable(dbapi_connection: Any, _record: Any) -> None:
+    """WAL with full sync: a commit is on disk when it returns, and readers do not wait for the worker."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def open_database(url: str) -> sessionmaker[Any]:
+    """The database at `url`, its schema migrated to the newest version; returns a session factory."""
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_durable)
+    migrate(engine)
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def migrate(engine: Engine) -> None:
+    """Runs the package's Alembic migrations up to the newest (nothing when the schema is current)."""
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("grader.service") / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
