@@ -30,7 +30,7 @@ from grader.dataset import Dataset, provision_dataset
 from grader.discover import Discovery, Submission, open_submissions
 from grader.errors import GraderError
 from grader.execution.settings import RunLimits, RunSettings, dataset_facts
-from grader.executors import Executor, dask_executor, execute_all, local_executor
+from grader.executors import Executor, SubmissionProgress, dask_executor, execute_all, local_executor
 from grader.export import (
     RosterEntry,
     file_stems,
@@ -172,12 +172,14 @@ def executor_for(
     jobs: int,
     on_start: Callable[[], None],
     guard: StageGuard,
+    on_cell: SubmissionProgress | None = None,
 ) -> Executor:
     """Where notebooks run: a Dask cluster (`--scheduler`) or local threads. Under `--rescore` it runs only the
-    notebooks whose cached facts lack something the rubric reads (see `execute_all`)."""
+    notebooks whose cached facts lack something the rubric reads (see `execute_all`). `on_cell` hears which code
+    cell each local run is in (a Dask worker's run tells nothing until it is done)."""
     if options.scheduler:
         return dask_executor(options.scheduler, dataset, settings, on_start, guard)
-    return local_executor(dataset, settings, jobs, on_start, guard)
+    return local_executor(dataset, settings, jobs, on_start, guard, on_cell)
 
 
 def start_session(options: Options, rubric: Rubric, cache_dir: Path, students: int) -> Session:
@@ -247,7 +249,12 @@ def read_session_adjustments(options: Options, rubric: Rubric, submissions: list
 
 
 def grade_round(
-    session: Session, submissions: list[Submission], adjustments: Adjustments, progress: Progress, guard: StageGuard
+    session: Session,
+    submissions: list[Submission],
+    adjustments: Adjustments,
+    progress: Progress,
+    guard: StageGuard,
+    on_cell: SubmissionProgress | None = None,
 ) -> Round:
     """Every submission's grade, in discovery order (facts from the cache or a run, then scored and adjusted),
     and the near-copies among them. Whatever fails for one student is that student's alone (grader.isolation).
@@ -270,7 +277,8 @@ def grade_round(
 
         return guard.run(SCORE, sub.student, unscored, scored)
 
-    executor = executor_for(session.options, session.dataset, session.settings, session.jobs, progress.start_one, guard)
+    options, jobs = session.options, session.jobs
+    executor = executor_for(options, session.dataset, session.settings, jobs, progress.start_one, guard, on_cell)
     try:
         for result in execute_all(
             submissions,

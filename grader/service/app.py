@@ -95,6 +95,7 @@ def upload_view(course: Course, upload: Upload, staff: bool = False) -> dict[str
         "late": upload.late,
         "status": upload.status,
         "place": course.queue.place(upload.id) if upload.status == QUEUED else None,
+        "cell": course.queue.cell(upload.id) if upload.status == RUNNING else None,
         "points": upload.points_shown if hides else upload.points,
         "max_points": upload.max_points if upload.max_points is not None else course.rubric.max_total,
         "message": upload.message,

@@ -35,6 +35,15 @@ class Queue:
     per_hour: int  # submissions one student may make in an hour
     due: datetime | None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # The code cell each running submission is in, and how many it has: kept in memory, as it changes by the second.
+    _cells: dict[int, tuple[int, int]] = field(default_factory=dict, repr=False)
+
+    def at_cell(self, upload_id: int, number: int, total: int) -> None:
+        self._cells[upload_id] = (number, total)
+
+    def cell(self, upload_id: int) -> tuple[int, int] | None:
+        """The code cell a running submission is in and how many it has; None before its first cell starts."""
+        return self._cells.get(upload_id)
 
     def accept(self, student: str, notebook: StoredNotebook) -> int:
         """Queues a stored notebook and returns its id; UploadRefused when a limit is reached."""
@@ -79,6 +88,7 @@ class Queue:
 
     def finish(self, upload_id: int, result: Result, was: tuple[str, ...] = (RUNNING,)) -> None:
         """Records a grade: of a run (`was` running), or of a re-score (`was` graded or error)."""
+        self._cells.pop(upload_id, None)
         with self.db.begin() as session:
             session.execute(
                 update(Upload)

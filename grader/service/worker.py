@@ -3,9 +3,11 @@ cache, scoring, reports), then the class's outputs (index.html, grades.csv, ...)
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
+from grader.atomic_write import atomic_write
 from grader.discover import Discovery, Origin, Submission
 from grader.errors import GraderError
 from grader.isolation import StageGuard
@@ -20,7 +23,7 @@ from grader.pipeline import Options, Session, grade_round, report_context, start
 from grader.progress import Progress
 from grader.report import student_page
 from grader.rubric.load import load_rubric
-from grader.service.db import ERROR, GRADED, Upload
+from grader.service.db import ERROR, GRADED, Upload, utc
 from grader.service.queue import Queue, Result
 from grader.visibility import student_view
 
@@ -31,12 +34,6 @@ IDLE_POLL_S = 1.0  # how long an idle worker waits for a wake-up before it looks
 def report_path(reports: Path, upload_id: int, before_due: bool) -> Path:
     """Where a submission's report is kept: as staff (and the student after the due date) see it, or before."""
     return reports / (f"{upload_id}.before-due.html" if before_due else f"{upload_id}.html")
-
-
-def _write_page(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".part")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
 
 
 @dataclass
@@ -59,18 +56,25 @@ class Grader:
         return cls(session, cache_dir, data / "uploads", reports)
 
     def submission(self, upload: Upload) -> Submission:
-        return Submission(upload.student, self.uploads / upload.stored, origin=Origin(late=upload.late))
+        # The upload's time decides lateness against the rubric's `due`, with its grace and per-day policy, as for
+        # a D2L time stamp.
+        origin = Origin(late=upload.late, submitted_at=utc(upload.received_at))
+        return Submission(upload.student, self.uploads / upload.stored, origin=origin)
 
-    def grade(self, upload: Upload, session: Session | None = None) -> Result:
-        """Grades one submission (from the facts cache when its notebook ran before) and writes its reports."""
+    def grade(
+        self, upload: Upload, session: Session | None = None, on_cell: Callable[[int, int], None] | None = None
+    ) -> Result:
+        """Grades one submission (from the facts cache when its notebook ran before) and writes its reports;
+        `on_cell` hears which code cell its run is in."""
         session = session or self.session
         guard = StageGuard()
-        graded = grade_round(session, [self.submission(upload)], {}, Progress(1, quiet=True), guard)
+        cells = (lambda _sub, number, total: on_cell(number, total)) if on_cell is not None else None
+        graded = grade_round(session, [self.submission(upload)], {}, Progress(1, quiet=True), guard, cells)
         grade = guard.mark(graded.grades[0])
         shown = student_view(grade, session.rubric)
         ctx = report_context(session, near_copies=False)
-        _write_page(report_path(self.reports, upload.id, False), student_page(grade, session.rubric, ctx))
-        _write_page(report_path(self.reports, upload.id, True), student_page(shown, session.rubric, ctx))
+        atomic_write(report_path(self.reports, upload.id, False), student_page(grade, session.rubric, ctx))
+        atomic_write(report_path(self.reports, upload.id, True), student_page(shown, session.rubric, ctx))
         status = GRADED if grade.status == "graded" else ERROR
         return Result(status, grade.total, shown.total, grade.max_total, grade.message)
 
@@ -140,7 +144,7 @@ class Workers:
             started = time.monotonic()
             log.info("grading submission %d of %s", upload.id, upload.student)
             try:
-                result = self.grader.grade(upload)
+                result = self.grader.grade(upload, on_cell=functools.partial(self.queue.at_cell, upload.id))
             except Exception as exc:  # a grader fault: this submission's alone, and staff see the message
                 log.exception("grading submission %d failed", upload.id)
                 max_points = self.grader.session.rubric.max_total

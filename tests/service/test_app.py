@@ -39,8 +39,8 @@ class Setup:
         enrol(self.db, {s: Student(id=s, name=s, email="") for s in ("ada", "bob")})
         self.tokens = {link.student: link.token for link in issue_tokens(self.db, ["ada", "bob"], "http://x", False)}
         self.tokens["staff"] = issue_staff_token(self.db, "http://x", False).token
-        queue = Queue(self.db, capacity, rubric.service.submissions_per_hour, rubric.due)
-        course = Course(rubric, self.db, queue, self.data, MAX_UPLOAD)
+        self.queue = Queue(self.db, capacity, rubric.service.submissions_per_hour, rubric.due)
+        course = Course(rubric, self.db, self.queue, self.data, MAX_UPLOAD)
         self.app = create_app(course, None, "test-secret-key", https=False)
 
     def client(self, who: str | None = None, token: str | None = None) -> TestClient:
@@ -107,6 +107,18 @@ def test_an_accepted_notebook_is_stored_and_queued_and_only_its_owner_sees_it(se
     assert setup.client("bob").get("/api/submissions").json() == {"submissions": []}
     assert setup.client("bob").get(f"/submissions/{upload_id}/report").status_code == 404
     assert [s["id"] for s in setup.client("staff").get("/api/submissions").json()["submissions"]] == [upload_id]
+
+
+def test_a_running_submission_shows_the_cell_it_is_in(setup: Setup) -> None:
+    upload_id = submit(setup.client("ada"), tiny_notebook(1)).json()["id"]
+    queue = setup.queue
+    claimed = queue.claim()
+    assert claimed is not None and claimed.id == upload_id
+    assert setup.client("ada").get(f"/api/submissions/{upload_id}").json()["cell"] is None  # no cell started yet
+    queue.at_cell(upload_id, 3, 12)
+    shown = setup.client("ada").get(f"/api/submissions/{upload_id}").json()
+    assert (shown["status"], shown["cell"]) == ("running", [3, 12])
+    assert "running (cell 3 of 12)" in setup.client("ada").get("/").text
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@
 
   function statusText(s) {
     if (s.status === "queued" && s.place) { return "queued (" + s.place + " in line)"; }
+    if (s.status === "running" && s.cell) { return "running (cell " + s.cell[0] + " of " + s.cell[1] + ")"; }
     if (s.status === "error" && s.message) { return "error: " + s.message; }
     return s.status;
   }
