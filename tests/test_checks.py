@@ -1034,3 +1034,19 @@ def test_epochs_cut_short_fail_the_history_check() -> None:
     """steps_per_epoch is not passed, yet each of the 20 epochs ran one step (a callback ended it)."""
     found = _train_checks(make_facts(kernel={"fit_calls": [_fit(steps_seen=20)]}))
     assert not found["history"].passed and "takes 422 steps an epoch" in found["history"].message
+
+
+@pytest.mark.parametrize(
+    ("trained_with", "passes"),
+    [("sparse_categorical_crossentropy(from_logits=True)", True), ("mean_squared_error", False)],
+)
+def test_the_loss_judged_is_the_one_the_model_trained_with(trained_with: str, passes: bool) -> None:
+    found = KerasObject("sparse_categorical_crossentropy", {"from_logits": True})
+    facts = _with_loss(found, "saved model")
+    facts = replace(
+        facts, kernel=replace(facts.kernel, fit_calls=[replace(f, loss=trained_with) for f in facts.kernel.fit_calls])
+    )
+    verdict = _verdict("training.loss", facts, LOGITS_LOSS)
+    assert verdict.passed is passes, verdict.message
+    if not passes:
+        assert verdict.message.startswith("The model was trained with the loss 'mean_squared_error'")
