@@ -14,7 +14,7 @@ from grader.pipeline import Options
 from grader.rubric.load import load_rubric
 from grader.rubric_choice import choose_rubric
 from grader.service.auth import Link, enrol, issue_staff_token, issue_tokens
-from grader.service.db import open_database, sqlite_url
+from grader.service.db import database_url, open_database
 from grader.service.roster import read_service_roster
 
 DEFAULT_PORT = 8000
@@ -24,7 +24,9 @@ log = logging.getLogger("grader.service")
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, required=True, help="the service's folder: database, uploads, reports")
     p.add_argument(
-        "--database", metavar="URL", help="a database URL, e.g. postgresql+psycopg://... (default: SQLite in --data)"
+        "--database",
+        metavar="URL",
+        help="PostgreSQL's URL, postgresql://USER:PASSWORD@HOST:PORT/DATABASE (default: SQLite in --data)",
     )
 
 
@@ -73,7 +75,7 @@ def tokens(argv: list[str]) -> int:
     args = tokens_parser().parse_args(argv)
     if not args.staff and args.roster is None:
         tokens_parser().error("--roster is needed (or --staff for a staff link)")
-    db = open_database(args.database or sqlite_url(_data(args.data)))
+    db = open_database(database_url(args.database, _data(args.data)))
     if args.staff:
         print_links([issue_staff_token(db, args.base_url, args.rotate)])
         return 0
@@ -107,7 +109,7 @@ def serve(argv: list[str]) -> int:
     rubric = load_rubric(rubric_path)
     if args.jobs < 1:
         raise GraderError("--jobs must be at least 1")
-    db = open_database(args.database or sqlite_url(data))
+    db = open_database(database_url(args.database, data))
     enrol(db, read_service_roster(args.roster))
     queue = Queue(db, args.queue_size, rubric.service.submissions_per_hour, rubric.due)
     resumed = queue.resume()

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from importlib import resources
+from importlib import resources, util
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, Engine, ForeignKey, String, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from grader.errors import GraderError
 
 QUEUED, RUNNING, GRADED, ERROR = "queued", "running", "graded", "error"
 
@@ -59,8 +63,9 @@ class Upload(Base):
 
 
 def utc(moment: datetime) -> datetime:
-    """A time read back from the database, in UTC (SQLite keeps no time zone; every time stored is UTC)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    """A time read back from the database, in UTC: SQLite keeps no time zone (every time stored is UTC), and
+    PostgreSQL gives it back in the session's time zone."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def now() -> datetime:
@@ -69,6 +74,33 @@ def now() -> datetime:
 
 def sqlite_url(data: Path) -> str:
     return f"sqlite:///{(data / 'grader.db').resolve()}"
+
+
+# The URL forms a course admin writes, and the SQLAlchemy driver each means (psycopg 3 for PostgreSQL).
+DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
+
+
+class DatabaseError(GraderError):
+    """The database URL is not one the service can use, or the database cannot be reached."""
+
+
+def database_url(given: str | None, data: Path) -> str:
+    """The SQLAlchemy URL of `--database` (SQLite in `data` without it): postgresql://... means psycopg 3."""
+    if given is None:
+        return sqlite_url(data)
+    try:
+        url = make_url(given)
+    except ArgumentError:
+        raise DatabaseError(f"--database {given!r} is not a URL: use postgresql://USER@HOST/DATABASE") from None
+    scheme = url.drivername
+    driver = DRIVERS.get(scheme, scheme if scheme in DRIVERS.values() else None)
+    if driver is None:
+        raise DatabaseError(
+            f"--database: unknown scheme {scheme!r}: use postgresql://USER@HOST/DATABASE or sqlite:///PATH"
+        )
+    if driver == "postgresql+psycopg" and util.find_spec("psycopg") is None:
+        raise DatabaseError("PostgreSQL needs its driver: pip install 'mnist-grader[postgres]' (psycopg 3)")
+    return url.set(drivername=driver).render_as_string(hide_password=False)
 
 
 def _sqlite_durable(dbapi_connection: Any, _record: Any) -> None:
@@ -86,14 +118,24 @@ def open_database(url: str) -> sessionmaker[Any]:
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_durable)
-    migrate(engine)
+    try:
+        migrate(engine)
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise DatabaseError(f"cannot open the database {engine.url}: {reason}") from None
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def migrations() -> Config:
+    """Alembic's configuration of the package's migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("grader.service") / "migrations"))
+    return config
 
 
 def migrate(engine: Engine) -> None:
     """Runs the package's Alembic migrations up to the newest (nothing when the schema is current)."""
-    config = Config()
-    config.set_main_option("script_location", str(resources.files("grader.service") / "migrations"))
+    config = migrations()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

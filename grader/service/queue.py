@@ -78,13 +78,26 @@ class Queue:
             return upload.id
 
     def claim(self) -> Upload | None:
-        """The oldest queued submission, now marked running; None when nothing waits."""
-        with self._lock, self.db.begin() as session:
-            upload = session.scalar(select(Upload).where(Upload.status == QUEUED).order_by(Upload.id).limit(1))
-            if upload is None:
-                return None
-            upload.status, upload.started_at, upload.runs = RUNNING, now(), upload.runs + 1
-            return upload
+        """The oldest queued submission, now marked running; None when nothing waits.
+
+        One statement picks and marks it, so that two workers (threads or processes) never take the same one:
+        PostgreSQL locks the row it picks and another claim skips it (FOR UPDATE SKIP LOCKED) for the next;
+        SQLite runs the statement under its single writer's lock."""
+        oldest = (
+            select(Upload.id)
+            .where(Upload.status == QUEUED)
+            .order_by(Upload.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        with self.db.begin() as session:
+            return session.scalar(
+                update(Upload)
+                .where(Upload.id == oldest, Upload.status == QUEUED)
+                .values(status=RUNNING, started_at=now(), runs=Upload.runs + 1)
+                .returning(Upload)
+            )
 
     def finish(self, upload_id: int, result: Result, was: tuple[str, ...] = (RUNNING,)) -> None:
         """Records a grade: of a run (`was` running), or of a re-score (`was` graded or error)."""

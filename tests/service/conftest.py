@@ -15,12 +15,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import nbformat
+import pytest
 
+from grader.service.db import database_url
 from tests.conftest import ROOT, grader_environ
+
+if TYPE_CHECKING:
+    from tests.service.postgres import PostgresServer
 
 PER_HOUR = 5  # the test rubric's `service: {submissions_per_hour: N}`
 START_TIMEOUT_S = 600  # the first start calibrates on the reference (a real run); later ones take it from the cache
@@ -132,3 +137,25 @@ def wait_until_finished(client: httpx.Client, ids: list[int], timeout_s: float) 
             return mine
         time.sleep(POLL_S * 5)
     raise AssertionError(f"not finished in {timeout_s} s: {json.dumps(listed)[:2000]}")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for the session (`make test` installs PostgreSQL; elsewhere: skipped)."""
+    from tests.service.postgres import installed, postgres_server  # it uses free_port, above
+
+    bin_dir = installed()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql; `make test` does)")
+    with postgres_server(bin_dir) as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database's SQLAlchemy URL: SQLite in a folder, or a new one on the PostgreSQL server (its URL
+    written as a course admin writes it, postgresql://..., mapped as `--database` maps it)."""
+    if request.param == "sqlite":
+        return database_url(None, tmp_path)
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return database_url(server.new_database(), tmp_path)

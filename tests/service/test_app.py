@@ -31,11 +31,11 @@ MAX_UPLOAD = 2 * 2**20
 class Setup:
     """A course in `folder`: two students and staff with tokens, and the application without workers."""
 
-    def __init__(self, folder: Path, capacity: int = 100) -> None:
+    def __init__(self, folder: Path, capacity: int = 100, database: str | None = None) -> None:
         self.data = folder / "data"
         self.data.mkdir(parents=True)
         rubric = load_rubric(course_rubric(folder))
-        self.db = open_database(sqlite_url(self.data))
+        self.db = open_database(database or sqlite_url(self.data))
         enrol(self.db, {s: Student(id=s, name=s, email="") for s in ("ada", "bob")})
         self.tokens = {link.student: link.token for link in issue_tokens(self.db, ["ada", "bob"], "http://x", False)}
         self.tokens["staff"] = issue_staff_token(self.db, "http://x", False).token
@@ -84,7 +84,8 @@ def zip_bytes() -> bytes:
     return buffer.getvalue()
 
 
-def test_an_accepted_notebook_is_stored_and_queued_and_only_its_owner_sees_it(setup: Setup) -> None:
+def test_an_accepted_notebook_is_stored_and_queued_and_only_its_owner_sees_it(tmp_path: Path, database: str) -> None:
+    setup = Setup(tmp_path, database=database)
     answer = submit(setup.client("ada"), tiny_notebook(1))
     assert answer.status_code == 202
     upload_id = answer.json()["id"]
@@ -95,6 +96,7 @@ def test_an_accepted_notebook_is_stored_and_queued_and_only_its_owner_sees_it(se
     assert mine.status_code == 200
     assert mine.json() | {"points": None} == mine.json() and mine.json()["status"] == "queued"
     assert mine.json()["max_points"] == 100
+    assert mine.json()["received_at"].endswith("+00:00")  # in UTC, whatever the database's time zone
     assert [s["id"] for s in setup.client("ada").get("/api/submissions").json()["submissions"]] == [upload_id]
     # Another student: the same answer as for an id that does not exist, and an empty list.
     theirs = setup.client("bob").get(f"/api/submissions/{upload_id}")

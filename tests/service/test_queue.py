@@ -4,6 +4,7 @@ all 30 in order, each once."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,17 +30,19 @@ from tests.service.conftest import (
 
 STUDENTS = ["ada", "bob", "cy"]
 QUEUED = 30
+CLAIMED = 60
 FINISH_TIMEOUT_S = 900
 
 
-def queue_of(tmp_path: Path) -> Queue:
-    db = open_database(sqlite_url(tmp_path))
+def queue_of(url: str) -> Queue:
+    """The queue of a course on the database at `url`, as a service (re)started on it opens it."""
+    db = open_database(url)
     enrol(db, {s: Student(id=s, name="", email="") for s in STUDENTS})
     return Queue(db, capacity=100, per_hour=100, due=None)
 
 
-def test_the_queue_hands_out_in_order_and_records_a_grade_once(tmp_path: Path) -> None:
-    queue = queue_of(tmp_path)
+def test_the_queue_hands_out_in_order_and_records_a_grade_once(database: str) -> None:
+    queue = queue_of(database)
     ids = [queue.accept(STUDENTS[n % 3], StoredNotebook(f"hw{n}.ipynb", f"{n}.ipynb")) for n in range(5)]
     assert [queue.place(i) for i in ids] == [1, 2, 3, 4, 5]
     first, second = queue.claim(), queue.claim()
@@ -49,7 +52,8 @@ def test_the_queue_hands_out_in_order_and_records_a_grade_once(tmp_path: Path) -
     result = Result(GRADED, 10.0, 5.0, 100.0, "")
     queue.finish(first.id, result)
     queue.finish(first.id, Result(GRADED, 99.0, 99.0, 100.0, ""))  # a second finish of the same run: ignored
-    # A stop while `second` runs: it goes back to the queue, ahead of the others, and runs again.
+    # A stop while `second` runs: the service started again puts it back in the queue, ahead of the others.
+    queue = queue_of(database)
     assert queue.resume() == 1
     again = queue.claim()
     assert again is not None and (again.id, again.runs) == (second.id, 2)
@@ -58,14 +62,42 @@ def test_the_queue_hands_out_in_order_and_records_a_grade_once(tmp_path: Path) -
         assert done is not None and (done.status, done.points, done.points_shown) == (GRADED, 10.0, 5.0)
 
 
-def test_lateness_is_decided_by_the_due_date_at_acceptance(tmp_path: Path) -> None:
-    queue = queue_of(tmp_path)
+def test_lateness_is_decided_by_the_due_date_at_acceptance(database: str) -> None:
+    queue = queue_of(database)
     queue.due = datetime.now(UTC) - timedelta(minutes=1)
     late = queue.accept("ada", StoredNotebook("hw.ipynb", "a.ipynb"))
     queue.due = datetime.now(UTC) + timedelta(days=1)
     on_time = queue.accept("ada", StoredNotebook("hw.ipynb", "b.ipynb"))
     with queue.db() as s:
         assert [s.get(Upload, i).late for i in (late, on_time)] == [True, False]
+
+
+def test_two_workers_claiming_at_once_never_take_the_same_submission(database: str) -> None:
+    """Two workers with their own connections (as two service processes would have) drain one queue at once."""
+    accepting = queue_of(database)
+    ids = [accepting.accept(STUDENTS[n % 3], StoredNotebook(f"hw{n}.ipynb", f"{n}.ipynb")) for n in range(CLAIMED)]
+    workers = [queue_of(database) for _ in range(2)]
+    start = threading.Barrier(len(workers))
+    taken: list[list[int]] = [[] for _ in workers]
+
+    def drain(queue: Queue, mine: list[int]) -> None:
+        start.wait()
+        for _ in range(CLAIMED + 1):  # bounded: a worker cannot take more than there are
+            upload = queue.claim()
+            if upload is None:
+                return
+            assert upload.status == RUNNING
+            mine.append(upload.id)
+
+    threads = [threading.Thread(target=drain, args=pair) for pair in zip(workers, taken, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(taken[0] + taken[1]) == ids  # each taken, and by one worker only
+    assert all(mine == sorted(mine) for mine in taken)  # each worker in order
+    with accepting.db() as s:
+        assert set(s.scalars(select(Upload.runs))) == {1}
 
 
 def wait_for_two_running(staff: httpx.Client, timeout_s: float = 300) -> list[int]:
