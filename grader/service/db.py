@@ -23,11 +23,15 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: DateTime(timezone=True)}  # noqa: RUF012 - SQLAlchemy's declaration
 
 
+# The longest roster values the students table holds (PostgreSQL refuses longer ones; the roster is checked first).
+ROSTER_LENGTHS = {"student": 200, "name": 400, "email": 400}
+
+
 class Student(Base):
     __tablename__ = "students"
-    id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    name: Mapped[str] = mapped_column(String(400), default="")
-    email: Mapped[str] = mapped_column(String(400), default="")
+    id: Mapped[str] = mapped_column(String(ROSTER_LENGTHS["student"]), primary_key=True)
+    name: Mapped[str] = mapped_column(String(ROSTER_LENGTHS["name"]), default="")
+    email: Mapped[str] = mapped_column(String(ROSTER_LENGTHS["email"]), default="")
 
 
 class Token(Base):
@@ -99,7 +103,9 @@ def database_url(given: str | None, data: Path) -> str:
             f"--database: unknown scheme {scheme!r}: use postgresql://USER@HOST/DATABASE or sqlite:///PATH"
         )
     if driver == "postgresql+psycopg" and util.find_spec("psycopg") is None:
-        raise DatabaseError("PostgreSQL needs its driver: pip install 'mnist-grader[postgres]' (psycopg 3)")
+        raise DatabaseError(
+            "PostgreSQL needs its driver, psycopg 3: install the grader with its extra, pip install '.[postgres]'"
+        )
     return url.set(drivername=driver).render_as_string(hide_password=False)
 
 

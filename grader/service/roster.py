@@ -7,7 +7,7 @@ from pathlib import Path
 
 from grader.csvfile import read_rows
 from grader.errors import GraderError
-from grader.service.db import Student
+from grader.service.db import ROSTER_LENGTHS, Student
 
 OPTIONAL = ("name", "email")
 
@@ -29,6 +29,11 @@ def read_service_roster(path: Path) -> dict[str, Student]:
         student = values["student"]
         if not student:
             raise ServiceRosterError(f"{path}: line {line}: column 'student' is empty")
+        for column, value in values.items():
+            if len(value) > ROSTER_LENGTHS[column]:
+                raise ServiceRosterError(
+                    f"{path}: line {line}: {column} is longer than {ROSTER_LENGTHS[column]} characters"
+                )
         if student in students:
             raise ServiceRosterError(f"{path}: line {line}: student {student!r} is listed twice")
         students[student] = Student(id=student, name=values.get("name", ""), email=values.get("email", ""))

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy import select
 
 from grader.service.auth import enrol, identify, issue_staff_token, issue_tokens, sign_in_link, token_digest
-from grader.service.db import Student, Token, open_database, sqlite_url
+from grader.service.db import Student, Token, open_database
 
 BASE = "https://grader.example.edu"
 
 
-def test_links_are_issued_once_stored_hashed_and_rotated(tmp_path: Path) -> None:
-    db = open_database(sqlite_url(tmp_path))
+def test_links_are_issued_once_stored_hashed_and_rotated(database: str) -> None:
+    db = open_database(database)
     enrol(db, {s: Student(id=s, name=s.title(), email="") for s in ("ada", "bob")})
     first = issue_tokens(db, ["ada", "bob"], BASE, rotate=False)
     assert [link.student for link in first] == ["ada", "bob"]
@@ -32,8 +30,8 @@ def test_links_are_issued_once_stored_hashed_and_rotated(tmp_path: Path) -> None
     assert ada is not None and (ada.student, ada.staff) == ("ada", False)
 
 
-def test_staff_links_and_wrong_tokens(tmp_path: Path) -> None:
-    db = open_database(sqlite_url(tmp_path))
+def test_staff_links_and_wrong_tokens(database: str) -> None:
+    db = open_database(database)
     first = issue_staff_token(db, BASE, rotate=False)
     staff = identify(db, first.token)
     assert staff is not None and staff.staff and staff.student is None
