@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from grader.service.db import database_url
 from tests.service.conftest import free_port
 
 BINARIES = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
@@ -32,8 +33,6 @@ def installed() -> Path | None:
 
 @dataclass
 class PostgresServer:
-    bin: Path
-    folder: Path
     port: int
     _names: Iterator[int] = field(default_factory=itertools.count)
 
@@ -44,7 +43,7 @@ class PostgresServer:
     def new_database(self) -> str:
         """A fresh, empty database on this server; returns its URL."""
         name = f"course_{next(self._names)}"
-        admin = create_engine(self.url("postgres").replace("postgresql:", "postgresql+psycopg:", 1))
+        admin = create_engine(database_url(self.url("postgres"), Path()))
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
@@ -78,7 +77,7 @@ def postgres_server(bin_dir: Path) -> Iterator[PostgresServer]:
         options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off -c timezone={TIMEZONE}"
         _run([*pg_ctl, "-l", str(folder / "log"), "-o", options, "start"], folder)
         try:
-            yield PostgresServer(bin_dir, folder, port)
+            yield PostgresServer(port)
         finally:
             _run([*pg_ctl, "-m", "immediate", "stop"], folder)
     finally:
