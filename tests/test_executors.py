@@ -1,119 +1,34 @@
-"""A rubric that reads more than the cached runs recorded runs those notebooks again (no kernel: runs are faked).
-
-Facts keep the probe request they were recorded for. A cached run is used as it is when its request covers
-the rubric's (the same loader, the same names or more); otherwise that notebook runs again, with `--rescore`
-too, and the grader says so once for the batch.
-"""
+"""The executors: cached facts that cover the rubric are used without running, a cached run lacking what the rubric
+reads runs again (with `--rescore` too: runs are faked here), a Dask worker serves the grader's dataset from its own
+copy, and `grade --scheduler` runs a class on Dask workers (a real kernel)."""
 
 from __future__ import annotations
 
-import dataclasses
+import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from msgspec.structs import replace
+from distributed import Client, LocalCluster
 
 import grader.executors
 import grader.pipeline
-from grader.assignment import Assignment, DatasetSpec
 from grader.dataset import Dataset
 from grader.discover import Submission
 from grader.errors import GraderError
-from grader.execution.settings import RunLimits, RunSettings
+from grader.execution.settings import RunSettings
 from grader.executors import Executor, execute_all, run_on_worker
 from grader.facts import (
-    DatasetFacts,
-    ExecutionFacts,
     Facts,
-    KernelFacts,
-    ProbeRequest,
-    Reevaluation,
     facts_from_json,
 )
-from grader.facts_cache import FactsCache, Shortfall, cache_key, fact_code_digest, rerun_notice, shortfall
+from grader.facts_cache import FactsCache, cache_key, fact_code_digest
 from grader.isolation import StageGuard
-from grader.kernel_env import KernelEnvironment
-from grader.pipeline import Options, executor_for, run_reference, start_session
-from grader.rubric.model import Rubric
-
-ROLES = ["model", "score", "x_test", "x_train", "y_test", "y_train"]
-WANTED = ProbeRequest(loader="mnist", variables=sorted([*ROLES, "foo"]))
-DATASET = Dataset(Path("mnist.npz"), "a" * 64, "option", True, 60_000, 10_000)
-DATA = DatasetFacts(
-    n_train=60_000,
-    n_test=10_000,
-    image_shape=[28, 28],
-    classes=10,
-    standin=True,
-    description="test data",
-    sha256="a" * 64,
-    first_labels=[5, 0, 4],
-)
-ENVIRONMENT = KernelEnvironment((), "f" * 20, Path("env"))
-SETTINGS = RunSettings(
-    limits=RunLimits(), isolated=False, threads=1, request=WANTED, environment=ENVIRONMENT, dataset=DATA
-)
-
-
-def facts(variables: list[str], *, loader: str = "mnist", status: str = "completed", run: int = 0) -> Facts:
-    """Facts recorded for a request of `variables`; `run` tells one run of a notebook from another."""
-    kernel = replace(KernelFacts.empty(ProbeRequest(loader, sorted(variables))), summary_calls=run)
-    execution = ExecutionFacts(status=status, message="", cells=[], stdout="", limits_hit=[], duration_s=1.0)
-    return Facts(execution, kernel, Reevaluation(ok=False, message="not run"), DATA)
-
-
-NEW = facts(WANTED.variables, run=2)  # what a run with the rubric's request records
-
-
-# --- what a cached run lacks ---------------------------------------------------------------------------
-
-
-def test_a_run_that_recorded_the_same_names_or_more_covers_the_rubric() -> None:
-    assert shortfall(facts(WANTED.variables), WANTED) is None
-    assert shortfall(facts([*WANTED.variables, "bar", "history"]), WANTED) is None
-
-
-def test_a_run_lacking_a_name_or_serving_another_loader_does_not() -> None:
-    assert shortfall(facts(ROLES), WANTED) == Shortfall(("foo",), None)
-    assert shortfall(facts(["model", "x_train"]), WANTED) == Shortfall(
-        ("foo", "score", "x_test", "y_test", "y_train"), None
-    )
-    assert shortfall(facts(WANTED.variables, loader="fashion_mnist"), WANTED) == Shortfall((), "fashion_mnist")
-
-
-@pytest.mark.parametrize("status", ["unreadable", "grader_error"])
-def test_facts_no_kernel_produced_need_no_run(status: str) -> None:
-    assert shortfall(facts([], loader="", status=status), WANTED) is None
-
-
-def test_the_notice_names_what_the_rubric_reads_and_how_many_runs_lack_it() -> None:
-    one = rerun_notice([("bob", Shortfall(("foo",), None))], WANTED, rescore=False)
-    assert one == "the rubric reads `foo`, which 1 cached run did not record: running that notebook again (bob)"
-
-    students = [f"s{i:02}" for i in range(12)]
-    lacks = [(s, Shortfall(("foo", "bar") if s == "s00" else ("foo",), None)) for s in students]
-    many = rerun_notice(lacks, WANTED, rescore=True)
-    assert many.startswith("the rubric reads `bar` and `foo`, which 12 cached runs did not record: running those")
-    assert "even with --rescore" in many
-    assert many.endswith("(s00, s01, s02, s03, s04 and 7 more)")
-
-    loader = rerun_notice([("ada", Shortfall((), "mnist"))], ProbeRequest("fashion_mnist", []), rescore=False)
-    assert loader.startswith("the rubric serves keras.datasets.fashion_mnist, where 1 cached run served mnist:")
-
-
-def test_the_probe_request_is_not_part_of_the_cache_key() -> None:
-    # So that a rubric reading a new name finds its old entries, and can tell what they lack.
-    other = replace(WANTED, variables=["model"])
-    digest = fact_code_digest()
-    assert cache_key(b"{}", DATASET, SETTINGS, digest) == cache_key(
-        b"{}", DATASET, dataclasses.replace(SETTINGS, request=other), digest
-    )
-
-
-# --- a batch: cached, lacking, and run again -----------------------------------------------------------
+from grader.pipeline import Options, executor_for
+from tests.conftest import ROOT, grader_environ, run_grade
+from tests.recorded_runs import DATASET, NEW, ROLES, SETTINGS, WANTED, facts
 
 
 class Class:
@@ -236,77 +151,6 @@ def test_rescore_with_a_notebook_never_run_is_an_error_before_anything_runs(tmp_
         batch.grade(never, cached_only=True)
 
 
-# --- the reference, and the wiring of the rubric into a session -----------------------------------------
-
-
-def test_a_reference_never_run_before_runs_even_with_rescore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    reference = tmp_path / "solution.ipynb"
-    reference.write_text("{}")
-    monkeypatch.setattr(grader.executors, "grade_run", lambda *_: NEW)
-    options = Options(submissions=tmp_path, rescore=True, sandbox=False)
-    assert run_reference(options, reference, DATASET, SETTINGS, FactsCache(tmp_path / "cache")) == NEW
-
-
-def test_the_reference_follows_the_same_rule(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    reference = tmp_path / "solution.ipynb"
-    reference.write_text("{}")
-    cache = FactsCache(tmp_path / "cache")
-    key = cache_key(reference.read_bytes(), DATASET, SETTINGS, fact_code_digest())
-    cache.put(key, facts(ROLES, run=1))
-    monkeypatch.setattr(grader.executors, "grade_run", lambda *_: NEW)
-    options = Options(submissions=tmp_path, rescore=True, sandbox=False)
-
-    assert run_reference(options, reference, DATASET, SETTINGS, cache) == NEW
-    assert cache.get(key) == NEW
-    assert "which 1 cached run did not record: running that notebook again" in capsys.readouterr().err
-    # Now covered: the reference comes from the cache.
-    monkeypatch.setattr(grader.executors, "grade_run", lambda *_: pytest.fail("the reference ran again"))
-    assert run_reference(options, reference, DATASET, SETTINGS, cache) == NEW
-    assert capsys.readouterr().err == ""
-
-
-def test_a_session_serves_the_rubrics_dataset_and_asks_for_what_the_rubric_reads(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    reference = tmp_path / "solution.ipynb"
-    reference.write_text("{}")
-    assignment = Assignment(dataset=DatasetSpec(loader="fashion_mnist", npz="clothes.npz"), variables={"model": "net"})
-    rubric = Rubric(
-        title="Fashion",
-        path=tmp_path / "rubric.yaml",
-        reference=reference,
-        limits=RunLimits(),
-        sections=(),
-        assignment=assignment,
-        dataset=tmp_path / "clothes.npz",
-    )
-    seen: dict[str, Any] = {}
-
-    def provision(option: Path | None, cache_dir: Path, *, loader: str) -> Dataset:
-        seen["dataset"] = (option, loader)
-        return DATASET
-
-    def reference_run(options: Options, path: Path, dataset: Dataset, settings: RunSettings, cache: Any) -> Facts:
-        seen["request"] = settings.request
-        return NEW
-
-    monkeypatch.setattr(grader.pipeline, "provision_dataset", provision)
-    monkeypatch.setattr(grader.pipeline, "run_reference", reference_run)
-    monkeypatch.setattr(grader.pipeline, "calibrate", lambda facts, rubric: None)
-    monkeypatch.setattr(grader.pipeline, "dataset_facts", lambda dataset: DATA)
-    session = start_session(Options(submissions=tmp_path, sandbox=False), rubric, tmp_path / "cache", 3)
-    assert seen["dataset"] == (tmp_path / "clothes.npz", "fashion_mnist")
-    assert seen["request"] == session.settings.request == rubric.probe_request()
-    assert session.settings.request.loader == "fashion_mnist"
-    assert "net" in session.settings.request.variables
-
-    # The command line's --dataset comes first.
-    start_session(Options(submissions=tmp_path, sandbox=False, dataset=tmp_path / "x.npz"), rubric, tmp_path / "c", 3)
-    assert seen["dataset"] == (tmp_path / "x.npz", "fashion_mnist")
-
-
 def test_a_dask_worker_serves_the_graders_dataset_from_its_own_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -333,3 +177,65 @@ def test_a_dask_worker_serves_the_graders_dataset_from_its_own_copy(
         6,
         "b" * 64,
     )
+
+
+def _scheduled_keys(dask_scheduler) -> list[str]:  # noqa: ANN001 - runs inside the scheduler
+    """Every task key the scheduler saw, from its transition log."""
+    return sorted({str(entry[0]) for entry in dask_scheduler.transition_log})
+
+
+def _executed_keys(dask_worker) -> list[str]:  # noqa: ANN001 - runs inside each worker process
+    """The task keys this worker executed to completion, from its state machine's log."""
+    return sorted({str(e[0]) for e in dask_worker.state.log if e[1:3] == ("executing", "memory")})
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    """Two single-threaded worker processes on this machine, as `dask worker` would start them on others."""
+    # Where workers keep their copy of the data and find the homework environment.
+    env = {"MNIST_GRADER_CACHE": grader_environ(tmp_path / "worker-cache")["MNIST_GRADER_CACHE"]}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, env=env) as local:
+        yield local
+
+
+@pytest.mark.integration
+def test_scheduler_runs_every_notebook_on_workers(cluster: LocalCluster, small_dataset: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    for name in ("ada_perfect.ipynb", "eli_relu.ipynb"):
+        shutil.copy(ROOT / "submissions" / name, folder / name)
+    cache = tmp_path / "cache"
+    out = tmp_path / "out"
+
+    result = run_grade(
+        folder,
+        "--scheduler",
+        cluster.scheduler_address,
+        "--dataset",
+        small_dataset,
+        "--out",
+        out,
+        "--jobs",
+        "2",
+        cache=cache,
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stderr
+    grades = {s["student"]: s for s in json.loads((out / "grades.json").read_text())["students"]}
+    assert grades["ada_perfect"]["total"] == 100
+    assert grades["eli_relu"]["total"] == 90
+    assert grades["eli_relu"]["sections"]["build"]["points"] == 40
+
+    # The facts in the cache are exactly the results of `grade-<cache key>` tasks that the scheduler handed
+    # to its workers: the reference and both students ran there, and nothing ran in the grader process.
+    cached = {p.stem for p in (cache / "facts").glob("*.json")}
+    assert len(cached) == 3
+    with Client(cluster) as client:
+        scheduled = client.run_on_scheduler(_scheduled_keys)
+        executed = client.run(_executed_keys)  # {worker address: keys}
+    assert {k.removeprefix("grade-") for k in scheduled if k.startswith("grade-")} == cached
+    on_workers = {k.removeprefix("grade-") for keys in executed.values() for k in keys if k.startswith("grade-")}
+    assert on_workers == cached
+    # Each worker received the dataset from the grader (scattered) and kept its own copy.
+    assert list((tmp_path / "worker-cache").glob("dataset-*.npz"))
