@@ -87,7 +87,7 @@ def test_cache_key_ignores_scoring_and_threads(tmp_path: Path) -> None:
     # Threads depend on --jobs and the machine; facts do not.
     assert key(original, threads=1) == key(original, threads=16)
     # Nor is what the probe records part of the key: a cached run that lacks a name the rubric reads is found,
-    # and run again (tests/test_rerun.py).
+    # and run again (tests/test_executors.py).
     reads_more = dataclasses.replace(original, assignment=original.assignment.model_copy(update={"variables": {}}))
     assert reads_more.probe_request() != original.probe_request()
     assert key(reads_more) == key(original)
