@@ -163,7 +163,7 @@ def canvas(tmp_path_factory: pytest.TempPathFactory, full_size: Path) -> dict[st
 def d2l(tmp_path_factory: pytest.TempPathFactory, full_size: Path) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("d2l")
     archive, rubric, export = d2l_download(tmp)
-    args = ["--dataset", full_size, "--rubric", rubric, "--reference", REFERENCE, "--jobs", "1"]
+    args: list[str | Path] = ["--dataset", full_size, "--rubric", rubric, "--reference", REFERENCE, "--jobs", "1"]
     graded = grade_with_faked_runs(tmp, archive, "--roster", export, *args)
     return {**graded, "title": load_rubric(rubric).title}
 
