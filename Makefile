@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATASET ?=
 JOBS ?=
 
-.PHONY: demo test test-fast lint sandbox browser venv kernel-env bench clean
+.PHONY: demo test test-fast lint sandbox browser postgres venv kernel-env bench bench-service clean
 
 # bubblewrap runs the student code; Chromium is only for the browser test of the reports.
 sandbox:
@@ -16,6 +16,10 @@ sandbox:
 
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
+# PostgreSQL is only for the service's tests on it: each session starts a throwaway server (tests/service/postgres.py).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql; }
 
 # The grader is installed with uv (the version pyproject.toml pins), so that the big wheels (TensorFlow) are
 # downloaded once into uv's cache, from which the homework environment below is installed as hard links.
@@ -48,7 +52,7 @@ demo: sandbox venv kernel-env $(if $(DATASET),,$(DEMO_DATA))
 	$(VENV)/bin/grade submissions --out reports $(if $(JOBS),--jobs $(JOBS)) \
 		$(if $(DATASET),--dataset $(DATASET),--dataset $(DEMO_DATA) --cell-timeout $(DEMO_CELL_TIMEOUT))
 
-test: sandbox browser venv kernel-env
+test: sandbox browser postgres venv kernel-env
 	$(PY) -m pytest -q -ra
 
 test-fast: venv
@@ -61,6 +65,10 @@ lint: venv
 
 bench: sandbox venv kernel-env
 	$(PY) benchmarks/bench.py
+
+# `grade serve` against `grade` on one notebook, and 20 queued on --jobs 2 (benchmarks/RESULTS.md).
+bench-service: sandbox venv kernel-env
+	$(PY) benchmarks/bench_service.py
 
 clean:
 	rm -rf reports .pytest_cache .mypy_cache .ruff_cache $(DEMO_DATA)

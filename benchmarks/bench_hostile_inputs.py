@@ -25,9 +25,9 @@ from grader.facts import Reevaluation  # noqa: E402
 from grader.near_copies import baseline, class_own_code, code_cells, near_copies  # noqa: E402
 from grader.report import charts  # noqa: E402
 from tests.factories import REFERENCE_HISTORY  # noqa: E402
-from tests.test_decode import NAN_TOKEN_RUNS, decodes_or_refuses  # noqa: E402
+from tests.report.test_render import render_400_failing_cells  # noqa: E402
 from tests.test_near_copies import BASES, THRESHOLD, synthetic_class  # noqa: E402
-from tests.test_report import render_400_failing_cells  # noqa: E402
+from tests.test_strictjson import NAN_TOKEN_RUNS, decodes_or_refuses  # noqa: E402
 
 
 def cpu_seconds(work: Callable[[], object], repeat: int = 3) -> float:

@@ -18,6 +18,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="grade",
         description="Grade a folder of Keras homework notebooks against a rubric, in a sandbox, and write reports.",
+        epilog="`grade serve --help`: the grading service, where students submit and read their reports.",
     )
     p.add_argument(
         "submissions", type=Path, nargs="?", help="folder of .ipynb files, one notebook, or an LMS download zip"
@@ -75,6 +76,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:  # the grading service (`grade serve --help`), above everything else
+        from grader.service.cli import main as serve
+
+        return serve(argv[1:])
     p = parser()
     args = p.parse_args(argv)
     cache = args.cache or default_cache_dir()

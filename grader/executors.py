@@ -8,6 +8,7 @@ re-scored from the cache.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -38,10 +39,19 @@ def failure_facts(failure: StageFailure, settings: RunSettings) -> Facts:
     return not_run_facts("grader_error", failure.message, settings)
 
 
+# Told which code cell of which submission starts: its number and how many there are.
+SubmissionProgress = Callable[[Submission, int, int], None]
+
+
 def local_executor(
-    dataset: Dataset, settings: RunSettings, jobs: int, on_start: Callable[[], None], guard: StageGuard
+    dataset: Dataset,
+    settings: RunSettings,
+    jobs: int,
+    on_start: Callable[[], None],
+    guard: StageGuard,
+    on_cell: SubmissionProgress | None = None,
 ) -> Executor:
-    """Runs notebooks on this machine, `jobs` at a time."""
+    """Runs notebooks on this machine, `jobs` at a time; `on_cell` hears which code cell each one is running."""
 
     def run(todo: list[tuple[Submission, str]]) -> Iterator[tuple[Submission, str, Facts, float]]:
         if settings.isolated:
@@ -50,7 +60,8 @@ def local_executor(
         def one(sub: Submission) -> tuple[Facts, float]:
             on_start()
             started = time.monotonic()
-            return grade_run(sub.path, dataset, settings), time.monotonic() - started
+            cells = functools.partial(on_cell, sub) if on_cell is not None else None
+            return grade_run(sub.path, dataset, settings, cells), time.monotonic() - started
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures: dict[Future[tuple[Facts, float]], tuple[Submission, str]] = {

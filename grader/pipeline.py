@@ -18,17 +18,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from grader import __version__
 from grader.adjustments import Adjustment, apply_adjustments, read_adjustments
+from grader.archive import Ignored
 from grader.calibration import Calibration, calibrate
 from grader.d2l_gradebook import D2LRoster, d2l_warnings, is_d2l_export, read_d2l_roster, write_d2l_csv
 from grader.dataset import Dataset, provision_dataset
 from grader.discover import Discovery, Submission, open_submissions
 from grader.errors import GraderError
 from grader.execution.settings import RunLimits, RunSettings, dataset_facts
-from grader.executors import Executor, dask_executor, execute_all, local_executor
+from grader.executors import Executor, SubmissionProgress, dask_executor, execute_all, local_executor
 from grader.export.canvas import write_canvas_csv
 from grader.export.feedback_notebook import write_feedback_notebook
 from grader.export.file_stems import file_stems
@@ -50,6 +52,9 @@ from grader.rubric.model import Rubric
 from grader.rubric_choice import BUNDLED_RUBRIC
 from grader.sandbox.host import require_bwrap
 from grader.score import StudentGrade, grade_with_notes, unscored_grade
+
+if TYPE_CHECKING:  # the reports' imports (matplotlib, Jinja) load in the background: see _import_meanwhile
+    from grader.report import ReportContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,12 +169,14 @@ def executor_for(
     jobs: int,
     on_start: Callable[[], None],
     guard: StageGuard,
+    on_cell: SubmissionProgress | None = None,
 ) -> Executor:
     """Where notebooks run: a Dask cluster (`--scheduler`) or local threads. Under `--rescore` it runs only the
-    notebooks whose cached facts lack something the rubric reads (see `execute_all`)."""
+    notebooks whose cached facts lack something the rubric reads (see `execute_all`). `on_cell` hears which code
+    cell each local run is in (a Dask worker's run tells nothing until it is done)."""
     if options.scheduler:
         return dask_executor(options.scheduler, dataset, settings, on_start, guard)
-    return local_executor(dataset, settings, jobs, on_start, guard)
+    return local_executor(dataset, settings, jobs, on_start, guard, on_cell)
 
 
 def start_session(options: Options, rubric: Rubric, cache_dir: Path, students: int) -> Session:
@@ -239,7 +246,12 @@ def read_session_adjustments(options: Options, rubric: Rubric, submissions: list
 
 
 def grade_round(
-    session: Session, submissions: list[Submission], adjustments: Adjustments, progress: Progress, guard: StageGuard
+    session: Session,
+    submissions: list[Submission],
+    adjustments: Adjustments,
+    progress: Progress,
+    guard: StageGuard,
+    on_cell: SubmissionProgress | None = None,
 ) -> Round:
     """Every submission's grade, in discovery order (facts from the cache or a run, then scored and adjusted),
     and the near-copies among them. Whatever fails for one student is that student's alone (grader.isolation).
@@ -262,7 +274,8 @@ def grade_round(
 
         return guard.run(SCORE, sub.student, unscored, scored)
 
-    executor = executor_for(session.options, session.dataset, session.settings, session.jobs, progress.start_one, guard)
+    options, jobs = session.options, session.jobs
+    executor = executor_for(options, session.dataset, session.settings, jobs, progress.start_one, guard, on_cell)
     try:
         for result in execute_all(
             submissions,
@@ -337,12 +350,34 @@ def interrupts_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
+def report_context(session: Session, ignored: tuple[Ignored, ...] = (), near_copies: bool = True) -> ReportContext:
+    """What the reports show beside the grades: the run, the data and the calibration on the reference."""
+    from grader.report import ReportContext
+
+    calibration, rubric = session.calibration, session.rubric
+    reference = calibration.reference_facts.kernel
+    return ReportContext(
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        grader_version=__version__,
+        dataset_description=session.dataset.describe(),
+        standin=session.dataset.standin,
+        reference_history=reference.history.values if reference.history else None,
+        accuracy_threshold=calibration.threshold,
+        reference_accuracy=calibration.reference_accuracy,
+        similarity_threshold=rubric.similarity_threshold if near_copies else None,
+        late_policy=rubric.late.describe(),
+        ignored=ignored,
+        reference_model=reference.model,
+        homework=rubric.title,
+    )
+
+
 def _write_outputs(
     graded: Round, session: Session, found: Discovery, guard: StageGuard, changed: set[str] | None
 ) -> list[StudentGrade]:
-    from grader.report import ReportContext, write_reports
+    from grader.report import write_reports
 
-    options, calibration, grades, pairs = session.options, session.calibration, graded.grades, graded.pairs
+    options, grades, pairs = session.options, graded.grades, graded.pairs
     rubric = session.rubric
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
@@ -365,21 +400,7 @@ def _write_outputs(
                 dest,
                 rubric,
             )
-    reference = calibration.reference_facts.kernel
-    context = ReportContext(
-        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        grader_version=__version__,
-        dataset_description=session.dataset.describe(),
-        standin=session.dataset.standin,
-        reference_history=reference.history.values if reference.history else None,
-        accuracy_threshold=calibration.threshold,
-        reference_accuracy=calibration.reference_accuracy,
-        similarity_threshold=rubric.similarity_threshold if pairs is not None else None,
-        late_policy=rubric.late.describe(),
-        ignored=tuple(found.ignored),
-        reference_model=reference.model,
-        homework=rubric.title,
-    )
+    context = report_context(session, tuple(found.ignored), pairs is not None)
     for _ in range(2):
         failed_before = sum(len(f) for f in guard.failures.values())
         marked = [guard.mark(g) for g in grades]

@@ -37,6 +37,7 @@ class CheckResult:
     passed: bool
     message: str
     adjusted: Adjusted | None = None  # set when an instructor changed the points by hand
+    hidden: bool = False  # withheld from the student until the due date (grader.visibility): points and message
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ from grader.keras_facts import LayerFacts
 from grader.reevaluation_facts import CompiledFacts, MetricFacts, Reevaluation, ValidationFacts
 from grader.rubric.load import load_rubric
 from grader.rubric.model import Rubric
-from grader.score import StudentGrade, score_facts
+from grader.score import CheckResult, StudentGrade, score_facts
 
 if TYPE_CHECKING:
     from grader.report import ReportContext
@@ -361,6 +361,25 @@ def make_grade(
     """A grade of `facts` (or of `make_facts(**overrides)`) under the real rubric, or `under` another."""
     facts = facts if facts is not None else make_facts(**overrides)
     return score_facts(student, facts, under or rubric(), ctx)
+
+
+def points(grade: StudentGrade, section: str) -> float:
+    """The points `grade` earned in `section`."""
+    return next(s.points for s in grade.sections if s.id == section)
+
+
+def check(grade: StudentGrade, check_id: str) -> CheckResult:
+    """The verdict `grade` holds for the check `check_id`."""
+    return next(c for s in grade.sections for c in s.checks if c.id == check_id)
+
+
+def perfect_fit(**changes: object) -> FitCall:
+    """The perfect run's fit call with `changes`."""
+    return replace(make_facts().kernel.fit_calls[0], **changes)
+
+
+X_TRAIN = origin("x_train", "train_scaled", N_TRAIN, [28, 28, 1])
+Y_TRAIN = origin("y_train", "train_onehot", N_TRAIN, [10])
 
 
 def report_context(*, standin: bool = False) -> ReportContext:

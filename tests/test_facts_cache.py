@@ -15,12 +15,13 @@ import yaml
 from grader.dataset import Dataset
 from grader.execution.settings import RunLimits, RunSettings
 from grader.facts import ProbeRequest, facts_to_json
-from grader.facts_cache import FactsCache, cache_key, fact_code_digest, fact_sources
+from grader.facts_cache import FactsCache, Shortfall, cache_key, fact_code_digest, fact_sources, rerun_notice, shortfall
 from grader.kernel_env import KernelEnvironment
 from grader.rubric.load import load_rubric
 from grader.rubric.model import Rubric
 from tests.conftest import ROOT, run_grade
 from tests.factories import make_facts
+from tests.recorded_runs import ROLES, WANTED, facts
 
 NOTEBOOK = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 
@@ -86,7 +87,7 @@ def test_cache_key_ignores_scoring_and_threads(tmp_path: Path) -> None:
     # Threads depend on --jobs and the machine; facts do not.
     assert key(original, threads=1) == key(original, threads=16)
     # Nor is what the probe records part of the key: a cached run that lacks a name the rubric reads is found,
-    # and run again (tests/test_rerun.py).
+    # and run again (tests/test_executors.py).
     reads_more = dataclasses.replace(original, assignment=original.assignment.model_copy(update={"variables": {}}))
     assert reads_more.probe_request() != original.probe_request()
     assert key(reads_more) == key(original)
@@ -253,3 +254,45 @@ def test_rescore_without_cached_facts_names_the_students_instead_of_running_them
     # The reference, never run before, runs (next term's rubric comes with its reference); a student does not.
     assert "no cached facts for ada: run without --rescore" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+# --- what a cached run lacks, for a rubric that reads more -----------------------------------------------
+
+
+def test_a_run_that_recorded_the_same_names_or_more_covers_the_rubric() -> None:
+    assert shortfall(facts(WANTED.variables), WANTED) is None
+    assert shortfall(facts([*WANTED.variables, "bar", "history"]), WANTED) is None
+
+
+def test_a_run_lacking_a_name_or_serving_another_loader_does_not() -> None:
+    assert shortfall(facts(ROLES), WANTED) == Shortfall(("foo",), None)
+    assert shortfall(facts(["model", "x_train"]), WANTED) == Shortfall(
+        ("foo", "score", "x_test", "y_test", "y_train"), None
+    )
+    assert shortfall(facts(WANTED.variables, loader="fashion_mnist"), WANTED) == Shortfall((), "fashion_mnist")
+
+
+@pytest.mark.parametrize("status", ["unreadable", "grader_error"])
+def test_facts_no_kernel_produced_need_no_run(status: str) -> None:
+    assert shortfall(facts([], loader="", status=status), WANTED) is None
+
+
+def test_the_notice_names_what_the_rubric_reads_and_how_many_runs_lack_it() -> None:
+    one = rerun_notice([("bob", Shortfall(("foo",), None))], WANTED, rescore=False)
+    assert one == "the rubric reads `foo`, which 1 cached run did not record: running that notebook again (bob)"
+
+    students = [f"s{i:02}" for i in range(12)]
+    lacks = [(s, Shortfall(("foo", "bar") if s == "s00" else ("foo",), None)) for s in students]
+    many = rerun_notice(lacks, WANTED, rescore=True)
+    assert many.startswith("the rubric reads `bar` and `foo`, which 12 cached runs did not record: running those")
+    assert "even with --rescore" in many
+    assert many.endswith("(s00, s01, s02, s03, s04 and 7 more)")
+
+    loader = rerun_notice([("ada", Shortfall((), "mnist"))], ProbeRequest("fashion_mnist", []), rescore=False)
+    assert loader.startswith("the rubric serves keras.datasets.fashion_mnist, where 1 cached run served mnist:")
+
+
+def test_the_probe_request_is_not_part_of_the_cache_key() -> None:
+    # So that a rubric reading a new name finds its old entries, and can tell what they lack.
+    wider = dataclasses.replace(SETTINGS, request=WANTED)
+    assert cache_key(NOTEBOOK, dataset(), SETTINGS, DIGEST) == cache_key(NOTEBOOK, dataset(), wider, DIGEST)

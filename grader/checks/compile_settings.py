@@ -105,7 +105,8 @@ def loss(facts: Facts, params: LossParams, ctx: Context) -> Verdict:
     if expected is not None and not _is(used, expected):
         return fail(f"{_mismatch('loss', used, expected)}{_labels_hint(used, expected)}.")
     trained = facts.kernel.training_fit()
-    if expected is not None and trained and trained.loss and not same_name(trained.loss, expected.class_name):
+    trained_with = class_of(trained.loss) if trained and trained.loss else None
+    if expected is not None and trained and trained_with and not same_name(trained_with, expected.class_name):
         compiled = used.name if used else expected.class_name
         return fail(f"The model was trained with the loss {trained.loss!r}; {compiled!r} was compiled only afterwards.")
     return ok(f"Loss: {expected.describe() if expected else used.name if used else 'none'}.")
@@ -145,12 +146,18 @@ def optimizer(facts: Facts, params: OptimizerParams, ctx: Context) -> Verdict:
     return ok(f"Optimizer: {want}.")
 
 
+def class_of(identity: str) -> str:
+    """The class or function of a recorded identity: "sparse_categorical_crossentropy(from_logits=True)" is a
+    sparse_categorical_crossentropy (the compiled settings are the compile checks' to judge)."""
+    return identity.partition("(")[0]
+
+
 def _trained_otherwise(fit: FitCall | None, expected: str, expected_rate: float | None) -> str:
     """Why the optimizer in effect while the judged fit trained was not the expected one ("" when it was, or when
     that was not recorded): a compile or a learning rate changed after training does not count."""
     if fit is None or fit.optimizer is None:
         return ""
-    if not same_name(fit.optimizer, expected):
+    if not same_name(class_of(fit.optimizer), expected):
         return f"The model was trained with {fit.optimizer}; {expected} was set only after training."
     rates = [rate for rate in fit.learning_rates if expected_rate is not None and not same_value(rate, expected_rate)]
     if rates:

@@ -13,6 +13,7 @@ from grader.checks.base import (
     same_value,
     saved_compile,
 )
+from grader.checks.compile_settings import class_of
 from grader.checks.training import trained_epochs, validation_claims
 from grader.facts import Facts, FitCall
 
@@ -183,7 +184,8 @@ def _as_assigned(fit: FitCall, facts: Facts, assignment: Assignment) -> bool:
     epochs = assignment.fit.get("epochs")
     if epochs is not None and not same_value(trained_epochs(facts, fit)[0], epochs):
         return False
-    if declared.optimizer and (fit.optimizer is None or not same_name(fit.optimizer, declared.optimizer.class_name)):
+    optimizer = declared.optimizer
+    if optimizer and (fit.optimizer is None or not same_name(class_of(fit.optimizer), optimizer.class_name)):
         return False
     rate = declared.learning_rate
     if rate is not None and not all(same_value(r, rate) for r in fit.learning_rates):

@@ -103,19 +103,22 @@ def read_notebook(path: Path, max_bytes: int) -> nbformat.NotebookNode:
 
 
 def _decoded(raw: bytes) -> _Notebook:
+    no_cells = NotebookUnreadable("the file is JSON but not a Jupyter notebook (it has no cells)")
     try:
-        msgspec.json.decode(raw.removeprefix(b"\xef\xbb\xbf"), type=dict[str, msgspec.Raw])
+        keys = msgspec.json.decode(raw.removeprefix(b"\xef\xbb\xbf"), type=dict[str, msgspec.Raw])
     except msgspec.ValidationError:  # a DecodeError too: the JSON is not an object
-        raise NotebookUnreadable("the file is JSON but not a Jupyter notebook (it has no cells)") from None
+        raise no_cells from None
     except (msgspec.DecodeError, RecursionError) as exc:
         reason = "it is nested too deeply" if isinstance(exc, RecursionError) else exc
         raise NotebookUnreadable(f"the file is not a Jupyter notebook (not valid JSON: {reason})") from None
+    if "cells" not in keys and "worksheets" not in keys:
+        raise no_cells
     try:
         shape = msgspec.json.decode(raw.removeprefix(b"\xef\xbb\xbf"), type=_Notebook)
     except (msgspec.DecodeError, RecursionError) as exc:
         raise NotebookUnreadable(f"the notebook is malformed: {str(exc)[:300]}") from None
     if shape.cells is None and shape.worksheets is None:
-        raise NotebookUnreadable("the file is JSON but not a Jupyter notebook (it has no cells)")
+        raise no_cells
     if shape.nbformat not in (3, 4) or (shape.cells is None) != (shape.nbformat == 3):
         raise NotebookUnreadable(f"the notebook is malformed: nbformat {shape.nbformat} is not 3 or 4")
     return shape

@@ -43,10 +43,13 @@ from grader.strictjson import DecodeError, decode
 _MAX_FACTS_BYTES = 8 << 20
 _GRACE_S = 15.0
 _PROBE = f"__import__('{KERNEL_PACKAGE}.probe').probe"
+# Told the number of the code cell that starts and how many there are.
+CellProgress = Callable[[int, int], None]
 
 
-def grade_run(path: Path, dataset: Dataset, settings: RunSettings) -> Facts:
-    """Executes one notebook in a fresh sandbox and returns its facts; never raises for the notebook's faults."""
+def grade_run(path: Path, dataset: Dataset, settings: RunSettings, on_cell: CellProgress | None = None) -> Facts:
+    """Executes one notebook in a fresh sandbox and returns its facts; never raises for the notebook's faults.
+    `on_cell` hears each code cell as it starts (its number and how many there are), for a status page."""
     started = time.monotonic()
     try:
         nb = read_notebook(path, settings.limits.notebook_bytes)
@@ -56,7 +59,7 @@ def grade_run(path: Path, dataset: Dataset, settings: RunSettings) -> Facts:
         placement = prepare_placement(tmp, dataset.path, settings.isolated, settings.environment.python)
         reevaluator = Reevaluator(placement, settings)
         try:
-            execution, kernel = asyncio.run(_run(nb, placement, settings, reevaluator.start))
+            execution, kernel = asyncio.run(_run(nb, placement, settings, reevaluator.start, on_cell))
             reevaluation = reevaluator.result(kernel.training_fit()) if kernel.model.saved else no_model(kernel)
         finally:
             reevaluator.close()
@@ -187,9 +190,12 @@ class CellLoop:
     kill: Callable[[], None]
     finished: Callable[[], None]  # called once the probe saved the model and the kernel is killed
     deadline: float
+    on_cell: CellProgress | None = None
 
     async def run(self) -> None:
         for number, index in enumerate(self.state.code_cells, start=1):
+            if self.on_cell is not None:
+                self.on_cell(number, len(self.state.code_cells))
             if not await self.cell(number, index):
                 break
         else:
@@ -250,7 +256,11 @@ class CellLoop:
 
 
 async def _run(
-    nb: nbformat.NotebookNode, placement: Placement, settings: RunSettings, finished: Callable[[], None]
+    nb: nbformat.NotebookNode,
+    placement: Placement,
+    settings: RunSettings,
+    finished: Callable[[], None],
+    on_cell: CellProgress | None = None,
 ) -> tuple[ExecutionFacts, KernelFacts]:
     """Runs the notebook's cells; `finished` is called once the probe has saved the model and the kernel is killed."""
     limits = settings.limits
@@ -274,7 +284,7 @@ async def _run(
         if proc is not None and proc.poll() is None:
             proc.kill()
 
-    loop = CellLoop(nb, client, state, kill, finished, time.monotonic() + limits.notebook_timeout_s)
+    loop = CellLoop(nb, client, state, kill, finished, time.monotonic() + limits.notebook_timeout_s, on_cell)
     # The kernel can write to the run folder and to its socket folder, both on the host's disk.
     watchdog = Watchdog(limits, (placement.run_dir, placement.socket_dir), kill)
     try:

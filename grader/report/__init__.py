@@ -1,5 +1,5 @@
 """HTML reports of grades: a self-contained page per student and a class summary."""
 
-from grader.report.render import ReportContext, write_reports
+from grader.report.render import ReportContext, student_page, write_reports
 
-__all__ = ["ReportContext", "write_reports"]
+__all__ = ["ReportContext", "student_page", "write_reports"]

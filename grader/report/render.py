@@ -282,6 +282,7 @@ def _student_page(grade: StudentGrade, rubric: Rubric, ctx: ReportContext, env: 
     sections, other_errors, cells_left_out = _sections(grade, rubric)
     history = facts.kernel.history.values if facts.kernel.history else {}
     curves = charts.training_curves(history, ctx.reference_history)
+    hidden = [c for s in grade.sections for c in s.checks if c.hidden]
     stdout = facts.execution.stdout
     if len(stdout) > MAX_STDOUT_CHARS:
         stdout = stdout[:MAX_STDOUT_CHARS] + "\n... (cut here by the grader)"
@@ -301,8 +302,15 @@ def _student_page(grade: StudentGrade, rubric: Rubric, ctx: ReportContext, env: 
         stdout=stdout,
         checks_total=sum(s.points for s in grade.sections),
         late_note=late_message(grade, rubric.late),
+        hidden_checks=len(hidden),
+        hidden_points=sum(c.max for c in hidden),
         csp=STUDENT_CSP,
     )
+
+
+def student_page(grade: StudentGrade, rubric: Rubric, ctx: ReportContext) -> str:
+    """One student's report, as `write_reports` writes it to students/<student>.html (`grade serve` serves it)."""
+    return _student_page(grade, rubric, ctx, _environment())
 
 
 def _passed(grade: StudentGrade, section_id: str, check_id: str) -> bool:

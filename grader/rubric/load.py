@@ -7,6 +7,7 @@ valid name for a typo. Paths in a rubric resolve relative to the rubric file.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,15 @@ from grader.assignment import FIT_ARGUMENTS, Assignment
 from grader.checks import INTEGRITY, KINDS, CheckKind
 from grader.rubric.custom_checks import load_custom_checks
 from grader.rubric.keras_names import check_keras_names
-from grader.rubric.model import GRADEBOOK_COLUMNS, CheckSpec, Environment, LatePolicy, Rubric, SectionSpec
+from grader.rubric.model import (
+    GRADEBOOK_COLUMNS,
+    CheckSpec,
+    Environment,
+    LatePolicy,
+    Rubric,
+    SectionSpec,
+    ServiceSettings,
+)
 from grader.rubric.schema import ASSIGNMENT_KEYS, ENTRY_KEYS, CheckEntry, RubricFile, SectionEntry
 from grader.rubric.source import Source, read_source, suggestion, typos_first
 
@@ -72,6 +81,7 @@ def load_rubric(path: Path) -> Rubric:
         similarity_threshold=parsed.similarity_threshold,
         late=late,
         due=parsed.due,
+        service=ServiceSettings(parsed.service.submissions_per_hour),
         dataset=(base / assignment.dataset.npz).resolve() if assignment.dataset.npz else None,
         custom_checks=custom,
         environment=Environment(tuple(parsed.environment.requirements)) if parsed.environment else Environment(),
@@ -91,6 +101,8 @@ def _section(source: Source, section_id: str, raw: SectionEntry, assignment: Ass
         _check(source, (*where, "checks", check_id), check_id, entry, assignment)
         for check_id, entry in raw.checks.items()
     )
+    if raw.visibility == "hidden":
+        checks = tuple(replace(check, hidden=True) for check in checks)
     return SectionSpec(
         id=section_id,
         title=raw.title or section_id,
@@ -127,4 +139,4 @@ def _check(
     problem = validated.check_assignment(assignment)
     if problem:
         raise source.error(where, f"{spec.kind}: {problem}")
-    return CheckSpec(check_id, spec.title, spec.points, spec.kind, validated, spec.hint)
+    return CheckSpec(check_id, spec.title, spec.points, spec.kind, validated, spec.hint, spec.visibility == "hidden")

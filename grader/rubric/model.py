@@ -15,6 +15,8 @@ from grader.kernel_env import DEFAULT_REQUIREMENTS
 
 # Two submissions are flagged as near-copies when this share of the smaller one's own code is shared.
 DEFAULT_SIMILARITY_THRESHOLD = 0.7
+# How many notebooks `grade serve` accepts from one student in an hour, unless the rubric's `service:` says.
+DEFAULT_SUBMISSIONS_PER_HOUR = 10
 # grades.csv's columns beside the sections' (before them, then after): no section may take one of these names.
 GRADEBOOK_COLUMNS = (("student", "name"), ("bonus", "late", "late_penalty", "total", "status", "message"))
 
@@ -31,6 +33,7 @@ class CheckSpec:
     kind: str = ""
     params: Params = field(default_factory=Params)
     hint: str = ""
+    hidden: bool = False  # `visibility: hidden`: before `due`, a student sees the check and its points, no verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,13 @@ class LatePolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """What `grade serve` allows each student (`service:` in the rubric)."""
+
+    submissions_per_hour: int = DEFAULT_SUBMISSIONS_PER_HOUR
+
+
+@dataclass(frozen=True, slots=True)
 class Environment:
     """The packages the homework's kernel has (`environment.requirements`, pip's requirement syntax)."""
 
@@ -89,6 +99,7 @@ class Rubric:
     dataset: Path | None = None  # the file served to notebooks, when the rubric names one
     custom_checks: Path | None = None
     environment: Environment = Environment()
+    service: ServiceSettings = ServiceSettings()
 
     @property
     def max_total(self) -> float:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from grader.assignment import Assignment, Identifier, Spec
 from grader.execution.settings import RunLimits
 from grader.kernel_env import normalize_requirements
-from grader.rubric.model import DEFAULT_SIMILARITY_THRESHOLD
+from grader.rubric.model import DEFAULT_SIMILARITY_THRESHOLD, DEFAULT_SUBMISSIONS_PER_HOUR
+
+Visibility = Literal["visible", "hidden"]  # whether a student sees a check's verdict before the due date
 
 
 class CheckEntry(Spec):
@@ -21,10 +23,12 @@ class CheckEntry(Spec):
     points: float = Field(ge=0)
     title: str
     hint: str = ""
+    visibility: Visibility = "visible"
 
 
 class SectionEntry(Spec):
     title: str | None = None
+    visibility: Visibility = "visible"
     points: float = Field(ge=0)
     keywords: list[str] = []
     integrity: list[str] = []
@@ -60,6 +64,10 @@ class LateEntry(Spec):
         return self
 
 
+class ServiceEntry(Spec):
+    submissions_per_hour: int = Field(DEFAULT_SUBMISSIONS_PER_HOUR, ge=1)
+
+
 class EnvironmentEntry(Spec):
     requirements: list[str]
 
@@ -82,6 +90,7 @@ class RubricFile(Spec):
     late: LateEntry = LateEntry()
     due: datetime | None = Field(None, description="the due date: an ISO date-time with its time zone")
     environment: EnvironmentEntry | None = None
+    service: ServiceEntry = ServiceEntry()
     sections: dict[Identifier, SectionEntry] = Field(min_length=1)
 
     @field_validator("due")

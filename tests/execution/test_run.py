@@ -30,7 +30,7 @@ def short_grace(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run_cells(
-    nb: nbformat.NotebookNode, *, seconds_left: float = 60
+    nb: nbformat.NotebookNode, *, seconds_left: float = 60, on_cell: run.CellProgress | None = None
 ) -> tuple[ExecutionFacts, ScriptedKernel, list[str]]:
     """Runs `nb`'s cells on a scripted kernel; the facts, the kernel, and what was called when the run ended."""
     kernel = ScriptedKernel()
@@ -40,7 +40,7 @@ def run_cells(
     state = RunState([i for i, c in enumerate(nb.cells) if c.cell_type == "code"], LIMITS)
     finished: list[str] = []
     deadline = time.monotonic() + seconds_left
-    loop = CellLoop(nb, client, state, kernel.kill, lambda: finished.append("finished"), deadline)
+    loop = CellLoop(nb, client, state, kernel.kill, lambda: finished.append("finished"), deadline, on_cell)
     try:
         asyncio.run(loop.run())
     except KernelUnresponsive as exc:  # as `_run` does
@@ -62,6 +62,14 @@ def test_a_notebook_that_runs_through_completes_and_the_probe_finishes() -> None
     assert finished == ["finished"] and kernel.killed
     probe_calls = [code.split("probe.")[-1] for code in kernel.requests if "probe" in code]
     assert probe_calls == ["begin_cell(1)", "end_cell(1)", "begin_cell(2)", "end_cell(2)", "finish()"]
+
+
+def test_each_code_cell_is_told_as_it_starts_and_a_dead_kernel_stops_the_telling() -> None:
+    started: list[tuple[int, int]] = []
+    nb = notebook("print one", "die", "print three")
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell("# not code"))
+    facts, _, _ = run_cells(nb, on_cell=lambda number, total: started.append((number, total)))
+    assert started == [(1, 3), (2, 3)] and statuses(facts) == ["ok", "kernel_died", "not_run"]
 
 
 def test_a_cell_that_raises_is_an_error_and_the_next_cell_runs() -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from grader.rubric.load import load_rubric
+from grader.rubric.model import RubricError
+from tests.conftest import ROOT
 from tests.rubric.edits import RUBRIC, assert_names_line_and_key, edit, write
 
 
@@ -64,3 +66,13 @@ def test_a_name_keras_lacks_names_the_file_line_and_key(
 def test_any_spelling_keras_accepts_loads(tmp_path: Path, old: str, new: str) -> None:
     assert old in RUBRIC
     load_rubric(write(tmp_path, RUBRIC.replace(old, new, 1)))
+
+
+def test_a_rubric_loss_with_settings_loads_and_a_misspelt_class_is_named(tmp_path: Path) -> None:
+    text = (ROOT / "examples" / "quickstart" / "rubric.yaml").read_text()
+    assert load_rubric(ROOT / "examples" / "quickstart" / "rubric.yaml").assignment.compile.loss is not None
+    (tmp_path / "rubric.yaml").write_text(
+        text.replace("{SparseCategoricalCrossentropy:", "{SparseCategoricalCrosentropy:")
+    )
+    with pytest.raises(RubricError, match=r"compile\.loss .*did you mean 'sparse_categorical_crossentropy'"):
+        load_rubric(tmp_path / "rubric.yaml")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from grader.rubric.load import load_rubric
+from grader.rubric.model import RubricError
 from grader.score import score_facts
 from tests.factories import CONTEXT, make_facts
 from tests.rubric.edits import RUBRIC, assert_names_line_and_key, edit, write
@@ -105,3 +106,41 @@ def test_a_rubric_without_a_section_scores_the_others(tmp_path: Path) -> None:
     assert "indices" not in rubric.probe_request().variables
     grade = score_facts("ada", make_facts(kernel={"figures": []}), rubric, CONTEXT)
     assert grade.total == grade.max_total == 90
+
+
+def test_due_visibility_and_the_service_limit_are_read(tmp_path: Path) -> None:
+    text = RUBRIC.replace("  evaluate:\n", "  evaluate:\n    visibility: hidden\n", 1)
+    text = text.replace(
+        "title: Image Classification using MNIST\n",
+        "title: Image Classification using MNIST\ndue: 2026-12-18T23:59:00-06:00\n"
+        "service:\n  submissions_per_hour: 3\n",
+    )
+    rubric = load_rubric(write(tmp_path, text))
+    assert rubric.due is not None and rubric.due.utcoffset() is not None
+    assert rubric.due.isoformat() == "2026-12-18T23:59:00-06:00"
+    assert rubric.service.submissions_per_hour == 3
+    assert {s.id for s in rubric.sections for c in s.checks if c.hidden} == {"evaluate"}
+    default = load_rubric(write(tmp_path, RUBRIC, "plain.yaml"))
+    assert default.due is None and not any(c.hidden for s in default.sections for c in s.checks)
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("due: 2026-12-18T23:59:00\n", "has no time zone"),
+        ("service:\n  submissions_per_hour: 0\n", "at least 1"),
+        ("service:\n  per_hour: 3\n", "per_hour"),
+    ],
+)
+def test_a_wrong_due_or_service_key_is_one_line(tmp_path: Path, line: str, says: str) -> None:
+    with pytest.raises(RubricError, match=says):
+        load_rubric(write(tmp_path, RUBRIC + line))
+
+
+def test_a_check_can_be_hidden_alone(tmp_path: Path) -> None:
+    marker = "      accuracy: {kind: evaluation.accuracy, points: 3,"
+    assert marker in RUBRIC
+    rubric = load_rubric(write(tmp_path, RUBRIC.replace(marker, marker + " visibility: hidden,")))
+    assert [c.id for s in rubric.sections for c in s.checks if c.hidden] == ["accuracy"]
+    with pytest.raises(RubricError, match="visibility"):
+        load_rubric(write(tmp_path, RUBRIC.replace(marker, marker + " visibility: secret,")))

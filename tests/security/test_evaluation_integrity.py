@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from grader.sandbox import bwrap_path
+from grader.sandbox.host import bwrap_path
 from tests.conftest import run_grade
 from tests.security import evaluation_notebooks
 from tests.security.conftest import LIMITS as SECURITY_LIMITS

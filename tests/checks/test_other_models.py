@@ -3,7 +3,6 @@ layers, and that the notebook called it on test images."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -13,9 +12,11 @@ from grader.assignment import Assignment
 from grader.checks import KINDS, Verdict
 from grader.facts import Facts, ModelCall, OtherModelFacts, VariableFacts
 from grader.keras_facts import LayerFacts
-from tests.factories import CONTEXT, make_facts
+from tests.checks.conftest import kind_verdict
+from tests.factories import make_facts
 
-DECLARED = Assignment.model_validate({"variables": {"test_images": "x_test", "probability_model": "probs"}})
+VARIABLES = {"variables": {"test_images": "x_test", "probability_model": "probs"}}
+DECLARED = Assignment.model_validate(VARIABLES)
 WRAPPER = OtherModelFacts(
     class_name="Sequential",
     layers=[LayerFacts("Sequential"), LayerFacts("Softmax", {"axis": -1})],
@@ -31,9 +32,7 @@ def _facts(model: OtherModelFacts | None = WRAPPER, present: bool = True) -> Fac
 
 
 def _run(kind: str, facts: Facts, **params: Any) -> Verdict:
-    validated = KINDS[kind].params.model_validate({"model": "probability_model", **params})
-    assert validated.check_assignment(DECLARED) is None
-    return KINDS[kind].run(facts, validated, dataclasses.replace(CONTEXT, assignment=DECLARED))
+    return kind_verdict(kind, facts, VARIABLES, model="probability_model", **params)
 
 
 def test_a_model_built_on_the_trained_one_and_called_on_test_images_passes() -> None:

@@ -1,39 +1,24 @@
-"""The facts decoder against hostile JSON: it returns facts of the asked type or raises DecodeError, nothing else.
-
-Valid facts are built from the schema itself (every Struct's fields and types), so a field added to the schema is
-covered here without a test to update: one document with every optional part filled in, and a Hypothesis
-strategy for any valid facts.
-"""
+"""The strict decoder against hostile JSON: it returns a value of the asked type or raises DecodeError, nothing
+else. The documents are facts built from the schema itself (tests/facts_values.py), so a field added to the schema
+is covered here without a test to update."""
 
 from __future__ import annotations
 
 import json
-import math
-import types
 from functools import cache
-from typing import Any, get_args, get_origin
+from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
-from msgspec import Struct
-from msgspec.structs import fields, replace
 
-from grader.facts import (
-    MAX_FACTS_JSON_BYTES,
-    ArrayFacts,
-    Facts,
-    HistoryFacts,
-    KernelFacts,
-    ProbeRequest,
-    facts_from_json,
-    facts_to_json,
-)
+from grader.facts import MAX_FACTS_JSON_BYTES, ArrayFacts, Facts, KernelFacts, facts_to_json
 from grader.reevaluation_facts import Reevaluation
-from grader.strictjson import _MARKERS, MAX_DEPTH, DecodeError, decode
+from grader.strictjson import MAX_DEPTH, DecodeError, decode
+from tests.facts_values import FAST, filled
 
 SCHEMAS = (Facts, KernelFacts, Reevaluation, ArrayFacts)
-FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
 
 json_values = st.recursive(
     st.none()
@@ -44,47 +29,6 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
     max_leaves=40,
 )
-
-
-INT64 = (1 - (1 << 63), (1 << 63) - 1)  # what the decoder accepts
-
-
-def filled(schema: Any) -> Any:
-    """A value of `schema` with every field present: optional parts set, each list and mapping one entry long."""
-    origin, args = get_origin(schema), get_args(schema)
-    if isinstance(schema, type) and issubclass(schema, Struct):
-        return schema(**{f.name: filled(f.type) for f in fields(schema)})
-    if origin is types.UnionType:
-        return filled(next(arg for arg in args if arg is not type(None)))
-    if origin is list:
-        return [filled(args[0])]
-    if origin is dict:
-        return {"key": filled(args[1])}
-    return {bool: True, int: 7, float: 0.5, str: "text"}[schema]
-
-
-def valid(schema: Any) -> st.SearchStrategy[Any]:
-    """Any value of `schema` that JSON can carry and the decoder must accept (no NaN: it never equals itself)."""
-    origin, args = get_origin(schema), get_args(schema)
-    if isinstance(schema, type) and issubclass(schema, Struct):
-        return st.builds(schema, **{f.name: valid(f.type) for f in fields(schema)})
-    if origin is types.UnionType:
-        return st.one_of([valid(arg) for arg in args])
-    if origin is list:
-        return st.lists(valid(args[0]), max_size=2)
-    if origin is dict:
-        return st.dictionaries(st.text(max_size=5), valid(args[1]), max_size=2)
-    if schema is type(None):
-        return st.none()
-    scalars = {
-        bool: st.booleans(),
-        int: st.integers(*INT64),
-        float: st.floats(allow_nan=False),
-        # A string that is exactly one of the decoder's NaN markers comes back as a float (strictjson's known
-        # limit: only the notebook's own facts can be spoiled that way); any other text is valid.
-        str: st.text(max_size=10).filter(lambda text: text not in _MARKERS),
-    }
-    return scalars[schema]
 
 
 def decodes_or_refuses(text: str | bytes, schema: type[Any]) -> Any:
@@ -130,12 +74,6 @@ def test_random_bytes(raw: bytes, schema: type[Any]) -> None:
 @given(json_values, st.sampled_from(SCHEMAS))
 def test_random_json(value: Any, schema: type[Any]) -> None:
     decodes_or_refuses(json.dumps(value), schema)
-
-
-@FAST
-@given(valid(Facts))
-def test_any_valid_facts_round_trip(facts: Facts) -> None:
-    assert facts_from_json(facts_to_json(facts)) == facts
 
 
 @FAST
@@ -203,20 +141,6 @@ def test_a_number_beyond_the_float_range_where_a_float_is_expected_is_refused(nu
         decode(f'{{"ok": true, "accuracy": {number}}}', Reevaluation, max_bytes=1000)
 
 
-def test_nan_and_infinity_tokens_are_kept_as_floats_and_round_trip() -> None:
-    values = {"loss": [math.nan, math.inf, -math.inf, 0.5], "val_loss": [1.7e308]}
-    perfect = filled(Facts)
-    history = HistoryFacts(epochs=4, keys=sorted(values), values=values, from_fit=True)
-    facts = replace(perfect, kernel=replace(perfect.kernel, history=history))
-    text = facts_to_json(facts)
-    assert "NaN" in text and "-Infinity" in text
-    again = facts_from_json(text)
-    assert again.kernel.history is not None
-    loss = again.kernel.history.values["loss"]
-    assert math.isnan(loss[0]) and loss[1:] == [math.inf, -math.inf, 0.5]
-    assert facts_to_json(again) == text
-
-
 def test_a_token_inside_a_string_stays_text() -> None:
     value = decode('{"ok": false, "message": "NaN \\" Infinity -Infinity"}', Reevaluation, max_bytes=1000)
     assert value.message == 'NaN " Infinity -Infinity'
@@ -244,23 +168,6 @@ def test_size_is_bounded_before_parsing() -> None:
     with pytest.raises(DecodeError, match="over the limit"):
         decode(text, Reevaluation, max_bytes=1000)
     assert decode(text, Reevaluation, max_bytes=5000).message == "x" * 2000
-
-
-def test_defaults_and_the_empty_kernel_facts_survive_a_round_trip() -> None:
-    request = ProbeRequest(loader="mnist", variables=["model", "score"])
-    empty = replace(filled(Facts), kernel=KernelFacts.empty(request), reevaluation=Reevaluation(ok=False))
-    again = facts_from_json(facts_to_json(empty))
-    assert again == empty
-    assert again.kernel.model.layers == [] and again.reevaluation.accuracy is None
-    assert again.kernel.request == request and not again.kernel.variable("score").present
-    minimal = decode('{"present": false}', ArrayFacts, max_bytes=100)
-    assert minimal == ArrayFacts(present=False) and minimal.shape is None
-
-
-def test_facts_are_immutable() -> None:
-    facts = filled(Facts)
-    with pytest.raises(AttributeError):
-        facts.kernel.summary_calls = 3
 
 
 # Long runs of NaN/Infinity tokens (their scan was once quadratic; benchmarks/bench_hostile_inputs.py times them).
