@@ -20,6 +20,7 @@ import grader.pipeline
 from grader.assignment import Assignment, DatasetSpec
 from grader.cli import main
 from grader.dataset import Dataset
+from grader.execution.run import CellProgress
 from grader.execution.settings import RunLimits, RunSettings
 from grader.export.file_stems import file_stems
 from grader.facts import Facts, KernelFacts
@@ -114,7 +115,7 @@ def test_a_session_serves_the_rubrics_dataset_and_asks_for_what_the_rubric_reads
 # --- LMS downloads graded with faked runs: naming, resubmissions and late arithmetic, decided before any kernel
 
 
-def faked_run(path: Path, dataset: Dataset, settings: RunSettings) -> Facts:
+def faked_run(path: Path, dataset: Dataset, settings: RunSettings, on_cell: CellProgress | None = None) -> Facts:
     """What a run records, without a kernel: nothing for a notebook that only prints, the perfect run otherwise."""
     if GREETING in path.read_text(encoding="utf-8"):
         return replace(
