@@ -89,14 +89,15 @@ def run_grade_measured(
 
 
 def fast_rubric(folder: Path) -> Path:
-    """The real rubric with a 20 s cell limit, so a 200-epoch notebook is stopped quickly.
+    """The real rubric with a 30 s cell limit: a 200-epoch notebook (about 50 s on 2 idle cores) is stopped, while
+    the reference's 20 epochs (about 5 s) finish even when other work keeps the cores busy.
 
     On 12,000 training images, 20 epochs of SGD leave identical notebooks up to 0.025 apart in test
     accuracy (measured: 0.751 to 0.774); a 0.06 margin keeps pinned grades independent of that noise.
     Tests that share this rubric and the session cache share the reference run too.
     """
     data = yaml.safe_load((ROOT / "rubric.yaml").read_text())
-    data["limits"].update(cell_timeout_s=20, notebook_timeout_s=150)
+    data["limits"].update(cell_timeout_s=30, notebook_timeout_s=200)
     data["accuracy_margin"] = 0.06
     data["template"] = str(ROOT / "reference" / "template.ipynb")  # the copy lives elsewhere
     path = folder / "rubric.yaml"

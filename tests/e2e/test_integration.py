@@ -100,7 +100,7 @@ def test_spoofed_score_is_flagged_with_evidence(graded: dict[str, Any]) -> None:
 
 
 def test_time_limit_is_reported(graded: dict[str, Any]) -> None:
-    assert any("stopped after 20 s" in hit for hit in graded["students"]["max_long_training"]["limits_hit"])
+    assert any("stopped after 30 s" in hit for hit in graded["students"]["max_long_training"]["limits_hit"])
 
 
 def test_near_copies_of_ben_are_flagged_and_nobody_else(graded: dict[str, Any]) -> None:

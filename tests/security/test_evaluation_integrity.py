@@ -87,9 +87,12 @@ def test_a_model_that_cannot_be_re_loaded_is_not_verified(graded: Graded) -> Non
     """One epoch, a padded history and weights trained on the test set, behind a constraint of the notebook's
     own: every check that needs the saved model fails, saying why and how a model is made loadable."""
     grade = graded.grades["forge_unloadable_model"]
-    for section, check_id in (("train", "history"), ("train", "trained"), ("evaluate", "matches")):
+    for section, check_id in (("train", "trained"), ("evaluate", "matches")):
         verdict = graded.check("forge_unloadable_model", check_id, section)
         assert not verdict["passed"] and "Not verified" in verdict["message"], verdict["message"]
         assert "`KeepAll`" in verdict["message"] and "Keras's own classes" in verdict["message"]
+    # The padded history is caught by what the probe saw of the fit itself, before anything needs the saved model.
+    history = graded.check("forge_unloadable_model", "history", "train")
+    assert not history["passed"] and "the fit that returned it ran 1" in history["message"], history["message"]
     assert not graded.check("forge_unloadable_model", "accuracy", "evaluate")["passed"]
     assert grade["total"] <= 88
