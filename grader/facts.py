@@ -17,6 +17,7 @@ from msgspec import Struct, field, to_builtins
 from grader.atomic_write import atomic_write
 from grader.keras_facts import KerasObject, LayerFacts, Scalar, Value
 from grader.reevaluation_facts import Reevaluation
+from grader.statuses import CellStatus, RunStatus
 from grader.strictjson import decode
 
 SCHEMA_VERSION = 2
@@ -340,7 +341,7 @@ class CellFacts(Struct, frozen=True, forbid_unknown_fields=True):
     """How one code cell of the notebook ran."""
 
     index: int  # position among the notebook's code cells, from 1
-    status: str  # "ok" | "error" | "timeout" | "not_run" | "kernel_died"
+    status: CellStatus
     source: str
     error_name: str = ""
     error_value: str = ""
@@ -350,7 +351,7 @@ class CellFacts(Struct, frozen=True, forbid_unknown_fields=True):
 class ExecutionFacts(Struct, frozen=True, forbid_unknown_fields=True):
     """How the notebook ran, as observed by the grader."""
 
-    status: str  # "completed" | "kernel_died" | "notebook_timeout" | "failed_to_start" | "unreadable"
+    status: RunStatus
     message: str
     cells: list[CellFacts]
     stdout: str  # the text the student's cells printed (bounded)

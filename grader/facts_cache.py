@@ -20,6 +20,7 @@ from grader import __version__
 from grader.dataset import Dataset
 from grader.execution.settings import RunSettings
 from grader.facts import Facts, ProbeRequest, load_facts, save_facts
+from grader.statuses import NOT_FROM_A_KERNEL
 
 _PACKAGE = Path(__file__).parent
 # The code that runs a notebook and the code that runs inside its kernel: every file of these packages, and
@@ -96,7 +97,6 @@ def cache_key(notebook: bytes, dataset: Dataset, settings: RunSettings, code_dig
 
 # Facts that no kernel produced (the notebook could not be read, or the grader failed): they record nothing
 # a rubric could ask for, and running the notebook again would give the same.
-NOT_FROM_A_KERNEL = ("unreadable", "grader_error")
 _NAMES_SHOWN = 5
 
 

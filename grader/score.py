@@ -10,6 +10,7 @@ from grader.discover import Origin, Submission
 from grader.facts import Facts
 from grader.lateness import Lateness
 from grader.rubric.model import CheckSpec, Rubric, SectionSpec
+from grader.statuses import NEVER_RAN, GradeStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,7 @@ class SectionResult:
 @dataclass(frozen=True, slots=True)
 class StudentGrade:
     student: str
-    status: str  # "graded" | "error"
+    status: GradeStatus
     message: str
     total: float
     max_total: float
@@ -126,7 +127,7 @@ def score_facts(student: str, facts: Facts, rubric: Rubric, ctx: Context) -> Stu
         points = round_points(sum(c.points for c in checks))
         sections.append(SectionResult(spec.id, spec.title, points, spec.points, tuple(checks), evidence))
     # "error" only when the notebook could not be run at all; a crash inside it still earns what it earned.
-    never_ran = facts.execution.status in ("unreadable", "failed_to_start", "grader_error")
+    never_ran = facts.execution.status in NEVER_RAN
     unscored = "; ".join(f"the check {failed} could not be scored" for failed in failed_checks)
     return StudentGrade(
         student=student,

@@ -4,7 +4,7 @@ every optional part filled in, and a Hypothesis strategy for any valid facts."""
 from __future__ import annotations
 
 import types
-from typing import Any, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -30,6 +30,8 @@ def filled(schema: Any) -> Any:
         return [filled(args[0])]
     if origin is dict:
         return {"key": filled(args[1])}
+    if origin is Literal:
+        return args[0]
     return {bool: True, int: 7, float: 0.5, str: "text"}[schema]
 
 
@@ -46,6 +48,8 @@ def valid(schema: Any) -> st.SearchStrategy[Any]:
         return st.dictionaries(st.text(max_size=5), valid(args[1]), max_size=2)
     if schema is type(None):
         return st.none()
+    if origin is Literal:
+        return st.sampled_from(args)
     scalars = {
         bool: st.booleans(),
         int: st.integers(*INT64),

@@ -20,7 +20,7 @@ from grader.facts import (
     facts_to_json,
 )
 from grader.reevaluation_facts import Reevaluation
-from grader.strictjson import decode
+from grader.strictjson import DecodeError, decode
 from tests.factories import X_TRAIN, Y_TRAIN, perfect_fit
 from tests.facts_values import FAST, filled, valid
 
@@ -80,3 +80,15 @@ def test_validation_request_rebuilds_only_the_provisioned_training_set(
     changes: dict[str, object], expected: ValidationRequest | None
 ) -> None:
     assert ValidationRequest.of(perfect_fit(**changes)) == expected
+
+
+@pytest.mark.parametrize(("field", "status"), [("cell", "finished"), ("run", "done")])
+def test_a_status_the_grader_never_writes_is_refused_on_decoding(field: str, status: str) -> None:
+    facts = filled(Facts)
+    execution = facts.execution
+    if field == "cell":
+        execution = replace(execution, cells=[replace(execution.cells[0], status=status)])  # type: ignore[arg-type]
+    else:
+        execution = replace(execution, status=status)  # type: ignore[arg-type]
+    with pytest.raises(DecodeError, match=f"Invalid enum value {status!r}"):
+        facts_from_json(facts_to_json(replace(facts, execution=execution)))

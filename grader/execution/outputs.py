@@ -14,6 +14,7 @@ from typing import Any
 from msgspec.structs import replace
 
 from grader.facts import MAX_FACTS_JSON_BYTES, CellFacts, ExecutionFacts, Facts, KernelFacts, facts_to_json
+from grader.statuses import CellStatus
 from grader.terminal_text import strip_ansi
 
 MAX_SOURCE = 20_000  # characters of one cell's source
@@ -25,7 +26,7 @@ _MAX_IMAGES = 8 << 20  # base64 characters of all the kept images together
 _CUT = "\n[grader: the rest of this cell's source is not kept]"
 
 
-def cell_facts(cells: list[Any], states: list[str]) -> list[CellFacts]:
+def cell_facts(cells: list[Any], states: list[CellStatus]) -> list[CellFacts]:
     """Each code cell's facts, in order (`states` is how each ran), with the sources within `MAX_SOURCES`."""
     budget = MAX_SOURCES
     facts = []
@@ -37,7 +38,7 @@ def cell_facts(cells: list[Any], states: list[str]) -> list[CellFacts]:
     return facts
 
 
-def _cell_facts(cell: Any, number: int, state: str, source: str) -> CellFacts:
+def _cell_facts(cell: Any, number: int, state: CellStatus, source: str) -> CellFacts:
     error = next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), None)
     if error is None:
         return CellFacts(index=number, status=state, source=source)

@@ -38,6 +38,7 @@ from grader.sandbox.limits import Limits, memory_text
 from grader.sandbox.placement import KERNEL_PACKAGE, Placement, kernel_environment, prepare_placement
 from grader.sandbox.safe_tree import run_folder
 from grader.sandbox.watchdog import Watchdog
+from grader.statuses import CellStatus, RunStatus
 from grader.strictjson import DecodeError, decode
 
 _MAX_FACTS_BYTES = 8 << 20
@@ -76,8 +77,8 @@ class RunState:
 
     code_cells: list[int]  # the code cells' positions in the notebook
     limits: Limits
-    states: dict[int, str] = field(default_factory=dict)
-    status: str = "completed"
+    states: dict[int, CellStatus] = field(default_factory=dict)
+    status: RunStatus = "completed"
     message: str = ""
     limits_hit: list[str] = field(default_factory=list)
     killed_for: str | None = None  # why the grader killed the kernel, when it did

@@ -10,6 +10,7 @@ from grader.kernel.labels import class_count
 from grader.kernel_env import KernelEnvironment
 from grader.reevaluation_facts import Reevaluation
 from grader.sandbox.limits import Limits
+from grader.statuses import RunStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,7 @@ def dataset_facts(dataset: Dataset) -> DatasetFacts:
     )
 
 
-def not_run_facts(status: str, message: str, settings: RunSettings) -> Facts:
+def not_run_facts(status: RunStatus, message: str, settings: RunSettings) -> Facts:
     """The facts of a notebook that was never run (`unreadable`, or `grader_error`), saying why."""
     execution = ExecutionFacts(status=status, message=message, cells=[], stdout="", limits_hit=[], duration_s=0.0)
     not_run = Reevaluation(ok=False, message="not run")

@@ -37,8 +37,8 @@ from grader.report import charts
 from grader.report.failed_import import failed_import
 from grader.rubric.model import CheckSpec, Rubric, SectionSpec
 from grader.score import CheckResult, SectionResult, StudentGrade, number, rubric_sections
+from grader.statuses import FAILED_CELLS, CellStatus
 
-FAILED_CELL_STATUSES = ("error", "timeout", "kernel_died")
 # What one report shows at most, so that a notebook of 400 failing cells gives a report of a few hundred kB
 # rendered in well under a second: the first MAX_ERROR_CELLS cells that did not finish (the rest are counted),
 # each with MAX_SOURCE_CHARS of source (about 50 kB once highlighted) and MAX_TRACEBACK_CHARS of traceback,
@@ -105,7 +105,7 @@ class CellView:
     """A code cell that raised, ready to show: highlighted source and the end of its traceback."""
 
     index: int
-    status: str
+    status: CellStatus
     error: str
     source_html: Markup
     traceback: str
@@ -209,7 +209,7 @@ def _sections(grade: StudentGrade, rubric: Rubric) -> tuple[list[SectionView], l
     failing = {s.id for s in sections if not all(c.passed for c in s.checks)}
     placed: dict[str, list[CellView]] = {s.id: [] for s in sections}
     others: list[CellView] = []
-    failed = [cell for cell in grade.facts.execution.cells if cell.status in FAILED_CELL_STATUSES]
+    failed = [cell for cell in grade.facts.execution.cells if cell.status in FAILED_CELLS]
     for cell in failed[:MAX_ERROR_CELLS]:
         home = next((s.id for s in sections if s.id in failing and mentions(cell.source, keywords[s.id])), None)
         (placed[home] if home else others).append(_cell_view(cell))
