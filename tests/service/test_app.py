@@ -18,8 +18,9 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from grader.rubric.load import load_rubric
-from grader.service.app import Course, create_app
+from grader.service.app import create_app
 from grader.service.auth import enrol, issue_staff_token, issue_tokens
+from grader.service.course import Course
 from grader.service.db import Student, Upload, open_database, sqlite_url
 from grader.service.queue import Queue
 from tests.service.conftest import PER_HOUR, course_rubric, tiny_notebook
