@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import sessionmaker
 
+from grader.output_layout import OutputLayout
 from grader.rubric.model import Rubric
 from grader.service.db import QUEUED, RUNNING, Upload, now, utc
 from grader.service.queue import Queue
@@ -33,8 +34,9 @@ class Course:
         return self.data / "reports"
 
     @property
-    def class_dir(self) -> Path:
-        return self.data / "class"
+    def class_outputs(self) -> OutputLayout:
+        """The class's outputs (index.html, grades.csv, ...) as `grade` writes them for the staff."""
+        return OutputLayout(self.data / "class")
 
     def follow(self, rubric: Rubric) -> None:
         """Serves under `rubric` from now on (re-read for a re-score): its due date, visibility and limit."""

@@ -15,8 +15,6 @@ from grader.service.course import upload_view
 from grader.service.db import Upload
 from grader.service.routing import FORM_EXPIRED, error, page, served, staff_refusal
 
-CLASS_FILES = ("index.html", "grades.csv", "canvas.csv", "grades.json")
-
 
 async def staff(request: Request) -> Response:
     if (refusal := staff_refusal(request)) is not None:
@@ -28,15 +26,18 @@ async def staff(request: Request) -> Response:
     for upload in uploads:
         histories.setdefault(upload.student, []).append(upload_view(course, upload, staff=True))
     notice = request.session.pop("notice", "")
-    files = [name for name in CLASS_FILES if (course.class_dir / name).is_file()]
-    pairs = sorted(p.name for p in (course.class_dir / "near-copies").glob("*.html"))
+    outputs = course.class_outputs
+    files = [
+        p.name for p in (outputs.index, outputs.grades_csv, outputs.canvas_csv, outputs.grades_json) if p.is_file()
+    ]
+    pairs = sorted(p.name for p in outputs.near_copies_dir.glob("*.html"))
     return page("staff.html.j2", request, histories=histories, files=files, pairs=pairs, notice=notice)
 
 
 async def class_file(request: Request) -> Response:
     if (refusal := staff_refusal(request)) is not None:
         return refusal
-    root = served(request).course.class_dir.resolve()
+    root = served(request).course.class_outputs.root.resolve()
     path = (root / request.path_params["path"]).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         return error(request, "no such file", 404)
