@@ -97,7 +97,8 @@ def _data(folder: Path) -> Path:
 def serve(argv: list[str]) -> int:
     import uvicorn
 
-    from grader.service.app import Course, create_app, secret_key
+    from grader.service.app import create_app, secret_key
+    from grader.service.course import Course
     from grader.service.queue import Queue
     from grader.service.worker import Grader, Workers
 

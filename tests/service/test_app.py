@@ -18,8 +18,9 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from grader.rubric.load import load_rubric
-from grader.service.app import Course, create_app
+from grader.service.app import create_app
 from grader.service.auth import enrol, issue_staff_token, issue_tokens
+from grader.service.course import Course
 from grader.service.db import Student, Upload, open_database, sqlite_url
 from grader.service.queue import Queue
 from tests.service.conftest import PER_HOUR, course_rubric, tiny_notebook
@@ -256,6 +257,27 @@ def test_staff_pages_are_for_staff_only(setup: Setup) -> None:
     assert setup.client("staff").get("/staff").status_code == 200
     assert setup.client("staff").get("/staff/class/../grader.db").status_code == 404
     assert submit(setup.client("staff"), tiny_notebook(1)).status_code == 403
+
+
+def test_staff_page_links_the_class_outputs_that_exist(setup: Setup) -> None:
+    class_dir = setup.data / "class"
+    (class_dir / "near-copies").mkdir(parents=True)
+    for name in ("grades.json", "index.html", "grades.csv", "near-copies/ada+bob.html", "notes.txt"):
+        (class_dir / name).write_text(name, encoding="utf-8")
+    client = setup.client("staff")
+    links = re.findall(r'href="(/staff/class/[^"]+)"', client.get("/staff").text)
+    assert links == [
+        "/staff/class/index.html",
+        "/staff/class/grades.csv",
+        "/staff/class/grades.json",
+        "/staff/class/near-copies/ada+bob.html",
+    ]
+    assert [client.get(link).text for link in links] == [
+        "index.html",
+        "grades.csv",
+        "grades.json",
+        "near-copies/ada+bob.html",
+    ]
 
 
 def test_no_token_reaches_the_log(setup: Setup, caplog: pytest.LogCaptureFixture) -> None:
