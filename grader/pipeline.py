@@ -54,7 +54,7 @@ from grader.sandbox.host import require_bwrap
 from grader.score import StudentGrade, grade_with_notes, unscored_grade
 
 if TYPE_CHECKING:  # the reports' imports (matplotlib, Jinja) load in the background: see _import_meanwhile
-    from grader.report import ReportContext
+    from grader.report.render import ReportContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +208,7 @@ def start_session(options: Options, rubric: Rubric, cache_dir: Path, students: i
         dataset=dataset_facts(dataset),
     )
     cache = FactsCache(cache_dir)
-    _import_meanwhile("grader.report")
+    _import_meanwhile("grader.report.render")
     calibration = calibrate(run_reference(options, reference, dataset, settings, cache), rubric)
     zone = lms_zone(options, rubric)
     return Session(options, rubric, reference, dataset, settings, jobs, cache, calibration, roster, d2l_roster, zone)
@@ -352,7 +352,7 @@ def interrupts_deferred() -> Iterator[None]:
 
 def report_context(session: Session, ignored: tuple[Ignored, ...] = (), near_copies: bool = True) -> ReportContext:
     """What the reports show beside the grades: the run, the data and the calibration on the reference."""
-    from grader.report import ReportContext
+    from grader.report.render import ReportContext
 
     calibration, rubric = session.calibration, session.rubric
     reference = calibration.reference_facts.kernel
@@ -375,7 +375,7 @@ def report_context(session: Session, ignored: tuple[Ignored, ...] = (), near_cop
 def _write_outputs(
     graded: Round, session: Session, found: Discovery, guard: StageGuard, changed: set[str] | None
 ) -> list[StudentGrade]:
-    from grader.report import write_reports
+    from grader.report.render import write_reports
 
     options, grades, pairs = session.options, graded.grades, graded.pairs
     rubric = session.rubric

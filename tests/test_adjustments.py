@@ -14,7 +14,7 @@ from grader.export.canvas import write_canvas_csv
 from grader.export.grades_csv import write_grades_csv
 from grader.export.grades_json import write_grades_json
 from grader.export.gradescope import gradescope_results
-from grader.report import write_reports
+from grader.report.render import write_reports
 from grader.score import StudentGrade
 from tests.factories import make_grade, report_context, rubric
 

@@ -6,7 +6,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from grader.report import student_page
+from grader.report.render import student_page
 from grader.rubric.load import load_rubric
 from grader.rubric.model import Rubric
 from grader.visibility import hides_now, student_view

@@ -21,7 +21,7 @@ from grader.errors import GraderError
 from grader.isolation import StageGuard
 from grader.pipeline import Options, Session, grade_round, report_context, start_session, write_outputs
 from grader.progress import Progress
-from grader.report import student_page
+from grader.report.render import student_page
 from grader.rubric.load import load_rubric
 from grader.service.db import ERROR, GRADED, Upload, utc
 from grader.service.queue import Queue, Result

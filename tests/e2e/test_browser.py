@@ -23,7 +23,7 @@ from msgspec.structs import replace
 from grader.dataset import build_standin, load_arrays
 from grader.export.file_stems import file_stems
 from grader.facts import PanelFacts
-from grader.report import write_reports
+from grader.report.render import write_reports
 from grader.score import StudentGrade
 from tests.factories import INDICES, ROOT, make_facts, make_grade, report_context, rubric
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from grader.facts import HistoryFacts
-from grader.report import charts, write_reports
+from grader.report import charts
 from grader.report.charts import PNG_MAGIC
+from grader.report.render import write_reports
 from tests.factories import REFERENCE_HISTORY, make_grade, report_context, rubric
 
 HOSTILE_HISTORIES = {

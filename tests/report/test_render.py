@@ -16,8 +16,7 @@ from grader.export.file_stems import file_stems
 from grader.facts import CellFacts, ExecutionFacts, KernelFacts, ModelFacts, PanelFacts, VariableFacts
 from grader.keras_facts import LayerFacts
 from grader.near_copies import NearCopy, Segment
-from grader.report import ReportContext, write_reports
-from grader.report.render import MAX_ERROR_CELLS, SORT_SCRIPT
+from grader.report.render import MAX_ERROR_CELLS, SORT_SCRIPT, ReportContext, write_reports
 from grader.rubric.model import Rubric
 from grader.score import StudentGrade, number
 from tests.factories import (
