@@ -137,7 +137,7 @@ def test_thirty_queued_are_graded_in_order_exactly_once_across_a_sigkill(
     with running(*args) as server, server.client(staff_token) as staff:
         finished = wait_until_finished(staff, ids, FINISH_TIMEOUT_S)
     assert sorted(s["id"] for s in finished) == ids  # no loss, no duplicate
-    assert all(s["status"] == "graded" for s in finished)
+    assert all(s["status"] == "graded" for s in finished), [s for s in finished if s["status"] != "graded"]
     with db() as s:
         uploads = list(s.scalars(select(Upload).order_by(Upload.id)))
     assert [u.id for u in uploads] == ids
