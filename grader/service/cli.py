@@ -112,7 +112,7 @@ def serve(argv: list[str]) -> int:
         raise GraderError("--jobs must be at least 1")
     db = open_database(database_url(args.database, data))
     enrol(db, read_service_roster(args.roster))
-    queue = Queue(db, args.queue_size, rubric.service.submissions_per_hour, rubric.due)
+    queue = Queue(db, args.queue_size, rubric.service.submissions_per_hour, rubric.due, rubric.late.grace_minutes)
     resumed = queue.resume()
     if resumed:
         log.info("%d submission(s) interrupted by the last stop are queued again", resumed)

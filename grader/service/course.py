@@ -42,6 +42,7 @@ class Course:
         """Serves under `rubric` from now on (re-read for a re-score): its due date, visibility and limit."""
         self.rubric = rubric
         self.queue.due, self.queue.per_hour = rubric.due, rubric.service.submissions_per_hour
+        self.queue.grace_minutes = rubric.late.grace_minutes
 
     def hides(self) -> bool:
         return hides_now(self.rubric, now())

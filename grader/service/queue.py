@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import sessionmaker
 
+from grader.lateness import measure_lateness
 from grader.service.db import QUEUED, RUNNING, Upload, now
 from grader.service.uploads import StoredNotebook, UploadRefused
 
@@ -34,6 +35,7 @@ class Queue:
     capacity: int  # submissions waiting at most; more are refused until some are graded
     per_hour: int  # submissions one student may make in an hour
     due: datetime | None
+    grace_minutes: float = 0.0  # the late policy's grace: within it a submission is on time
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # The code cell each running submission is in, and how many it has: kept in memory, as it changes by the second.
     _cells: dict[int, tuple[int, int]] = field(default_factory=dict, repr=False)
@@ -70,7 +72,7 @@ class Queue:
                 filename=notebook.filename,
                 stored=notebook.stored,
                 received_at=received,
-                late=self.due is not None and received > self.due,
+                late=measure_lateness(received, False, self.due, self.grace_minutes).late,
                 status=QUEUED,
             )
             session.add(upload)

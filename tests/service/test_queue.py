@@ -68,8 +68,10 @@ def test_lateness_is_decided_by_the_due_date_at_acceptance(database: str) -> Non
     late = queue.accept("ada", StoredNotebook("hw.ipynb", "a.ipynb"))
     queue.due = datetime.now(UTC) + timedelta(days=1)
     on_time = queue.accept("ada", StoredNotebook("hw.ipynb", "b.ipynb"))
+    queue.due, queue.grace_minutes = datetime.now(UTC) - timedelta(minutes=3), 5  # late, but within the grace
+    in_grace = queue.accept("ada", StoredNotebook("hw.ipynb", "c.ipynb"))
     with queue.db() as s:
-        assert [s.get(Upload, i).late for i in (late, on_time)] == [True, False]
+        assert [s.get(Upload, i).late for i in (late, on_time, in_grace)] == [True, False, False]
 
 
 def test_two_workers_claiming_at_once_never_take_the_same_submission(database: str) -> None:
