@@ -25,7 +25,7 @@ from grader.execution.notebook import too_large
 from grader.execution.run import grade_run
 from grader.execution.settings import RunSettings, not_run_facts
 from grader.facts import Facts, facts_from_json, facts_to_json
-from grader.facts_cache import FactsCache, Shortfall, cache_key, fact_code_digest, rerun_notice, shortfall
+from grader.facts_cache import FactsCache, Shortfall, cache_key, installed_code_digest, rerun_notice, shortfall
 from grader.files import FileTooLarge, NotRegularFile, read_regular_file
 from grader.isolation import DECODE, EXECUTE, StageFailure, StageGuard
 from grader.kernel_env import ensure_built, locate
@@ -176,7 +176,7 @@ def execute_all(
     cached facts lack what the rubric reads, or cannot be read back, runs again all the same: scoring it on
     missing data would give a wrong grade. `say` hears, once for the batch, which notebooks run again and why.
     """
-    digest = fact_code_digest()
+    digest = installed_code_digest()
     todo: list[tuple[Submission, str]] = []
     stale: list[tuple[str, Shortfall]] = []
     damaged: list[str] = []

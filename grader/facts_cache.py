@@ -10,8 +10,10 @@ before, another dataset loader), `shortfall` says what is missing and that noteb
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +29,9 @@ _PACKAGE = Path(__file__).parent
 # every module of the grader they import (a package imported is taken whole), decides what facts a run
 # produces, so editing any of them invalidates the cache. Found by reading the imports: nothing to forget.
 _FACT_ROOTS = ("execution", "kernel")
+# CPython 3.11's `ast.parse` is not safe in two threads at once (it fails with "AST constructor recursion depth
+# mismatch"), and `grade serve` grades on several threads: sources are parsed under this lock.
+_PARSING = threading.Lock()
 
 
 def fact_sources(package: Path = _PACKAGE) -> list[Path]:
@@ -66,12 +71,21 @@ def _module_path(package: Path, name: str) -> Path:
 def _grader_imports(path: Path) -> set[str]:
     """The grader's modules that `path` imports (`from grader.x import y` names both `grader.x` and `grader.x.y`)."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_bytes())):
+    with _PARSING:
+        tree = ast.parse(path.read_bytes())
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
     return {name for name in names if name.startswith("grader.")}
+
+
+@functools.cache
+def installed_code_digest() -> str:
+    """The digest of the grader's own code that decides facts: computed once per process (it cannot change while
+    the process runs, and a long-running `grade serve` would otherwise read its sources for every submission)."""
+    return fact_code_digest(_PACKAGE)
 
 
 def fact_code_digest(package: Path = _PACKAGE) -> str:

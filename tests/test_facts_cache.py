@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,16 @@ import yaml
 from grader.dataset import Dataset
 from grader.execution.settings import RunLimits, RunSettings
 from grader.facts import ProbeRequest, facts_to_json
-from grader.facts_cache import FactsCache, Shortfall, cache_key, fact_code_digest, fact_sources, rerun_notice, shortfall
+from grader.facts_cache import (
+    FactsCache,
+    Shortfall,
+    cache_key,
+    fact_code_digest,
+    fact_sources,
+    installed_code_digest,
+    rerun_notice,
+    shortfall,
+)
 from grader.kernel_env import KernelEnvironment
 from grader.rubric.load import load_rubric
 from grader.rubric.model import Rubric
@@ -296,3 +306,10 @@ def test_the_probe_request_is_not_part_of_the_cache_key() -> None:
     # So that a rubric reading a new name finds its old entries, and can tell what they lack.
     wider = dataclasses.replace(SETTINGS, request=WANTED)
     assert cache_key(NOTEBOOK, dataset(), SETTINGS, DIGEST) == cache_key(NOTEBOOK, dataset(), wider, DIGEST)
+
+
+def test_the_digest_is_the_same_from_threads_at_once() -> None:
+    """`grade serve` grades on several threads; CPython 3.11's ast.parse fails when two threads parse at once."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        digests = set(pool.map(lambda _: fact_code_digest(), range(8)))
+    assert digests == {installed_code_digest()}
