@@ -84,7 +84,8 @@ class Queue:
 
         One statement picks and marks it, so that two workers (threads or processes) never take the same one:
         PostgreSQL locks the row it picks and another claim skips it (FOR UPDATE SKIP LOCKED) for the next;
-        SQLite runs the statement under its single writer's lock."""
+        SQLite runs the statement under its single writer's lock. The workers of one process also claim one at a
+        time, so that the time each submission started follows the order they were claimed in."""
         oldest = (
             select(Upload.id)
             .where(Upload.status == QUEUED)
@@ -93,7 +94,7 @@ class Queue:
             .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
-        with self.db.begin() as session:
+        with self._lock, self.db.begin() as session:
             return session.scalar(
                 update(Upload)
                 .where(Upload.id == oldest, Upload.status == QUEUED)
