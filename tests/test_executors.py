@@ -111,7 +111,7 @@ def test_rescore_runs_the_lacking_notebooks_through_a_real_executor(
     batch = Class(tmp_path, {"ada": facts(WANTED.variables, run=1)} | {s: facts(ROLES, run=1) for s in students})
     ran: list[str] = []
 
-    def fake_run(path: Path, dataset: Dataset, settings: RunSettings) -> Facts:
+    def fake_run(path: Path, dataset: Dataset, settings: RunSettings, on_cell: object = None) -> Facts:
         assert settings.request == WANTED  # the notebook runs with the rubric's request
         ran.append(path.stem)
         return NEW
@@ -155,7 +155,7 @@ def test_a_dask_worker_serves_the_graders_dataset_from_its_own_copy(
     dataset = Dataset(Path("/elsewhere/clothes.npz"), "b" * 64, "option", True, 6, 2, (32, 32, 3), 4, "cifar10")
     served: list[Dataset] = []
 
-    def fake_run(path: Path, data: Dataset, settings: RunSettings) -> Facts:
+    def fake_run(path: Path, data: Dataset, settings: RunSettings, on_cell: object = None) -> Facts:
         served.append(data)
         return NEW
 

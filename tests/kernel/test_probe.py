@@ -54,6 +54,7 @@ def _write_dataset(path: Path) -> None:
 def probe(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Probe]:
     loader = getattr(request, "param", "mnist")
     _write_dataset(tmp_path / "data.npz")
+    main = sys.modules["__main__"]  # IPython's shell puts a module of its own there
     shell = InteractiveShell.instance()
     shell.reset(new_session=False)
     loaders = {name: m.load_data for name, m in list(sys.modules.items()) if hasattr(m, "load_data")}
@@ -72,6 +73,7 @@ def probe(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Probe]:
             setattr(keras.Model, name, recorded.originals[f"model.{name}"])
         recorded.owners["variable"].__init__ = recorded.originals["variable"]
         FigureCanvasBase.print_figure = printing  # type: ignore[method-assign]
+        sys.modules["__main__"] = main  # multiprocessing's spawn (Dask's nanny, later) reads its __spec__
         for name, load_data in loaders.items():
             sys.modules[name].load_data = load_data  # type: ignore[attr-defined]
         state.begin(None)
