@@ -33,6 +33,7 @@ from grader.execution.reevaluator import Reevaluator, no_model
 from grader.execution.settings import RunSettings, not_run_facts
 from grader.facts import ExecutionFacts, Facts, KernelFacts, ProbeRequest
 from grader.files import read_regular_file
+from grader.kernel import run_files
 from grader.sandbox.cgroup import ResourceGroup
 from grader.sandbox.limits import Limits, memory_text
 from grader.sandbox.placement import KERNEL_PACKAGE, Placement, kernel_environment, prepare_placement
@@ -60,7 +61,7 @@ def grade_run(path: Path, dataset: Dataset, settings: RunSettings, on_cell: Cell
         placement = prepare_placement(tmp, dataset.path, settings.isolated, settings.environment.python)
         reevaluator = Reevaluator(placement, settings)
         try:
-            execution, kernel = asyncio.run(_run(nb, placement, settings, reevaluator.start, on_cell))
+            execution, kernel = asyncio.run(_run(nb, placement, settings, reevaluator, on_cell))
             reevaluation = reevaluator.result(kernel.training_fit()) if kernel.model.saved else no_model(kernel)
         finally:
             reevaluator.close()
@@ -192,6 +193,7 @@ class CellLoop:
     finished: Callable[[], None]  # called once the probe saved the model and the kernel is killed
     deadline: float
     on_cell: CellProgress | None = None
+    after_cell: Callable[[], None] | None = None  # told after each cell the probe has written its facts for
 
     async def run(self) -> None:
         for number, index in enumerate(self.state.code_cells, start=1):
@@ -238,6 +240,8 @@ class CellLoop:
         if not await self.probe(f"{_PROBE}.end_cell({number})") and not await alive(self.client.km):  # type: ignore[arg-type]
             self.state.kernel_died()
             return False
+        if self.after_cell is not None:
+            self.after_cell()
         return True
 
     async def probe(self, code: str) -> bool:
@@ -260,10 +264,11 @@ async def _run(
     nb: nbformat.NotebookNode,
     placement: Placement,
     settings: RunSettings,
-    finished: Callable[[], None],
+    reevaluator: Reevaluator,
     on_cell: CellProgress | None = None,
 ) -> tuple[ExecutionFacts, KernelFacts]:
-    """Runs the notebook's cells; `finished` is called once the probe has saved the model and the kernel is killed."""
+    """Runs the notebook's cells; the re-evaluation is launched once the notebook trains and told to start once
+    the probe has saved the model and the kernel is killed."""
     limits = settings.limits
     group = ResourceGroup(limits)
     km = _kernel_manager(placement, settings, group)
@@ -285,7 +290,8 @@ async def _run(
         if proc is not None and proc.poll() is None:
             proc.kill()
 
-    loop = CellLoop(nb, client, state, kill, finished, time.monotonic() + limits.notebook_timeout_s, on_cell)
+    deadline = time.monotonic() + limits.notebook_timeout_s
+    loop = CellLoop(nb, client, state, kill, reevaluator.start, deadline, on_cell, reevaluator.after_cell)
     # The kernel can write to the run folder and to its socket folder, both on the host's disk.
     watchdog = Watchdog(limits, (placement.run_dir, placement.socket_dir), kill)
     try:
@@ -344,7 +350,7 @@ def read_kernel_facts(run_dir: Path, request: ProbeRequest) -> KernelFacts:
     # a link or waiting on a FIFO.
     try:
         kernel = decode(
-            read_regular_file(run_dir / "facts.json", _MAX_FACTS_BYTES), KernelFacts, max_bytes=_MAX_FACTS_BYTES
+            read_regular_file(run_dir / run_files.FACTS, _MAX_FACTS_BYTES), KernelFacts, max_bytes=_MAX_FACTS_BYTES
         )
     except (OSError, DecodeError):
         return KernelFacts.empty(request)

@@ -7,6 +7,7 @@ import math
 import os
 from typing import Any
 
+from . import run_files
 from .keras_identity import identity
 from .model_outputs import cross_entropy, evaluated, evaluated_by_name, probabilities
 from .provisioned import Provisioned, prepared_test_images, same_images
@@ -28,7 +29,7 @@ def measure(result: dict[str, Any], model: Any, run_dir: str, data: Provisioned,
         probs = None
         shape = "x".join(str(n) for n in x.shape[1:])
         problems.append(f"the model cannot classify {shape} test images: {type(exc).__name__}: {exc}")
-    student = _student_arrays(os.path.join(run_dir, "student_test.npz"), problems)
+    student = _student_arrays(os.path.join(run_dir, run_files.STUDENT_TEST), problems)
     if student is not None:
         try:
             result.update(student_data(model, student, data, x, probs))

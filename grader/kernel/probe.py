@@ -26,7 +26,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from . import state
+from . import run_files, state
 from .arrays import array_facts, namespace_arrays, test_arrays
 from .figures import hook_figures
 from .hooks import (
@@ -145,7 +145,7 @@ def _collect() -> dict[str, Any]:
 
 def _write(facts: dict[str, Any]) -> None:
     st = current()
-    path = os.path.join(st.out_dir, "facts.json")
+    path = os.path.join(st.out_dir, run_files.FACTS)
     tmp = path + ".tmp"
     with st.open(tmp, "w", encoding="utf-8") as fh:
         fh.write(st.json_dumps(facts))
@@ -159,8 +159,13 @@ def begin_cell(index: int) -> None:
 
 
 def end_cell(index: int) -> None:
-    """Called after student cell `index`: collects facts and writes them, replacing the previous ones."""
+    """Called after student cell `index`: collects facts and writes them, replacing the previous ones; after the
+    first cell that trained, says so (`run_files.TRAINING_STARTED`)."""
+    st = current()
     _write(_collect())
+    if st.fit_calls and not st.training_announced:
+        with st.open(os.path.join(st.out_dir, run_files.TRAINING_STARTED), "w"):
+            st.training_announced = True
 
 
 def finish() -> None:
@@ -172,12 +177,13 @@ def finish() -> None:
     model, _ = guarded(lambda: trained_model(items), (None, ""))
     if isinstance(model, st.model_cls) and model.built:
         try:
-            st.save_model(model, os.path.join(st.out_dir, "model.keras"))
+            st.save_model(model, os.path.join(st.out_dir, run_files.MODEL))
             facts["model"]["saved"] = True
         except Exception:
             facts["model"]["saved"] = False
         test = guarded(lambda: test_arrays(namespace_arrays(items)), None)
         if test is not None:
             with contextlib.suppress(Exception):
-                st.np_savez(os.path.join(st.out_dir, "student_test.npz"), x=np.asarray(test[0]), y=np.asarray(test[1]))
+                path = os.path.join(st.out_dir, run_files.STUDENT_TEST)
+                st.np_savez(path, x=np.asarray(test[0]), y=np.asarray(test[1]))
     _write(facts)

@@ -13,6 +13,7 @@ import stat
 import zipfile
 from typing import Any
 
+from . import run_files
 from .keras_identity import (
     compile_objects,
     identity,
@@ -45,7 +46,7 @@ def load(run_dir: str) -> tuple[dict[str, Any], Any]:
     """The saved model and what it is (structure, weights, compile config); the model is None if it did not load."""
     import keras
 
-    model_path = os.path.join(run_dir, "model.keras")
+    model_path = os.path.join(run_dir, run_files.MODEL)
     if not regular_file(model_path):
         return {"ok": False, "message": "no trained model was saved (no Keras model was found in the notebook)"}, None
     unrestored: list[str] = []

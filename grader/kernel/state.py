@@ -58,6 +58,7 @@ class State:
         # Every value a recorded fit left any trainable variable at: weights copied from a model trained by a
         # recorded fit (a fine-tuned copy) are explained too.
         self.fit_values: set[str] = set()
+        self.training_announced = False  # run_files.TRAINING_STARTED is written
         self.hooks: dict[str, Any] = {}
         self.originals: dict[str, Any] = {}
         # Captured before student code runs: the student may replace any of these later.
