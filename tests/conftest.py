@@ -88,6 +88,10 @@ def run_grade_measured(
     return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr), peak
 
 
+# The limits of `fast_rubric`: every test rubric on `small_dataset` with these limits shares the reference's run.
+FAST_LIMITS = {"cell_timeout_s": 30, "notebook_timeout_s": 200}
+
+
 def fast_rubric(folder: Path) -> Path:
     """The real rubric with a 30 s cell limit: a 200-epoch notebook (about 50 s on 2 idle cores) is stopped, while
     the reference's 20 epochs (about 5 s) finish even when other work keeps the cores busy.
@@ -97,7 +101,7 @@ def fast_rubric(folder: Path) -> Path:
     Tests that share this rubric and the session cache share the reference run too.
     """
     data = yaml.safe_load((ROOT / "rubric.yaml").read_text())
-    data["limits"].update(cell_timeout_s=30, notebook_timeout_s=200)
+    data["limits"].update(FAST_LIMITS)
     data["accuracy_margin"] = 0.06
     data["template"] = str(ROOT / "reference" / "template.ipynb")  # the copy lives elsewhere
     path = folder / "rubric.yaml"

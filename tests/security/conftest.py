@@ -13,7 +13,7 @@ import yaml
 
 from grader.dataset import subsample
 from grader.facts import Facts, load_facts
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_grade
 
 # Short enough that the suite's deliberate hangs cost seconds; long enough for the reference to train
 # on the tiny dataset below while another kernel runs beside it on a 2-core machine.
@@ -27,6 +27,9 @@ LIMITS = {
     "scratch_mb": 200,
     "file_mb": 64,
 }
+# For batches of notebooks that train side by side on a loaded 2-core machine, where nothing hangs on purpose: a
+# stopped fit is not what those tests are about.
+TRAINING_LIMITS = {**LIMITS, "cell_timeout_s": 120, "notebook_timeout_s": 600, "startup_timeout_s": 180}
 REFERENCE = ROOT / "reference" / "solution.ipynb"
 _FINDINGS = re.compile(r"^FINDINGS (\{.*\})$", re.MULTILINE)
 
@@ -55,6 +58,25 @@ def security_env(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory) 
     cache = folder / "cache-of-the-grader"
     cache.mkdir()
     return SecurityEnv(dataset, rubric_path, cache)
+
+
+@pytest.fixture(scope="session")
+def training_env(security_env: SecurityEnv, tmp_path_factory: pytest.TempPathFactory) -> SecurityEnv:
+    """The security dataset with `TRAINING_LIMITS`, and a cache of its own that every batch of training notebooks
+    shares: the reference is run (and calibrated on) once for all of them."""
+    folder = tmp_path_factory.mktemp("training-env")
+    rubric = yaml.safe_load(security_env.rubric.read_text(encoding="utf-8"))
+    rubric["limits"] = TRAINING_LIMITS
+    (folder / "rubric.yaml").write_text(yaml.safe_dump(rubric), encoding="utf-8")
+    (folder / "cache").mkdir()
+    return SecurityEnv(security_env.dataset, folder / "rubric.yaml", folder / "cache")
+
+
+def grade_batch(env: SecurityEnv, submissions: Path, out: Path) -> dict[str, dict[str, Any]]:
+    """`submissions` graded through the real CLI with `env`, two at a time; the grades by student."""
+    result = run_grade(submissions, "--out", out, "--jobs", "2", *env.args(), cache=env.cache, timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return grades_by_student(out)
 
 
 def grades_by_student(out: Path) -> dict[str, dict[str, Any]]:

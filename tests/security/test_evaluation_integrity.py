@@ -5,17 +5,14 @@ that are not the test set is not vouched for, and a model the grader cannot re-l
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import yaml
 
 from grader.sandbox.host import bwrap_path
-from tests.conftest import run_grade
 from tests.security import evaluation_notebooks
-from tests.security.conftest import LIMITS as SECURITY_LIMITS
-from tests.security.conftest import REFERENCE, SecurityEnv, grades_by_student
+from tests.security.conftest import REFERENCE, SecurityEnv, grade_batch
 
 pytestmark = [
     pytest.mark.security,
@@ -32,23 +29,12 @@ class Graded:
         return next(c for c in checks if c["id"] == check_id)
 
 
-# Nothing here hangs on purpose: limits long enough for twelve notebooks that train on a loaded 2-core machine.
-LIMITS = {**SECURITY_LIMITS, "cell_timeout_s": 120, "notebook_timeout_s": 600, "startup_timeout_s": 180}
-
-
 @pytest.fixture(scope="module")
-def graded(security_env: SecurityEnv, tmp_path_factory: pytest.TempPathFactory) -> Graded:
+def graded(training_env: SecurityEnv, tmp_path_factory: pytest.TempPathFactory) -> Graded:
     root = tmp_path_factory.mktemp("evaluation")
-    submissions, out, cache = root / "submissions", root / "reports", root / "cache"
-    evaluation_notebooks.write(submissions)
-    shutil.copyfile(REFERENCE, submissions / "reference.ipynb")
-    rubric = yaml.safe_load(security_env.rubric.read_text(encoding="utf-8"))
-    rubric["limits"] = LIMITS
-    (root / "rubric.yaml").write_text(yaml.safe_dump(rubric), encoding="utf-8")
-    env = replace(security_env, rubric=root / "rubric.yaml", cache=cache)
-    result = run_grade(submissions, "--out", out, "--jobs", "2", *env.args(), cache=cache, timeout=1800)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return Graded(grades_by_student(out))
+    evaluation_notebooks.write(root / "submissions")
+    shutil.copyfile(REFERENCE, root / "submissions" / "reference.ipynb")
+    return Graded(grade_batch(training_env, root / "submissions", root / "reports"))
 
 
 def test_the_reference_keeps_full_marks(graded: Graded) -> None:

@@ -10,12 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from grader.sandbox.host import bwrap_path
-from tests.conftest import run_grade
 from tests.security import make_training_notebooks
-from tests.security.conftest import LIMITS, SecurityEnv, grades_by_student
+from tests.security.conftest import SecurityEnv, grade_batch
 
 pytestmark = [
     pytest.mark.security,
@@ -37,22 +35,11 @@ class Graded:
         return list(self.grades[name]["integrity"])
 
 
-# These notebooks all train, 16 of them beside each other's kernels: the suite's 10 s cells are too short for that
-# on a loaded machine, and a stopped fit is not what these tests are about.
-TRAINING_LIMITS = {**LIMITS, "cell_timeout_s": 120, "notebook_timeout_s": 300}
-
-
 @pytest.fixture(scope="module")
-def graded(security_env: SecurityEnv, tmp_path_factory: pytest.TempPathFactory) -> Graded:
+def graded(training_env: SecurityEnv, tmp_path_factory: pytest.TempPathFactory) -> Graded:
     root = tmp_path_factory.mktemp("training")
     submissions = shutil.copytree(make_training_notebooks.FOLDER, root / "submissions")
-    rubric = yaml.safe_load(security_env.rubric.read_text(encoding="utf-8"))
-    rubric["limits"] = TRAINING_LIMITS
-    (root / "rubric.yaml").write_text(yaml.safe_dump(rubric), encoding="utf-8")
-    env = SecurityEnv(security_env.dataset, root / "rubric.yaml", security_env.cache)
-    result = run_grade(submissions, "--out", root / "reports", "--jobs", "2", *env.args(), cache=env.cache)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return Graded(grades_by_student(root / "reports"))
+    return Graded(grade_batch(training_env, submissions, root / "reports"))
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,7 +23,7 @@ import nbformat
 import pytest
 
 from grader.service.db import database_url
-from tests.conftest import ROOT, grader_environ
+from tests.conftest import FAST_LIMITS, ROOT, grader_environ
 
 if TYPE_CHECKING:
     from tests.service.postgres import PostgresServer
@@ -33,8 +34,12 @@ POLL_S = 0.2
 
 
 def course_rubric(folder: Path, extra: str = "", hidden: bool = False, per_hour: int = PER_HOUR) -> Path:
-    """The bundled homework's rubric.yaml, with the service's limit, in `folder` (paths made absolute)."""
+    """The bundled homework's rubric.yaml, with the service's limit, in `folder` (paths made absolute), and the fast
+    rubric's limits, so that its reference run is the other tests'."""
     text = (ROOT / "rubric.yaml").read_text(encoding="utf-8")
+    for name, value in FAST_LIMITS.items():
+        text, count = re.subn(rf"^  {name}: \d+", f"  {name}: {value}", text, count=1, flags=re.MULTILINE)
+        assert count == 1, name
     text = text.replace("reference: reference/", f"reference: {ROOT}/reference/")
     text = text.replace("template: reference/", f"template: {ROOT}/reference/")
     if hidden:  # the whole evaluation section, accuracy threshold included, hidden before the due date
