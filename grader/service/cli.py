@@ -99,6 +99,7 @@ def serve(argv: list[str]) -> int:
 
     from grader.service.app import create_app, secret_key
     from grader.service.course import Course
+    from grader.service.data_folder import DataFolder
     from grader.service.queue import Queue
     from grader.service.worker import Grader, Workers
 
@@ -106,6 +107,7 @@ def serve(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     data = _data(args.data.resolve())
+    folder = DataFolder(data)
     rubric_path = choose_rubric(args.rubric).path
     rubric = load_rubric(rubric_path)
     if args.jobs < 1:
@@ -117,8 +119,8 @@ def serve(argv: list[str]) -> int:
     if resumed:
         log.info("%d submission(s) interrupted by the last stop are queued again", resumed)
     options = Options(
-        submissions=data / "uploads",
-        out=data / "class",
+        submissions=folder.uploads,
+        out=folder.class_outputs.root,
         rubric=rubric_path,
         dataset=args.dataset,
         jobs=args.jobs,
@@ -129,9 +131,9 @@ def serve(argv: list[str]) -> int:
         quiet=True,
     )
     log.info("calibrating on the reference solution (from the facts cache after the first start)")
-    grader = Grader.start(options, args.cache or default_cache_dir(), data)
+    grader = Grader.start(options, args.cache or default_cache_dir(), folder)
     workers = Workers(queue, grader, args.jobs)
-    course = Course(grader.session.rubric, db, queue, data, args.max_upload_mb * 2**20)
+    course = Course(grader.session.rubric, db, queue, folder, args.max_upload_mb * 2**20)
     https = bool(args.base_url and args.base_url.startswith("https://"))
     app = create_app(course, workers, secret_key(data), https, args.shutdown_grace)
     config = uvicorn.Config(

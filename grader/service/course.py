@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import sessionmaker
 
-from grader.output_layout import OutputLayout
 from grader.rubric.model import Rubric
+from grader.service.data_folder import DataFolder
 from grader.service.db import QUEUED, RUNNING, Upload, now, utc
 from grader.service.queue import Queue
 from grader.visibility import hides_now
@@ -22,21 +21,8 @@ class Course:
     rubric: Rubric
     db: sessionmaker[Any]
     queue: Queue
-    data: Path
+    data: DataFolder
     max_upload_bytes: int
-
-    @property
-    def uploads(self) -> Path:
-        return self.data / "uploads"
-
-    @property
-    def reports(self) -> Path:
-        return self.data / "reports"
-
-    @property
-    def class_outputs(self) -> OutputLayout:
-        """The class's outputs (index.html, grades.csv, ...) as `grade` writes them for the staff."""
-        return OutputLayout(self.data / "class")
 
     def follow(self, rubric: Rubric) -> None:
         """Serves under `rubric` from now on (re-read for a re-score): its due date, visibility and limit."""

@@ -36,11 +36,11 @@ async def receive(request: Request, identity: Identity) -> int:
             raise UploadRefused("the form has expired; reload the page and submit again", 403)
         filename = upload.filename
     limit = course.rubric.limits.notebook_bytes
-    stored = await run_in_threadpool(store_notebook, course.uploads, filename or "", content, limit)
+    stored = await run_in_threadpool(store_notebook, course.data.uploads, filename or "", content, limit)
     try:
         upload_id = await run_in_threadpool(course.queue.accept, identity.student, stored)
     except UploadRefused:
-        discard(course.uploads, stored)
+        discard(course.data.uploads, stored)
         raise
     log.info("submission %d of %s accepted (%d bytes)", upload_id, identity.student, len(content))
     if workers is not None:

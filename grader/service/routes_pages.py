@@ -14,7 +14,6 @@ from grader.service.db import Upload
 from grader.service.receive import receive
 from grader.service.routing import NOT_SIGNED_IN, error, own_upload, page, served, who
 from grader.service.uploads import UploadRefused
-from grader.service.worker import report_path
 
 
 async def home(request: Request) -> Response:
@@ -57,7 +56,7 @@ async def report(request: Request) -> Response:
         return error(request, NOT_SIGNED_IN, 401)
     course = served(request).course
     upload = own_upload(request, identity)
-    path = report_path(course.reports, upload.id, course.hides() and not identity.staff) if upload else None
+    path = course.data.report(upload.id, course.hides() and not identity.staff) if upload else None
     if path is None or not path.is_file():
         return error(request, "no such report", 404)
     return FileResponse(path, media_type="text/html; charset=utf-8")

@@ -26,7 +26,7 @@ async def staff(request: Request) -> Response:
     for upload in uploads:
         histories.setdefault(upload.student, []).append(upload_view(course, upload, staff=True))
     notice = request.session.pop("notice", "")
-    outputs = course.class_outputs
+    outputs = course.data.class_outputs
     files = [
         p.name for p in (outputs.index, outputs.grades_csv, outputs.canvas_csv, outputs.grades_json) if p.is_file()
     ]
@@ -37,7 +37,7 @@ async def staff(request: Request) -> Response:
 async def class_file(request: Request) -> Response:
     if (refusal := staff_refusal(request)) is not None:
         return refusal
-    root = served(request).course.class_outputs.root.resolve()
+    root = served(request).course.data.class_outputs.root.resolve()
     path = (root / request.path_params["path"]).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         return error(request, "no such file", 404)

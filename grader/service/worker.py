@@ -23,6 +23,7 @@ from grader.pipeline import Options, Session, grade_round, report_context, start
 from grader.progress import Progress
 from grader.report.render import student_page
 from grader.rubric.load import load_rubric
+from grader.service.data_folder import DataFolder
 from grader.service.db import ERROR, GRADED, Upload, utc
 from grader.service.queue import Queue, Result
 from grader.visibility import student_view
@@ -31,35 +32,28 @@ log = logging.getLogger("grader.service")
 IDLE_POLL_S = 1.0  # how long an idle worker waits for a wake-up before it looks at the queue again
 
 
-def report_path(reports: Path, upload_id: int, before_due: bool) -> Path:
-    """Where a submission's report is kept: as staff (and the student after the due date) see it, or before."""
-    return reports / (f"{upload_id}.before-due.html" if before_due else f"{upload_id}.html")
-
-
 @dataclass
 class Grader:
     """The pipeline's side of the service: the session `grade` would start, and what to do with one grade."""
 
     session: Session
     cache_dir: Path
-    uploads: Path
-    reports: Path
+    data: DataFolder
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # the class outputs
 
     @classmethod
-    def start(cls, options: Options, cache_dir: Path, data: Path) -> Grader:
+    def start(cls, options: Options, cache_dir: Path, data: DataFolder) -> Grader:
         """Checks the inputs and calibrates on the reference, as `grade` does before its first notebook."""
         rubric = load_rubric(options.rubric)
         session = start_session(options, rubric, cache_dir, options.jobs or 1)
-        reports = data / "reports"
-        reports.mkdir(parents=True, exist_ok=True)
-        return cls(session, cache_dir, data / "uploads", reports)
+        data.reports.mkdir(parents=True, exist_ok=True)
+        return cls(session, cache_dir, data)
 
     def submission(self, upload: Upload) -> Submission:
         # The upload's time decides lateness against the rubric's `due`, with its grace and per-day policy, as for
         # a D2L time stamp.
         origin = Origin(late=upload.late, submitted_at=utc(upload.received_at))
-        return Submission(upload.student, self.uploads / upload.stored, origin=origin)
+        return Submission(upload.student, self.data.uploads / upload.stored, origin=origin)
 
     def grade(
         self, upload: Upload, session: Session | None = None, on_cell: Callable[[int, int], None] | None = None
@@ -73,8 +67,8 @@ class Grader:
         grade = guard.mark(graded.grades[0])
         shown = student_view(grade, session.rubric)
         ctx = report_context(session, near_copies=False)
-        atomic_write(report_path(self.reports, upload.id, False), student_page(grade, session.rubric, ctx))
-        atomic_write(report_path(self.reports, upload.id, True), student_page(shown, session.rubric, ctx))
+        atomic_write(self.data.report(upload.id, False), student_page(grade, session.rubric, ctx))
+        atomic_write(self.data.report(upload.id, True), student_page(shown, session.rubric, ctx))
         status = GRADED if grade.status == "graded" else ERROR
         return Result(status, grade.total, shown.total, grade.max_total, grade.message)
 

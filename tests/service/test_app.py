@@ -21,6 +21,7 @@ from grader.rubric.load import load_rubric
 from grader.service.app import create_app
 from grader.service.auth import enrol, issue_staff_token, issue_tokens
 from grader.service.course import Course
+from grader.service.data_folder import DataFolder
 from grader.service.db import Student, Upload, open_database, sqlite_url
 from grader.service.queue import Queue
 from tests.service.conftest import PER_HOUR, course_rubric, tiny_notebook
@@ -41,7 +42,7 @@ class Setup:
         self.tokens = {link.student: link.token for link in issue_tokens(self.db, ["ada", "bob"], "http://x", False)}
         self.tokens["staff"] = issue_staff_token(self.db, "http://x", False).token
         self.queue = Queue(self.db, capacity, rubric.service.submissions_per_hour, rubric.due)
-        course = Course(rubric, self.db, self.queue, self.data, MAX_UPLOAD)
+        course = Course(rubric, self.db, self.queue, DataFolder(self.data), MAX_UPLOAD)
         self.app = create_app(course, None, "test-secret-key", https=False)
 
     def client(self, who: str | None = None, token: str | None = None) -> TestClient:
@@ -55,7 +56,7 @@ class Setup:
         """Every submission row and every file under the data folder's uploads: what a refusal must not change."""
         with self.db() as s:
             rows = [(u.id, u.student, u.stored, u.status) for u in s.scalars(select(Upload).order_by(Upload.id))]
-        uploads = self.data / "uploads"
+        uploads = DataFolder(self.data).uploads
         return rows, sorted(p.name for p in uploads.iterdir()) if uploads.exists() else []
 
 
@@ -92,7 +93,7 @@ def test_an_accepted_notebook_is_stored_and_queued_and_only_its_owner_sees_it(tm
     upload_id = answer.json()["id"]
     rows, files = setup.state()
     assert rows == [(upload_id, "ada", files[0], "queued")]
-    assert (setup.data / "uploads" / files[0]).read_bytes() == tiny_notebook(1)
+    assert (DataFolder(setup.data).uploads / files[0]).read_bytes() == tiny_notebook(1)
     mine = setup.client("ada").get(f"/api/submissions/{upload_id}")
     assert mine.status_code == 200
     assert mine.json() | {"points": None} == mine.json() and mine.json()["status"] == "queued"
@@ -260,7 +261,7 @@ def test_staff_pages_are_for_staff_only(setup: Setup) -> None:
 
 
 def test_staff_page_links_the_class_outputs_that_exist(setup: Setup) -> None:
-    class_dir = setup.data / "class"
+    class_dir = DataFolder(setup.data).class_outputs.root
     (class_dir / "near-copies").mkdir(parents=True)
     for name in ("grades.json", "index.html", "grades.csv", "near-copies/ada+bob.html", "notes.txt"):
         (class_dir / name).write_text(name, encoding="utf-8")

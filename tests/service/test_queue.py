@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from grader.service.auth import enrol
+from grader.service.data_folder import DataFolder
 from grader.service.db import GRADED, RUNNING, Student, Upload, open_database, sqlite_url, utc
 from grader.service.queue import Queue, Result
 from grader.service.uploads import StoredNotebook
-from grader.service.worker import report_path
 from tests.service.conftest import (
     POLL_S,
     course_rubric,
@@ -148,6 +148,6 @@ def test_thirty_queued_are_graded_in_order_exactly_once_across_a_sigkill(
     assert [u.id for u in sorted(uploads, key=lambda u: utc(u.started_at or u.received_at))] == ids
     # Exactly once: each ran once, but the two killed while running, which ran again from the start.
     assert {u.id: u.runs for u in uploads} == {i: 2 if i in killed else 1 for i in ids}
-    assert all(report_path(data / "reports", i, before_due=False).is_file() for i in ids)
-    grades_csv = (data / "class" / "grades.csv").read_text(encoding="utf-8")
+    assert all(DataFolder(data).report(i, before_due=False).is_file() for i in ids)
+    grades_csv = DataFolder(data).class_outputs.grades_csv.read_text(encoding="utf-8")
     assert all(f"\n{student}," in grades_csv for student in STUDENTS)
