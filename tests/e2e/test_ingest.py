@@ -9,6 +9,7 @@ from), so each kernel costs its start-up; the reference run is shared through th
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import signal
@@ -89,7 +90,7 @@ def test_watch_grades_moodle_folders_links_pipes_and_notebooks_as_they_arrive(
     (folder / "solution.ipynb").symlink_to(REFERENCE)  # once followed, and graded 100
     out = tmp_path / "reports"
     log = tmp_path / "grade.log"
-    env = grader_environ(cache_dir)
+    env = {**grader_environ(cache_dir), "PYTHONFAULTHANDLER": "1"}  # SIGABRT prints where each thread is
     args = [folder, "--watch", "--out", out, *common_args(tmp_path, small_dataset)]
     with log.open("w") as stderr:
         proc = subprocess.Popen(
@@ -121,12 +122,17 @@ def test_watch_grades_moodle_folders_links_pipes_and_notebooks_as_they_arrive(
             fh.write(arriving[len(arriving) // 2 :])
         wait_for(lambda: "late_arrival" in by_student_or_empty(out), proc, log, 300)
         proc.send_signal(signal.SIGINT)
-        stdout, _ = proc.communicate(timeout=60)
+        stdout = ""
+        with contextlib.suppress(subprocess.TimeoutExpired):  # still running: failed below, with its stacks
+            stdout, _ = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
+        if proc.poll() is None:  # a hang: the log gets every thread's stack before the kill
+            proc.send_signal(signal.SIGABRT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
             proc.kill()
             proc.wait()
-    assert proc.returncode == 0, log.read_text()[-3000:]
+    assert proc.returncode == 0, log.read_text()[-6000:]
     assert "Graded 4 notebook(s)" in stdout
     students = by_student(out)
     arrived = students["late_arrival"]
