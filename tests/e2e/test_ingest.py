@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ def test_watch_grades_moodle_folders_links_pipes_and_notebooks_as_they_arrive(
     log = tmp_path / "grade.log"
     env = {**grader_environ(cache_dir), "PYTHONFAULTHANDLER": "1"}  # SIGABRT prints where each thread is
     args = [folder, "--watch", "--out", out, *common_args(tmp_path, small_dataset)]
-    with log.open("w") as stderr:
+    with log.open("w") as stderr, interruptible_children():
         proc = subprocess.Popen(
             [sys.executable, "-m", "grader", *map(str, args)],
             cwd=ROOT,
@@ -147,6 +148,18 @@ def test_watch_grades_moodle_folders_links_pipes_and_notebooks_as_they_arrive(
     index = (out / "index.html").read_text("utf-8")
     assert all(f"students/{stem}.html" in index for stem in stems.values())
     assert len(list(csv.reader((out / "grades.csv").read_text("utf-8").splitlines()))) == 1 + len(students)
+
+
+@contextlib.contextmanager
+def interruptible_children() -> Iterator[None]:
+    """Children started inside get SIGINT's default, as at a terminal. A shell that starts pytest in the background
+    leaves SIGINT ignored, and a child inherits that: the grader would then stop on this test's Ctrl-C only when it
+    came while the outputs were being written (which hold a Ctrl-C and raise it after)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def by_student_or_empty(out: Path) -> dict[str, dict[str, Any]]:
