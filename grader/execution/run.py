@@ -310,6 +310,10 @@ async def _run(
         # nbclient leaves its at-exit cleanup registered when the kernel fails to start; it would print a
         # traceback when the grader exits.
         atexit.unregister(client._cleanup_kernel)
+        # nbclient stops the client's channels only for a kernel manager it made itself: this one's would keep a
+        # heartbeat thread and ZeroMQ's threads alive for as long as `grade --watch` or `grade serve` runs.
+        if client.kc is not None:
+            client.kc.stop_channels()
         watchdog.stop()
         out_of_memory = group.memory_killed()
         group.release()

@@ -3,6 +3,7 @@ sandboxed kernels on a small dataset)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import nbformat
@@ -56,7 +57,10 @@ def run_recording(cells: list[str], small_dataset: Path, folder: Path, monkeypat
 def test_a_notebook_that_never_trains_starts_no_second_process(
     small_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    threads = set(threading.enumerate())
     facts, events = run_recording(["print('no model here')"], small_dataset, tmp_path, monkeypatch)
+    # and leaves no thread behind (a kernel client's heartbeat thread once outlived every run)
+    assert [t.name for t in set(threading.enumerate()) - threads] == []
     assert facts.execution.status == "completed"
     assert events == ["cell 1"]
     assert not facts.reevaluation.ok and "no Keras model" in facts.reevaluation.message
