@@ -14,8 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
-from grader.dataset import build_standin, subsample
+from grader.dataset import Dataset, build_standin, provision_dataset, subsample
+from grader.execution.settings import RunLimits, RunSettings, dataset_facts
 from grader.facts_cache import default_cache_dir
+from grader.kernel_env import ensure_built, locate
+from grader.rubric.load import load_rubric
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_STANDIN = ROOT.parent / "shared" / "data" / "mnist-standin.npz"
@@ -34,6 +37,16 @@ def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cache")
+
+
+def real_run(small_dataset: Path, folder: Path, isolated: bool = True) -> tuple[Dataset, RunSettings]:
+    """The dataset (provisioned in `folder`) and settings of one `grade_run` in a real kernel: the bundled homework's
+    rubric and the environment `make test` built (`grade --build-env`) in the grader's default cache."""
+    rubric = load_rubric(ROOT / "rubric.yaml")
+    environment = ensure_built(locate(rubric.environment.requirements, default_cache_dir()))
+    dataset = provision_dataset(small_dataset, folder)
+    limits = RunLimits(cell_timeout_s=120)
+    return dataset, RunSettings(limits, isolated, 1, rubric.probe_request(), environment, dataset_facts(dataset))
 
 
 def grader_environ(cache: Path) -> dict[str, str]:

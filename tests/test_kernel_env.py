@@ -11,10 +11,7 @@ import nbformat
 import pytest
 
 import grader.kernel_env
-from grader.dataset import provision_dataset
 from grader.execution.run import grade_run
-from grader.execution.settings import RunLimits, RunSettings, dataset_facts
-from grader.facts_cache import default_cache_dir
 from grader.kernel_env import (
     DEFAULT_REQUIREMENTS,
     EnvironmentUnavailable,
@@ -24,7 +21,7 @@ from grader.kernel_env import (
 )
 from grader.rubric.load import load_rubric
 from grader.sandbox.host import bwrap_path
-from tests.conftest import ROOT
+from tests.conftest import ROOT, real_run
 
 PROBE = ["numpy", "keras", "matplotlib"]
 
@@ -173,16 +170,9 @@ def test_student_code_imports_the_course_packages_and_none_of_the_graders(
 ) -> None:
     if isolated and bwrap_path() is None:
         pytest.skip("bubblewrap (bwrap) is not installed")
-    # The environment `make test` built (grade --build-env), in the grader's default cache.
-    rubric = load_rubric(ROOT / "rubric.yaml")
-    env = ensure_built(locate(rubric.environment.requirements, default_cache_dir()))
     notebook = tmp_path / "imports.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in IMPORTS.values()]), notebook)
-    dataset = provision_dataset(small_dataset, tmp_path)
-    request = rubric.probe_request()
-    limits = RunLimits(cell_timeout_s=120)
-    data = dataset_facts(dataset)
-    settings = RunSettings(limits, isolated, threads=1, request=request, environment=env, dataset=data)
+    dataset, settings = real_run(small_dataset, tmp_path, isolated)
 
     facts = grade_run(notebook, dataset, settings)
 

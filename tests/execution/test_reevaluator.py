@@ -9,16 +9,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.dataset import provision_dataset
 from grader.execution.reevaluator import Reevaluator
 from grader.execution.run import grade_run
-from grader.execution.settings import RunLimits, RunSettings, dataset_facts
 from grader.facts import Facts
-from grader.facts_cache import default_cache_dir
-from grader.kernel_env import ensure_built, locate
-from grader.rubric.load import load_rubric
 from grader.sandbox.host import bwrap_path
-from tests.factories import ROOT
+from tests.conftest import real_run
 
 pytestmark = pytest.mark.integration
 
@@ -29,9 +24,9 @@ model.compile(loss="categorical_crossentropy", optimizer="sgd", metrics=["accura
 FIT = "model.fit(np.zeros((8, 4)), np.eye(2)[[0, 1] * 4], epochs=1, verbose=0)"
 
 
-def run_recording(cells: list[str], small_dataset: Path, folder: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[
-    Facts, list[str]
-]:  # fmt: skip
+def run_recording(
+    cells: list[str], small_dataset: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Facts, list[str]]:
     """The facts of a notebook of `cells`, and the order in which its cells started and the re-evaluation launched."""
     if bwrap_path() is None:
         pytest.skip("bubblewrap (bwrap) is not installed")
@@ -45,11 +40,7 @@ def run_recording(cells: list[str], small_dataset: Path, folder: Path, monkeypat
     monkeypatch.setattr(Reevaluator, "_launch", recorded)
     notebook = folder / "notebook.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]), notebook)
-    rubric = load_rubric(ROOT / "rubric.yaml")
-    environment = ensure_built(locate(rubric.environment.requirements, default_cache_dir()))
-    dataset = provision_dataset(small_dataset, folder)
-    settings = RunSettings(RunLimits(cell_timeout_s=120), True, 1, rubric.probe_request(), environment,
-                           dataset_facts(dataset))  # fmt: skip
+    dataset, settings = real_run(small_dataset, folder)
     facts = grade_run(notebook, dataset, settings, on_cell=lambda number, _: events.append(f"cell {number}"))
     return facts, events
 
